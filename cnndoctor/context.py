@@ -1,0 +1,101 @@
+"""The context: facts about the subject, each measured once, on first use, and cached.
+
+A fact is a function ``f(ctx) -> value`` registered with ``@fact``; its name is the name
+checks use as a parameter. Measuring lives here and in ``cnndoctor.facts``; judging lives
+in the checks. A fact that fails is cached as failed, so every check needing it is
+skipped (``FactUnavailable``) or errored with the same reason, and it is not re-run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import time
+from typing import Any, Callable
+
+from .errors import FactUnavailable
+
+__all__ = ["Context", "fact", "registered_facts"]
+
+_FACTS: dict[str, Callable[["Context"], Any]] = {}
+_LOADED = False
+
+
+def fact(func: Callable[["Context"], Any]) -> Callable[["Context"], Any]:
+    """Register ``func`` as the fact named after it."""
+    if func.__name__ in _FACTS and _FACTS[func.__name__].__module__ != func.__module__:
+        raise ValueError(f"fact {func.__name__!r} is defined twice ({_FACTS[func.__name__].__module__}, "
+                         f"{func.__module__})")
+    _FACTS[func.__name__] = func
+    return func
+
+
+def _load_fact_modules() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    package = importlib.import_module("cnndoctor.facts")
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"cnndoctor.facts.{info.name}")
+    _LOADED = True
+
+
+def registered_facts() -> dict[str, Callable]:
+    _load_fact_modules()
+    return dict(_FACTS)
+
+
+class Context:
+    """Lazy, cached facts about one subject. ``ctx.get("name")`` or ``ctx.name``."""
+
+    def __init__(self, subject, *, budget: str = "standard", progress=None, verbose: bool = False):
+        _load_fact_modules()
+        self.subject = subject
+        self.budget = budget
+        self.progress = progress
+        self.verbose = verbose
+        self.timings: dict[str, float] = {}
+        self._values: dict[str, Any] = {"subject": subject, "budget": budget}
+        self._errors: dict[str, BaseException] = {}
+        self.notes: list[str] = list(subject.data.notes)
+
+    def get(self, name: str) -> Any:
+        if name in self._values:
+            return self._values[name]
+        if name in self._errors:
+            raise self._errors[name]
+        func = _FACTS.get(name)
+        if func is None:
+            raise KeyError(f"no fact named {name!r}; known: {', '.join(sorted(_FACTS))}")
+        start = time.perf_counter()
+        try:
+            value = func(self)
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            self._errors[name] = exc
+            raise
+        finally:
+            self.timings[name] = time.perf_counter() - start
+        self._values[name] = value
+        return value
+
+    def has(self, name: str) -> bool:
+        """True when the fact can be measured (computing it if needed)."""
+        try:
+            self.get(name)
+            return True
+        except FactUnavailable:
+            return False
+
+    def computed(self, name: str) -> bool:
+        return name in self._values
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name not in _FACTS:
+            raise AttributeError(name)
+        return self.get(name)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)

@@ -1,0 +1,26 @@
+"""Exceptions that carry a user-facing explanation.
+
+``InputError`` is what the CLI turns into a one-paragraph message and exit code 2;
+``Skip`` and ``FactUnavailable`` let a check or a fact say "this does not apply here".
+"""
+
+__all__ = ["CnndoctorError", "InputError", "Skip", "FactUnavailable"]
+
+
+class CnndoctorError(Exception):
+    """Base class for every error cnndoctor raises on purpose."""
+
+
+class InputError(CnndoctorError):
+    """The user's model file, data file or options cannot be used.
+
+    The message is a complete paragraph: what was found and what was expected.
+    """
+
+
+class Skip(CnndoctorError):
+    """Raised by a check that does not apply to this subject; the message is the reason."""
+
+
+class FactUnavailable(CnndoctorError):
+    """Raised by a fact that cannot be measured for this subject; checks needing it are skipped."""

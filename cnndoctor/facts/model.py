@@ -1,0 +1,181 @@
+"""Facts about the model: how the data is fed to it, its shape trace, its outputs, the loss."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..context import fact
+from ..errors import FactUnavailable
+from ..trace import Trace, trace_forward
+
+__all__ = ["Feed", "Attempt", "LossInfo", "loss_kind"]
+
+_TRACE_BATCH = 4
+_OUTPUT_SAMPLES = 256
+
+
+@dataclass
+class Attempt:
+    transform: str
+    shape: tuple
+    trace: Trace
+
+
+@dataclass
+class Feed:
+    """How the arrays reach the model, decided by trying the stored layout first.
+
+    ``transform`` is "as stored", "channel axis added" (``(N, L)`` → ``(N, 1, L)``),
+    "channel axis added last" (→ ``(N, L, 1)``) or "transposed" (``(N, a, b)`` → ``(N, b, a)``).
+    """
+
+    transform: str
+    train: np.ndarray | None
+    test: np.ndarray | None
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.train is not None
+
+    @property
+    def trace(self) -> Trace:
+        for a in self.attempts:
+            if a.transform == self.transform:
+                return a.trace
+        return self.attempts[0].trace
+
+    @property
+    def stored_trace(self) -> Trace:
+        return self.attempts[0].trace
+
+    @property
+    def first_conv_input(self) -> tuple[int, int] | None:
+        """(channels, length) entering the first convolution that ran, if any."""
+        for call in self.trace.calls:
+            if "in_channels" in call.config and isinstance(call.input_shape, tuple) and len(call.input_shape) == 3:
+                return call.input_shape[1], call.input_shape[2]
+        return None
+
+    def tensor(self, split: str, index, device: str):
+        import torch
+
+        X = self.train if split == "train" else self.test
+        return torch.from_numpy(np.ascontiguousarray(X[index], dtype=np.float32)).to(device)
+
+
+def _candidates(X: np.ndarray, declared: str):
+    if X.ndim == 2:
+        first = [("channel axis added", X[:, None, :]), ("channel axis added last", X[:, :, None])]
+        if declared == "nlc":
+            first.reverse()
+        return first + [("as stored", X)]
+    return [("as stored", X), ("transposed", np.swapaxes(X, 1, 2))]
+
+
+def _transform(X: np.ndarray | None, transform: str) -> np.ndarray | None:
+    if X is None:
+        return None
+    if transform == "channel axis added":
+        return X[:, None, :]
+    if transform == "channel axis added last":
+        return X[:, :, None]
+    if transform == "transposed":
+        return np.swapaxes(X, 1, 2)
+    return X
+
+
+@fact
+def feed(ctx) -> Feed:
+    """Try the stored layout, then the alternatives, with one small forward pass each."""
+    import torch
+
+    inputs = ctx.inputs
+    X = inputs["train"]
+    model = ctx.subject.build_model()
+    attempts = []
+    for transform, candidate in _candidates(X, ctx.subject.layout):
+        batch = torch.from_numpy(np.ascontiguousarray(candidate[:_TRACE_BATCH])).to(ctx.subject.device)
+        trace = trace_forward(model, batch)
+        attempts.append(Attempt(transform, tuple(candidate.shape), trace))
+        if trace.ok:
+            return Feed(transform, candidate, _transform(inputs.get("test"), transform), attempts)
+    return Feed(attempts[0].transform, None, None, attempts)
+
+
+@fact
+def shape_trace(ctx) -> Trace:
+    """The forward trace on the layout that runs (or the failing trace of the stored layout)."""
+    return ctx.feed.trace
+
+
+@fact
+def model_output(ctx) -> np.ndarray:
+    """Outputs of a freshly initialised model (eval mode) on up to 256 training samples."""
+    import torch
+
+    feed = ctx.feed
+    if not feed.ok:
+        raise FactUnavailable("the forward pass fails (see A101), so there are no outputs to inspect")
+    model = ctx.subject.build_model()
+    n = min(len(feed.train), _OUTPUT_SAMPLES)
+    outs = []
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, n, 64):
+                out = model(feed.tensor("train", slice(start, min(n, start + 64)), ctx.subject.device))
+                if isinstance(out, (tuple, list)):
+                    out = out[0]
+                outs.append(out.detach().float().cpu().numpy())
+    finally:
+        model.train(was)
+    return np.concatenate(outs)
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    fn: object
+    name: str
+    kind: str  # cross_entropy, nll, bce_logits, bce, regression, custom
+    source: str  # "model file" or "default"
+
+
+_KINDS = {
+    "crossentropyloss": "cross_entropy", "cross_entropy": "cross_entropy",
+    "nllloss": "nll", "nll_loss": "nll",
+    "bcewithlogitsloss": "bce_logits", "binary_cross_entropy_with_logits": "bce_logits",
+    "bceloss": "bce", "binary_cross_entropy": "bce",
+    "mseloss": "regression", "mse_loss": "regression", "l1loss": "regression", "l1_loss": "regression",
+    "smoothl1loss": "regression", "smooth_l1_loss": "regression", "huberloss": "regression",
+    "huber_loss": "regression",
+}
+
+
+def loss_kind(fn) -> tuple[str, str]:
+    """(display name, kind) of a loss module, class or function."""
+    target = fn if inspect.isfunction(fn) or inspect.isbuiltin(fn) or inspect.isclass(fn) else type(fn)
+    name = getattr(target, "__name__", type(fn).__name__)
+    return name, _KINDS.get(name.lower(), "custom")
+
+
+@fact
+def loss(ctx) -> LossInfo:
+    """The loss the probes use: the model file's, or the default for the head's width."""
+    import torch
+
+    fn = ctx.subject.loss_fn
+    if fn is not None:
+        name, kind = loss_kind(fn)
+        return LossInfo(fn, name, kind, "model file")
+    width = None
+    if ctx.has("model_output"):
+        out = ctx.model_output
+        width = out.shape[-1] if out.ndim >= 2 else 1
+    if width == 1 and ctx.n_classes == 2:
+        return LossInfo(torch.nn.BCEWithLogitsLoss(), "BCEWithLogitsLoss", "bce_logits", "default")
+    return LossInfo(torch.nn.CrossEntropyLoss(), "CrossEntropyLoss", "cross_entropy", "default")

@@ -1,0 +1,104 @@
+"""The plain data a run produces: severities, findings and per-check outcomes."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+__all__ = ["Severity", "Finding", "CheckOutcome", "Status"]
+
+
+class Severity(enum.IntEnum):
+    """How bad a finding is; ordered so that ``ERROR > WARNING > INFO``."""
+
+    INFO = 1
+    WARNING = 2
+    ERROR = 3
+
+    @classmethod
+    def parse(cls, value: "Severity | str") -> "Severity":
+        if isinstance(value, Severity):
+            return value
+        try:
+            return cls[str(value).strip().upper()]
+        except KeyError:
+            raise ValueError(f"unknown severity {value!r}: use info, warning or error") from None
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+    def __eq__(self, other) -> bool:  # lets users write `finding.severity == "error"`
+        if isinstance(other, str):
+            return self.name.lower() == other.strip().lower()
+        return int(self) == other
+
+    __hash__ = enum.IntEnum.__hash__
+
+
+class Status(str, enum.Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    ERRORED = "errored"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem a check found, with the numbers behind it and what to do.
+
+    Checks build findings with ``message``, ``evidence`` and ``fix``; the runner fills in
+    ``code``, ``name`` and (unless the check chose one) ``severity`` from the registration.
+    """
+
+    message: str
+    evidence: Mapping[str, Any]
+    fix: str
+    snippet: str | None = None
+    location: str | None = None
+    severity: Severity | None = None
+    code: str = ""
+    name: str = ""
+    verified: Mapping[str, Any] | None = None
+    related: tuple[str, ...] = field(default=())
+
+    @property
+    def title(self) -> str:
+        return f"{self.code} {self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "severity": str(self.severity),
+            "message": self.message,
+            "evidence": dict(self.evidence),
+            "fix": self.fix,
+            "snippet": self.snippet,
+            "location": self.location,
+            "related": list(self.related),
+            "verified": dict(self.verified) if self.verified is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What happened when one check ran: passed, failed, skipped (with reason) or errored."""
+
+    code: str
+    name: str
+    status: Status
+    seconds: float
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "status": str(self.status),
+            "seconds": round(self.seconds, 4),
+            "reason": self.reason,
+        }

@@ -1,0 +1,118 @@
+"""The report: plain data about one diagnosis. Reporters render it; it computes nothing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .findings import CheckOutcome, Finding, Severity, Status
+
+__all__ = ["Report", "SCHEMA", "FAIL_ON"]
+
+SCHEMA = "cnndoctor.report/1"
+FAIL_ON = ("error", "warning", "info", "never")
+
+
+@dataclass
+class Report:
+    version: str
+    subject: dict[str, Any]
+    diagnosis: dict[str, Any]
+    findings: list[Finding]
+    checks: list[CheckOutcome]
+    timings: dict[str, float] = field(default_factory=dict)
+    trace: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+    figures: list[Any] = field(default_factory=list)
+
+    @property
+    def primary(self) -> Finding | None:
+        return self.findings[0] if self.findings else None
+
+    def count(self, severity: Severity) -> int:
+        return sum(1 for f in self.findings if f.severity == severity)
+
+    @property
+    def errored_checks(self) -> list[CheckOutcome]:
+        return [c for c in self.checks if c.status == Status.ERRORED]
+
+    def passed(self, fail_on: str = "error") -> bool:
+        """True when no finding is at or above ``fail_on`` (error, warning, info, never)."""
+        if fail_on not in FAIL_ON:
+            raise ValueError(f"fail_on must be one of {FAIL_ON}, not {fail_on!r}")
+        if fail_on == "never":
+            return True
+        floor = Severity.parse(fail_on)
+        return not any(f.severity >= floor for f in self.findings)
+
+    def summary_line(self) -> str:
+        """``2 errors, 1 warning · primary cause: L202 · 14.2 s`` (pytest-style closing line)."""
+        parts = []
+        for sev, word in ((Severity.ERROR, "error"), (Severity.WARNING, "warning"), (Severity.INFO, "info")):
+            n = self.count(sev)
+            if n:
+                parts.append(f"{n} {word}{'s' if n != 1 and word != 'info' else ''}")
+        text = ", ".join(parts) if parts else "no problems"
+        if self.errored_checks:
+            n = len(self.errored_checks)
+            text += f", {n} check{'s' if n != 1 else ''} errored"
+        if self.primary is not None:
+            text += f" · primary cause: {self.primary.code}"
+        total = self.timings.get("total")
+        if total is not None:
+            text += f" · {total:.1f} s"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "version": self.version,
+            "subject": self.subject,
+            "diagnosis": self.diagnosis,
+            "findings": [f.to_dict() for f in self.findings],
+            "checks": [c.to_dict() for c in self.checks],
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "trace": self.trace,
+            "notes": list(self.notes),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, default=_json_default)
+
+    def to_markdown(self) -> str:
+        from .reporters.markdown import render_markdown
+
+        return render_markdown(self)
+
+    def to_text(self, width: int = 100, color: bool = False) -> str:
+        from .reporters.terminal import render_text
+
+        return render_text(self, width=width, color=color)
+
+    def __rich_console__(self, console, options):
+        from .reporters.terminal import renderables
+
+        yield from renderables(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .reporters.terminal import render_html
+
+        return {"text/plain": self.to_text(width=115), "text/html": render_html(self)}
+
+    def __repr__(self) -> str:
+        return f"<Report {self.summary_line()}>"
+
+
+def _json_default(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    if isinstance(value, Severity):
+        return str(value)
+    return str(value)

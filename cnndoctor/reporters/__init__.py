@@ -1,0 +1,1 @@
+"""Reporters render a ``Report``; they never compute anything about the subject."""

@@ -1,0 +1,37 @@
+"""Small value formatting shared by the reporters."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["fmt_value", "severity_word"]
+
+
+def fmt_value(value, *, limit: int = 8) -> str:
+    """A compact human form of an evidence value: 4 significant digits, lists shortened."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10000 else str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        if value == 0:
+            return "0"
+        if 1e-3 <= abs(value) < 1e5:
+            return f"{value:.4g}"
+        return f"{value:.3e}"
+    if isinstance(value, dict):
+        items = list(value.items())
+        text = ", ".join(f"{k}: {fmt_value(v, limit=limit)}" for k, v in items[:limit])
+        return "{" + text + (", …" if len(items) > limit else "") + "}"
+    if isinstance(value, (list, tuple)):
+        text = ", ".join(fmt_value(v, limit=limit) for v in list(value)[:limit])
+        return "[" + text + (f", … ({len(value)} in all)" if len(value) > limit else "") + "]"
+    if hasattr(value, "item"):
+        return fmt_value(value.item(), limit=limit)
+    return str(value)
+
+
+def severity_word(severity) -> str:
+    return str(severity).upper()

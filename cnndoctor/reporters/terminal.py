@@ -1,0 +1,132 @@
+"""The terminal (and notebook) view, built with rich from the plain report data."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console, Group
+from rich.padding import Padding
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+from ..findings import Severity, Status
+from ._format import fmt_value, severity_word
+
+__all__ = ["renderables", "render_text", "render_html", "print_report"]
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
+
+
+def _subject_line(report) -> str:
+    s = report.subject
+    parts = [f"{s.get('model')} on {s.get('data')}",
+             f"{s.get('n_train')} train / {s.get('n_test')} {s.get('test_name', 'test')}",
+             f"{s.get('channels')} channel{'s' if s.get('channels') != 1 else ''} × {s.get('length')} steps",
+             f"{s.get('classes')} classes", f"fed {s.get('layout')}", s.get("device", "")]
+    return " · ".join(p for p in parts if p)
+
+
+def _headline(report) -> Panel:
+    if report.count(Severity.ERROR):
+        style, title = "red", "diagnosis"
+    elif report.count(Severity.WARNING):
+        style, title = "yellow", "diagnosis"
+    else:
+        style, title = "green", "diagnosis: healthy"
+    body = Text(report.diagnosis.get("headline", ""))
+    return Panel(body, title=f"cnndoctor {title}", title_align="left", border_style=style)
+
+
+def _finding(index: int, f) -> Group:
+    parts = []
+    head = Text()
+    head.append(f"{index}. ", style="bold")
+    head.append(f"{severity_word(f.severity)} ", style=_STYLE.get(f.severity, "bold"))
+    head.append(f"{f.code} {f.name}", style="bold")
+    if f.location:
+        head.append(f"  at {f.location}", style="dim")
+    parts.append(head)
+    parts.append(Padding(Text(f.message), (0, 0, 0, 3)))
+    if f.evidence:
+        table = Table.grid(padding=(0, 1))
+        table.add_column(style="dim", no_wrap=True)
+        table.add_column()
+        for key, value in f.evidence.items():
+            table.add_row(f"   {key}", fmt_value(value))
+        parts.append(Text("   evidence:", style="dim"))
+        parts.append(table)
+    fix = Text("fix: ", style="bold green")
+    fix.append(f.fix, style="")
+    parts.append(Padding(fix, (0, 0, 0, 3)))
+    if f.snippet:
+        parts.append(Syntax(f.snippet, "python", theme="ansi_dark", background_color="default",
+                            padding=(0, 0, 0, 6), word_wrap=True))
+    if f.verified:
+        v = f.verified
+        parts.append(Text(f"   verified: {fmt_value(v.get('before'))} → {fmt_value(v.get('after'))} "
+                          f"{v.get('metric', '')} after {v.get('fix', 'the fix')}"
+                          f" ({v.get('steps', '?')}-step probe)", style="green"))
+    return Group(*parts)
+
+
+def _trace_table(trace: dict) -> Table:
+    table = Table(title="shape trace", title_justify="left", show_edge=False, pad_edge=False, expand=False)
+    for col in ("layer", "type", "input", "output", "params"):
+        table.add_column(col, no_wrap=col in ("params",))
+    for call in trace["layers"]:
+        if not (call["leaf"] or call["failed"]):
+            continue
+        style = "bold red" if call["failed"] else None
+        out = "✗ failed here" if call["failed"] else fmt_value(call["output_shape"])
+        table.add_row(call["name"], call["type"], fmt_value(call["input_shape"]), out,
+                      fmt_value(call["params"]), style=style)
+    return table
+
+
+def renderables(report):
+    yield _headline(report)
+    yield Text(_subject_line(report), style="dim")
+    for note in report.notes:
+        yield Text(f"note: {note}", style="dim")
+    for i, f in enumerate(report.findings, 1):
+        yield Text("")
+        yield _finding(i, f)
+    if report.trace and report.trace.get("layers"):
+        yield Text("")
+        yield _trace_table(report.trace)
+    skipped = [c for c in report.checks if c.status == Status.SKIPPED]
+    errored = [c for c in report.checks if c.status == Status.ERRORED]
+    if skipped or errored:
+        yield Text("")
+    for c in errored:
+        yield Text(f"check {c.code} {c.name} errored: {c.reason}", style="red")
+    if skipped:
+        reasons = "; ".join(f"{c.code} ({c.reason})" for c in skipped[:6])
+        more = f"; … {len(skipped) - 6} more" if len(skipped) > 6 else ""
+        yield Text(f"{len(skipped)} check{'s' if len(skipped) != 1 else ''} skipped: {reasons}{more}",
+                   style="dim")
+    passed = sum(1 for c in report.checks if c.status == Status.PASSED)
+    style = "red" if report.count(Severity.ERROR) else "yellow" if report.findings else "green"
+    yield Text("")
+    yield Text(f"{report.summary_line()} · {passed}/{len(report.checks)} checks passed", style=f"bold {style}")
+
+
+def print_report(report, console: Console) -> None:
+    for r in renderables(report):
+        console.print(r)
+
+
+def render_text(report, *, width: int = 100, color: bool = False) -> str:
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, color_system="standard" if color else None,
+                      force_terminal=color, no_color=not color, highlight=False, emoji=False)
+    print_report(report, console)
+    return buf.getvalue()
+
+
+def render_html(report) -> str:
+    console = Console(record=True, width=115, file=io.StringIO(), highlight=False, emoji=False)
+    print_report(report, console)
+    return console.export_html(inline_styles=True)

@@ -1,0 +1,37 @@
+import os
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+os.environ.setdefault("NO_COLOR", "1")
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture
+def run():
+    """diagnose() with progress off and the given checks selected."""
+    import cnndoctor
+
+    def _run(model, train, test=None, **kw):
+        kw.setdefault("progress", False)
+        return cnndoctor.diagnose(model, train, test, **kw)
+
+    return _run
+
+
+def codes(report) -> list[str]:
+    return [f.code for f in report.findings]
+
+
+def marked_codes(kind: str) -> set[str]:
+    """Codes named in ``@pytest.mark.fires("X")`` / ``silent`` markers across the test files."""
+    pattern = re.compile(rf"mark\.{kind}\(([^)]*)\)")
+    found = set()
+    for path in TESTS.rglob("test_*.py"):
+        for args in pattern.findall(path.read_text(encoding="utf-8")):
+            found.update(re.findall(r"[\"']([DLAT]\d{3})[\"']", args))
+    return found
