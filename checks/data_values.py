@@ -1,13 +1,39 @@
-"""Checks on the values the model is fed: non-finite values and scale."""
+"""Checks on the values the model is fed: non-finite values, scale, constant inputs, split shift."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from cnndoctor import Finding, Severity, check
+from cnndoctor.errors import Skip
 
-NORMALISING_LAYERS = ("BatchNorm1d", "InstanceNorm1d", "LayerNorm", "GroupNorm", "LazyBatchNorm1d",
-                      "LazyInstanceNorm1d")
+__all__ = ["standardise_snippet"]
+
+_SHOWN_CHANNELS = 8
+
+
+def _axes(channel_axis: int | None) -> str:
+    """The axes to average over for one statistic per channel."""
+    return "(0, 2)" if channel_axis == 1 else "(0, 1)"
+
+
+def standardise_snippet(channel_axis: int | None, test_name: str = "test") -> str:
+    """Per-channel standardisation fitted on the training split only and applied to every split."""
+    axes = _axes(channel_axis)
+    per = "one value per channel" if channel_axis is not None else "one value for the single channel"
+    return (f"mean = X_train.mean(axis={axes}, keepdims=True)      # {per}, from train only\n"
+            f"std = X_train.std(axis={axes}, keepdims=True) + 1e-8\n"
+            f"X_train = (X_train - mean) / std\n"
+            f"X_{test_name} = (X_{test_name} - mean) / std          # the same transform for every split")
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.4g}" if abs(x) < 1e5 else f"{x:,.3e}"
+
+
+def _channel_table(scale, channels) -> dict:
+    return {f"ch{c}": {"mean": float(scale.mean[c]), "std": float(scale.std[c]), "min": float(scale.min[c]),
+                       "max": float(scale.max[c])} for c in channels}
 
 
 @check("D101", "non-finite-values", "error")
@@ -56,26 +82,46 @@ def non_finite_values(input_stats, raw_stats, labels, data):
             bad = np.flatnonzero(~np.isfinite(raw.reshape(len(raw), -1)).all(axis=1))
             yield Finding(
                 message=f"y_{split} holds {len(bad)} non-finite labels.",
-                evidence={"split": split, "non_finite_labels": int(len(bad)),
+                evidence={"split": split, "non_finite_labels": len(bad),
                           "example_samples": bad[:10].tolist(), "threshold": 0},
                 fix=f"Drop the samples whose label is NaN/Inf from the {split} split, or recover their labels.",
             )
 
 
-def _first_layer_type(trace) -> str | None:
-    for call in trace.calls:
-        if call.is_leaf:
-            return call.type
-    return None
+
+
+def _judge(rms: float, std: float, offset: float, *, max_rms, min_std, max_offset, error_factor):
+    """([(kind, short text, sentence)], severity or None) for one channel or the whole array."""
+    problems, severity = [], None
+    if rms > max_rms:
+        sentence = f"values are large (root mean square {_fmt(rms)}, expected at most {max_rms:g})"
+        problems.append(("large", f"rms {_fmt(rms)}", sentence))
+        severity = Severity.ERROR if rms > max_rms * error_factor else Severity.WARNING
+    if 0 < std < min_std:
+        sentence = f"the spread is tiny (std {std:.3g}, expected at least {min_std:g})"
+        problems.append(("tiny", f"std {std:.3g}", sentence))
+        severity = max(severity or Severity.WARNING,
+                       Severity.ERROR if std < min_std / error_factor else Severity.WARNING)
+    if std > 0 and offset > max_offset:
+        sentence = (f"the mean sits {offset:,.1f} standard deviations from zero (expected at most {max_offset:g}): "
+                    "the signal rides on a large offset")
+        problems.append(("offset", f"offset {offset:,.1f} stds", sentence))
+        severity = max(severity or Severity.WARNING,
+                       Severity.ERROR if offset > max_offset * error_factor else Severity.WARNING)
+    return problems, severity
 
 
 @check("D102", "unscaled-input", "warning")
-def unscaled_input(input_stats, data_layout, shape_trace, *, max_rms: float = 10.0, min_std: float = 0.01,
-                   max_offset: float = 5.0, error_factor: float = 10.0):
+def unscaled_input(channel_scales, *, max_rms: float = 10.0, min_std: float = 0.01, max_offset: float = 5.0,
+                   error_factor: float = 10.0):
     """## What it does
-    Measures the scale of what the model is fed (training split, after `preprocess`):
-    the typical magnitude of the values (root mean square), their spread (standard
-    deviation) and how far their mean sits from zero in units of the spread.
+    Measures the scale of what the model is fed (training split, after `preprocess`), for the
+    whole array and for each channel: the typical magnitude of the values (root mean square),
+    their spread (standard deviation) and how far their mean sits from zero in units of the
+    spread. Each channel is judged for large values and for an offset that puts its values far
+    from the unit range; a channel that is only small next to the others is left to D103. When
+    `preprocess` changes the arrays, the stored arrays are measured too, so the report can tell
+    "stored raw, preprocess fixes it" from "preprocess makes it worse".
 
     ## Why is this bad?
     Default weight initialisation (Kaiming/Glorot) assumes inputs of roughly unit scale.
@@ -83,54 +129,293 @@ def unscaled_input(input_stats, data_layout, shape_trace, *, max_rms: float = 10
     first layer's outputs, and then the logits, orders of magnitude too large: the softmax
     saturates, gradients vanish or explode, ReLUs die, and the model settles on one class —
     accuracy at chance. A spread far below 1 (volts when the signal is millivolts) starves the
-    first layer instead. Standardised data (mean 0, std 1) and min-max scaled data in [0, 1]
-    both pass.
+    first layer instead. The thresholds separate the usual scalings: standardised data
+    (rms 1, offset 0) and min-max data in [0, 1] (rms ≤ 1, offset ≤ 2) pass; raw sensor units
+    (rms in the hundreds or thousands), an offset of more than 5 standard deviations, or a
+    spread below 0.01 fail, and ten times beyond a threshold is an error. A model whose first
+    layer is a normalisation layer (BatchNorm1d, InstanceNorm1d, LayerNorm, GroupNorm) scales
+    its own input and passes.
 
     ## Example
-    `X` stored as 12-bit ADC counts around 2048 ± 400 and fed to `nn.Conv1d` directly.
+    `X` stored as 12-bit ADC counts around 2048 ± 400 and fed to `nn.Conv1d` directly, or a
+    multi-sensor recording where the accelerometer is in milli-g (thousands) and the
+    gyroscope in rad/s.
 
     ## Fix
     Standardise each channel with statistics from the training split only, and apply the
     same transform to every split (a `preprocess` in model.py, or your data pipeline).
     """
-    stats = input_stats["train"]
-    if stats.count.sum() == 0:
+    reading = channel_scales
+    scale = reading.inputs["train"]
+    if reading.model_normalises or not np.any(scale.std > 0):
+        return  # the model scales its own input; an all-constant input is D104's
+    limits = {"max_rms": max_rms, "min_std": min_std, "max_offset": max_offset, "error_factor": error_factor}
+    overall_offset = abs(scale.overall_mean) / scale.overall_std if scale.overall_std > 0 else float("inf")
+    problems, severity = _judge(scale.overall_rms, scale.overall_std, overall_offset, **limits)
+    bad_channels = []
+    for c in range(len(scale.std)):
+        # per channel only what is wrong in absolute terms: large values, or an offset that puts the values
+        # far from the unit range; a channel that is merely small next to the others is D103's
+        offset = float(scale.offset[c]) if abs(scale.mean[c]) > 1.0 else 0.0
+        found, level = _judge(float(scale.rms[c]), 1.0, offset, **limits)
+        if found:
+            bad_channels.append((c, found))
+            severity = max(severity or Severity.WARNING, level)
+    if not problems and not bad_channels:
         return
-    first = _first_layer_type(shape_trace)
-    if first in NORMALISING_LAYERS:
-        return  # the model standardises its own input
-    rms = float(np.sqrt(stats.overall_mean ** 2 + stats.overall_std ** 2))
-    std = stats.overall_std
-    offset = abs(stats.overall_mean) / std if std > 0 else float("inf")
-    problems = []
-    severity = Severity.WARNING
-    if rms > max_rms:
-        problems.append(f"values are large (root mean square {rms:.4g}, expected at most {max_rms:g})")
-        if rms > max_rms * error_factor:
-            severity = Severity.ERROR
-    if 0 < std < min_std:
-        problems.append(f"the spread is tiny (std {std:.3g}, expected at least {min_std:g})")
-        if std < min_std / error_factor:
-            severity = Severity.ERROR
-    if offset > max_offset and std > 0:
-        problems.append(f"the mean sits {offset:.1f} standard deviations from zero (expected at most "
-                        f"{max_offset:g}): the signal rides on a large offset")
-        if offset > max_offset * error_factor:
-            severity = Severity.ERROR
-    if not problems:
-        return
-    per_channel = {f"ch{c}": {"mean": float(stats.mean[c]), "std": float(stats.std[c])}
-                   for c in range(min(stats.n_channels, 8))}
-    axes = "(0, 1)" if stats.channel_axis is None else ("(0, 2)" if stats.channel_axis == 1 else "(0, 1)")
+    C = len(scale.std)
+    text = "; ".join(sentence for _, _, sentence in problems)
+    if bad_channels and C > 1:
+        shown = ", ".join(f"ch{c} ({', '.join(short for _, short, _ in found)})" for c, found in bad_channels[:4])
+        more = f" and {len(bad_channels) - 4} more" if len(bad_channels) > 4 else ""
+        part = (f"{len(bad_channels)} of {C} channels are unscaled: {shown}{more}")
+        text = f"{text}; {part}" if text else part
+    message = "The model is fed unscaled input. " + text[0].upper() + text[1:] + "."
+    evidence = {"mean": scale.overall_mean, "std": scale.overall_std, "rms": scale.overall_rms,
+                "offset_in_stds": overall_offset, "min": float(scale.min.min()), "max": float(scale.max.max()),
+                "max_rms": max_rms, "min_std": min_std, "max_offset": max_offset, "error_factor": error_factor,
+                "layout": reading.layout, "n_channels": C, "unscaled_channels": [c for c, _ in bad_channels],
+                "per_channel": _channel_table(scale, ([c for c, _ in bad_channels] +
+                                                      [c for c in range(C) if c not in dict(bad_channels)]
+                                                      )[:_SHOWN_CHANNELS])}
+    if reading.stored is not None:
+        stored = reading.stored["train"]
+        s_offset = abs(stored.overall_mean) / stored.overall_std if stored.overall_std > 0 else float("inf")
+        stored_problems, _ = _judge(stored.overall_rms, stored.overall_std, s_offset, **limits)
+        evidence["stored"] = {"mean": stored.overall_mean, "std": stored.overall_std, "rms": stored.overall_rms}
+        if stored_problems:
+            message += (f" This is after preprocess(); the stored arrays are unscaled too "
+                        f"(rms {_fmt(stored.overall_rms)}),"
+                        " so preprocess does not scale them.")
+        else:
+            message += (f" The stored arrays are well scaled (mean {stored.overall_mean:.3g}, std "
+                        f"{stored.overall_std:.3g}): preprocess() makes them unscaled.")
     yield Finding(
-        message="The model is fed unscaled input. " + "; ".join(problems).capitalize() + ".",
-        evidence={"mean": stats.overall_mean, "std": std, "rms": rms, "offset_in_stds": offset,
-                  "min": stats.overall_min, "max": stats.overall_max, "max_rms": max_rms, "min_std": min_std,
-                  "max_offset": max_offset, "layout": data_layout.name, "per_channel": per_channel},
-        fix="Standardise each channel with the training split's mean and std, and apply the same "
-            "transform to the test split.",
-        snippet=(f"mean = X_train.mean(axis={axes}, keepdims=True)   # per channel, train only\n"
-                 f"std = X_train.std(axis={axes}, keepdims=True) + 1e-8\n"
-                 "X_train, X_test = (X_train - mean) / std, (X_test - mean) / std"),
-        severity=severity,
-    )
+        message=message, evidence=evidence,
+        fix="Standardise each channel with the training split's mean and std, and apply the same transform to "
+            f"the {reading.test_name} split.",
+        snippet=standardise_snippet(reading.channel_axis, reading.test_name), severity=severity)
+
+
+@check("D103", "channel-scale-mismatch", "warning")
+def channel_scale_mismatch(channel_scales, *, max_ratio: float = 10.0):
+    """## What it does
+    Compares the spread (standard deviation) of the input channels with each other, on the
+    training split after `preprocess`, and reports when the largest and the smallest differ by
+    `max_ratio` (10×, an order of magnitude) or more. Constant channels are left to D104.
+
+    ## Why is this bad?
+    The first convolution sums every channel with weights drawn at one common scale. A channel
+    ten times larger contributes a hundred times more variance to every output at
+    initialisation, so the small channels are drowned out, and with one learning rate for all
+    weights the small channels' weights also learn far more slowly. Mixed units — an
+    accelerometer in milli-g next to a gyroscope in rad/s, a pressure in pascal next to a
+    temperature in °C — are the usual cause; a network can then perform as if the small
+    channels did not exist. Sensors of one kind in one unit differ by a few times at most
+    (the six raw BasicMotions channels span a factor of about 4), so 10× marks a unit problem.
+    A model whose first layer normalises each channel (BatchNorm1d, InstanceNorm1d) passes.
+
+    ## Example
+    `X[:, :3]` holds acceleration in milli-g (std ≈ 1,000) and `X[:, 3:]` angular rate in rad/s
+    (std ≈ 2), stacked with `np.concatenate` without rescaling.
+
+    ## Fix
+    Standardise each channel separately (mean and std per channel, from the training split)
+    and apply the same transform to every split.
+    """
+    reading = channel_scales
+    scale = reading.inputs["train"]
+    if len(scale.std) < 2 or reading.model_normalises:
+        return  # one channel cannot mismatch itself; a per-channel normalising first layer fixes any mismatch
+    live = np.flatnonzero(scale.std > 0)
+    if len(live) < 2:
+        return
+    hi = live[np.argmax(scale.std[live])]
+    lo = live[np.argmin(scale.std[live])]
+    ratio = float(scale.std[hi] / scale.std[lo])
+    if ratio < max_ratio:
+        return
+    large = [int(c) for c in live if scale.std[c] >= scale.std[lo] * max_ratio]
+    small = [int(c) for c in live if scale.std[c] * max_ratio <= scale.std[hi]]
+    after = " after preprocess()" if reading.stored is not None else ""
+    yield Finding(
+        message=f"Input channels differ in scale by a factor of {ratio:,.0f}{after}: channel {hi} has std "
+                f"{_fmt(scale.std[hi])} but channel {lo} has std {_fmt(scale.std[lo])}. The first convolution weighs "
+                f"all channels alike, so channel(s) {', '.join(map(str, small[:8]))} are drowned out by "
+                f"channel(s) {', '.join(map(str, large[:8]))}.",
+        evidence={"ratio": ratio, "max_ratio": max_ratio, "largest_channel": int(hi), "smallest_channel": int(lo),
+                  "std_per_channel": [float(s) for s in scale.std], "mean_per_channel": [float(m) for m in scale.mean],
+                  "large_channels": large, "small_channels": small, "layout": reading.layout},
+        fix="Standardise every channel on its own (per-channel mean and std from the training split) and apply "
+            f"the same transform to the {reading.test_name} split.",
+        snippet=standardise_snippet(reading.channel_axis, reading.test_name))
+
+
+@check("D104", "constant-input", "warning")
+def constant_input(constant_inputs, data, *, max_constant_fraction: float = 0.01):
+    """## What it does
+    Looks for inputs that carry no information, in every split after `preprocess`: channels
+    that are constant over the whole split, samples that are flat (every channel constant over
+    time), and splits in which every sample is the same array. When `preprocess` exists, the
+    flat samples are looked up in the stored arrays to tell whether `preprocess` flattened them.
+
+    ## Why is this bad?
+    A constant channel gives the convolution nothing but a bias. Flat samples all look alike,
+    so whatever their labels, the model can only learn their majority class; when every sample
+    is flat or identical, nothing can be learned and accuracy sits at the majority-class rate.
+    The classic cause is a `preprocess` that normalises over the wrong axis: on `(N, 1, L)`
+    data, `X - X.mean(axis=1, keepdims=True)` subtracts each value from itself. A few flat
+    samples (padding, sensor dropouts) are common, so samples are reported from 1% of a split
+    on; a constant channel is always reported.
+
+    ## Example
+    `preprocess = lambda X: (X - X.mean(axis=1, keepdims=True)) / (X.std(axis=1, keepdims=True) + 1e-8)`
+    on `(N, 1, L)` series returns all zeros; a gyroscope that was unplugged records 0 throughout.
+
+    ## Fix
+    Normalise over the time axis (`axis=-1` for `(N, C, L)`), drop dead channels, and remove
+    or repair flat samples.
+    """
+    test = data.test_name
+    parts, severity, per_split = [], Severity.WARNING, {}
+    flattened_by_preprocess = False
+    dead_channels: list = []
+    for split, report in constant_inputs.items():
+        name = "train" if split == "train" else test
+        fraction = report.constant_samples / max(1, report.n)
+        found = []
+        if report.identical:
+            found.append(f"every sample of X_{name} is the same array ({report.n:,} copies)")
+            severity = Severity.ERROR
+        elif report.constant_samples and fraction >= max_constant_fraction:
+            every = report.constant_samples == report.n
+            found.append(f"every sample of X_{name} is flat" if every else
+                         f"{report.constant_samples:,} samples of X_{name} ({fraction:.0%}) are flat")
+            if every:
+                severity = Severity.ERROR
+        if report.constant_channels and not report.identical:
+            chans = ", ".join(f"{c} (always {v:.4g})" for c, v in
+                              zip(report.constant_channels[:6], report.channel_values[:6]))
+            plural = len(report.constant_channels) > 1
+            found.append(f"channel{'s' if plural else ''} {chans} of X_{name} never change{'' if plural else 's'}")
+            dead_channels = sorted(set(dead_channels) | set(report.constant_channels))
+        if not found:
+            continue
+        parts.extend(found)
+        flattened_by_preprocess |= bool(report.stored_varies)
+        per_split[name] = {"n_samples": report.n, "flat_samples": report.constant_samples, "flat_fraction": fraction,
+                           "example_samples": report.examples, "all_identical": report.identical,
+                           "constant_channels": report.constant_channels,
+                           "constant_channel_values": report.channel_values,
+                           "stored_samples_that_vary": report.stored_varies,
+                           "stored_samples_checked": report.stored_checked}
+    if not parts:
+        return
+    lead = ("The input carries no information" if severity == Severity.ERROR else "Part of the input never changes")
+    message = f"{lead}: " + "; ".join(parts) + "."
+    if flattened_by_preprocess:
+        message += (" In the stored arrays these samples vary, so preprocess() flattens them — check the axis it "
+                    "normalises over.")
+        fix = "Normalise each sample over its time axis (the last axis of (N, C, L)), not over the channel axis."
+        snippet = ("def preprocess(X):  # (N, C, L): statistics per sample and channel, over time\n"
+                   "    return (X - X.mean(axis=-1, keepdims=True)) / (X.std(axis=-1, keepdims=True) + 1e-8)")
+    elif dead_channels and severity != Severity.ERROR and not any(v["flat_samples"] for v in per_split.values()):
+        fix = "Drop the constant channels (and give the model in_channels to match), or repair the sensor."
+        snippet = (f"dead = {dead_channels}\n"
+                   f"X_train = np.delete(X_train, dead, axis=1)   # the channel axis of (N, C, L)\n"
+                   f"X_{test} = np.delete(X_{test}, dead, axis=1)")
+    else:
+        fix = "Find where the samples lose their variation (loading, windowing, preprocess) and remove flat samples."
+        snippet = ("flat = X_train.reshape(len(X_train), -1).std(axis=1) == 0\n"
+                   "X_train, y_train = X_train[~flat], y_train[~flat]")
+    yield Finding(message=message, severity=severity, fix=fix, snippet=snippet,
+                  evidence={"splits": per_split, "max_constant_fraction": max_constant_fraction})
+
+
+def _shift_flags(train, test, max_shift: float, max_std_ratio: float):
+    """Per channel: (shift in train stds, std ratio test/train) and the flagged channel indices."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.where(train.std > 0, np.abs(test.mean - train.mean) / np.where(train.std > 0, train.std, 1),
+                         np.where(test.mean == train.mean, 0.0, np.inf))
+        ratio = np.where(train.std > 0, test.std / np.where(train.std > 0, train.std, 1),
+                         np.where(test.std == 0, 1.0, np.inf))
+    flagged = np.flatnonzero((shift > max_shift) | (ratio > max_std_ratio) | (ratio < 1 / max_std_ratio))
+    return shift, ratio, flagged
+
+
+def _describe(scale) -> str:
+    if scale.looks_standardised():
+        return "looks standardised"
+    if scale.looks_min_max():
+        return "looks min-max scaled to [0, 1]"
+    return "is not standardised"
+
+
+@check("D105", "train-test-shift", "warning")
+def train_test_shift(channel_scales, *, max_shift: float = 1.5, max_std_ratio: float = 3.0,
+                     error_factor: float = 10.0):
+    """## What it does
+    Compares each channel's mean and spread between the training and the test split (after
+    `preprocess`): the shift of the test mean in units of the training standard deviation, and
+    the ratio of the two standard deviations. When `preprocess` changes the arrays, the stored
+    splits are compared too, to tell whether the difference is in the files or made by
+    `preprocess`.
+
+    ## Why is this bad?
+    A model learns the value range of the training split. If the test split was scaled
+    differently — a scaler applied to train only, train standardised and test raw, train
+    min-max scaled and test standardised — every test sample lands where the model has never
+    seen data, and test accuracy collapses while training looks fine. Splits drawn from one
+    population agree closely: the UCR/UEA splits differ by under 0.05 standard deviations
+    and under 15% in spread, and the two halves of a Daphnet gait recording by at most 0.2 and
+    1.4×. A shift of more than 1.5 training standard deviations or a spread ratio beyond 3×
+    is a pipeline difference, not sampling noise; ten times beyond either is an error.
+
+    ## Example
+    `X_train = scaler.fit_transform(X_train)` with `X_test` left raw, or a notebook that
+    re-ran the scaling cell on the training array only.
+
+    ## Fix
+    Fit the scaler on the training split and apply exactly the same transform to every split.
+    """
+    reading = channel_scales
+    if "test" not in reading.inputs:
+        raise Skip("there is no test split")
+    train, test = reading.inputs["train"], reading.inputs["test"]
+    shift, ratio, flagged = _shift_flags(train, test, max_shift, max_std_ratio)
+    if not len(flagged):
+        return
+    name = reading.test_name
+    worst_shift = float(np.max(shift[flagged]))
+    worst_ratio = float(np.max(np.maximum(ratio[flagged], 1 / np.maximum(ratio[flagged], 1e-300))))
+    severity = (Severity.ERROR if worst_shift > max_shift * error_factor or worst_ratio > max_std_ratio * error_factor
+                else Severity.WARNING)
+    tr_desc, te_desc = _describe(train), _describe(test)
+    summary = (f"train has mean {train.overall_mean:.4g} and std {train.overall_std:.4g}, {name} has mean "
+               f"{test.overall_mean:.4g} and std {test.overall_std:.4g}")
+    if tr_desc != te_desc and "not" not in te_desc:
+        cause = f"X_{name} {te_desc} but X_train {tr_desc}: the scaling was applied to X_{name} only"
+    elif tr_desc != te_desc:
+        cause = f"X_train {tr_desc} but X_{name} {te_desc}: the scaling was applied to X_train only"
+    else:
+        cause = f"the {name} split is scaled differently from the training split"
+    message = (f"The {name} split is not on the training split's scale: {cause} ({summary}; {len(flagged)} of "
+               f"{len(train.std)} channels differ by more than {max_shift:g} training stds in mean or "
+               f"{max_std_ratio:g}× in spread).")
+    evidence = {"channels": {f"ch{c}": {"train_mean": float(train.mean[c]), "train_std": float(train.std[c]),
+                                        f"{name}_mean": float(test.mean[c]), f"{name}_std": float(test.std[c]),
+                                        "shift_in_train_stds": float(shift[c]), "std_ratio": float(ratio[c])}
+                             for c in flagged[:_SHOWN_CHANNELS]},
+                "flagged_channels": flagged.tolist(), "worst_shift": worst_shift, "worst_std_ratio": worst_ratio,
+                "max_shift": max_shift, "max_std_ratio": max_std_ratio, "train_looks": tr_desc,
+                f"{name}_looks": te_desc}
+    if reading.stored is not None and "test" in reading.stored:
+        _, _, stored_flagged = _shift_flags(reading.stored["train"], reading.stored["test"], max_shift, max_std_ratio)
+        evidence["stored_flagged_channels"] = stored_flagged.tolist()
+        if not len(stored_flagged):
+            message += " The stored splits agree, so preprocess() treats them differently."
+        else:
+            message += " The stored splits differ the same way."
+    yield Finding(message=message, evidence=evidence, severity=severity,
+                  fix=f"Fit the scaling on X_train only and apply the same transform to X_train and X_{name}.",
+                  snippet=standardise_snippet(reading.channel_axis, name))

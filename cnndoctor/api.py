@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from ._version import __version__
+from .config import Ignore, parse_ignore, validate_thresholds
 from .context import Context
 from .diagnosis import build_diagnosis, order_findings
+from .plots import report_figures
+from .verify import verify_fixes
 from .errors import InputError
-from .load_data import Data, data_from_arrays
-from .registry import select_checks
+from .findings import CheckOutcome, Status
+from .load_data import Data, data_from_arrays, load_data
+from .registry import all_checks, select_checks
 from .report import Report
 from .runner import run_checks
 from .subject import Subject, make_subject
+from .torch_data import DEFAULT_MAX_SAMPLES, arrays_from_torch, is_torch_data
 
-__all__ = ["diagnose", "run_diagnosis", "BUDGETS"]
+__all__ = ["diagnose", "run_diagnosis", "BUDGETS", "model_source", "display_path"]
 
 BUDGETS = ("quick", "standard", "thorough")
 
@@ -28,12 +35,25 @@ def _pair(value, name: str):
         return None, None
     if isinstance(value, dict):
         keys = {k.lower(): k for k in value}
+        if "x" not in keys or "y" not in keys:
+            raise InputError(f"{name} is a dict without 'X' and 'y' keys (found: {', '.join(map(str, value))}).")
         return value[keys["x"]], value[keys["y"]]
     try:
         X, y = value
     except (TypeError, ValueError):
-        raise InputError(f"{name} must be an (X, y) pair of arrays or tensors.") from None
+        raise InputError(f"{name} must be an (X, y) pair of arrays or tensors, a torch Dataset or DataLoader, "
+                         "or (as the only data argument) a path to an .npz file or a UCR pair.") from None
     return X, y
+
+
+def _split_input(value, split: str, *, seed: int, max_samples: int, notes: list[str]):
+    """(X, y, DataLoader batch size) from an (X, y) pair, a dict, a Dataset or a DataLoader."""
+    if value is not None and is_torch_data(value):
+        drawn = arrays_from_torch(value, split, max_samples=max_samples, seed=seed)
+        notes.append(drawn.note)
+        return drawn.X, drawn.y, drawn.batch_size
+    X, y = _pair(value, split)
+    return X, y, None
 
 
 def _target_kind(model) -> str:
@@ -49,29 +69,86 @@ def _target_kind(model) -> str:
                      f"not a {type(model).__name__}.")
 
 
+def display_path(path: str | Path) -> str:
+    """Relative to the working directory when inside it (as CI annotations want), else absolute."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def model_source(target) -> tuple[str | None, int | None]:
+    """The file and line that define a model class, factory or instance's class; (None, None) when the
+    definition is not the user's (a torch container such as nn.Sequential) or cannot be found."""
+    obj = target if inspect.isclass(target) or inspect.isfunction(target) else type(target)
+    try:
+        file = inspect.getsourcefile(obj)
+        line = inspect.getsourcelines(obj)[1]
+    except (TypeError, OSError):
+        return None, None
+    if file is None or _installed(file):
+        return None, None
+    return display_path(file), int(line) or 1
+
+
+def _installed(file: str) -> bool:
+    """True for the standard library and installed packages (a torch container, functools.partial)."""
+    import sysconfig
+
+    path = Path(file).resolve()
+    roots = {sysconfig.get_paths().get(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return any(part in ("site-packages", "dist-packages") for part in path.parts) or any(
+        root and path.is_relative_to(Path(root).resolve()) for root in roots)
+
+
 def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, batch_size=None,
              preprocess=None, train_step=None, device: str = "auto", select=None, ignore=None,
              budget: str = "standard", seed: int = 0, progress: bool = True, layout: str = "auto",
-             model_args: dict | None = None, groups=None, thresholds: dict | None = None) -> Report:
+             model_args: dict | None = None, groups=None, thresholds: dict | None = None,
+             max_samples: int = DEFAULT_MAX_SAMPLES) -> Report:
     """Diagnose ``model`` on ``train`` (and ``test``) data; the model's weights are never changed.
 
     ``model`` is an ``nn.Module`` (deep-copied and re-initialised for every probe), a model class
     or a factory function (their arguments filled from the data by name, as for model.py).
-    ``train``/``test`` are ``(X, y)`` pairs of arrays or tensors; without ``test`` the data is
-    split 80/20, stratified and seeded.
+    ``train``/``test`` are ``(X, y)`` pairs of arrays or tensors, dicts with X/y keys, or a torch
+    ``Dataset``/``DataLoader`` (up to ``max_samples`` samples are drawn from it, seeded, and the
+    report says how many; a DataLoader's batch size becomes the default batch size). ``train`` may
+    also be a path (an .npz, a UCR/UEA ``_TRAIN``/``_TEST`` pair) holding both splits. Without
+    ``test`` the data is split 80/20, stratified and seeded.
+    ``ignore`` entries may carry a reason (``{"code": "A205", "reason": "..."}`` or a dict
+    ``{"A205": "..."}``): those checks are listed as skipped with the reason.
+    ``thresholds`` is ``{code or name: {parameter: value}}``, checked against each check's parameters.
     """
-    X_train, y_train = _pair(train, "train")
-    X_test, y_test = _pair(test, "test")
-    g_train, g_test = _pair(groups, "groups") if groups is not None else (None, None)
-    data = data_from_arrays(X_train, y_train, X_test, y_test, groups_train=g_train, groups_test=g_test,
-                            source="arrays", seed=seed)
+    notes: list[str] = []
+    loader_batch = None
+    if isinstance(train, (str, os.PathLike)):
+        if test is not None or groups is not None:
+            raise InputError("When train is a path, the file (or UCR pair) must hold both splits; pass test=None "
+                             "and groups=None.")
+        data = load_data(train, seed=seed)
+    else:
+        X_train, y_train, loader_batch = _split_input(train, "train", seed=seed, max_samples=max_samples,
+                                                      notes=notes)
+        X_test, y_test, test_batch = _split_input(test, "test", seed=seed, max_samples=max_samples, notes=notes)
+        loader_batch = loader_batch or test_batch
+        g_train, g_test = _pair(groups, "groups") if groups is not None else (None, None)
+        source = "DataLoader/Dataset" if notes else "arrays"
+        data = data_from_arrays(X_train, y_train, X_test, y_test, groups_train=g_train, groups_test=g_test,
+                                source=source, seed=seed)
+        data.notes[:0] = notes
     kind = _target_kind(model)
     name = getattr(model, "__name__", type(model).__name__)
     options = {"loss_fn": loss_fn, "optimizer": optimizer, "preprocess": preprocess, "train_step": train_step}
+    use_loader_batch = batch_size is None and loader_batch is not None
     subject = make_subject(model, kind, data, name=name, options=options, model_args=model_args, lr=lr,
-                           batch_size=batch_size, device=device, seed=seed, layout=layout)
+                           batch_size=loader_batch if use_loader_batch else batch_size, device=device, seed=seed,
+                           layout=layout)
+    if use_loader_batch:
+        subject.settings_source["batch_size"] = "DataLoader"
+    model_file, model_line = model_source(model)
     return run_diagnosis(subject, select=select, ignore=ignore, budget=budget, progress=progress,
-                         thresholds=thresholds)
+                         thresholds=thresholds, model_file=model_file, model_line=model_line)
 
 
 @contextmanager
@@ -119,21 +196,64 @@ def _optimizer_name(opt) -> str:
     return getattr(target, "__name__", type(target).__name__)
 
 
+def _selection(select, ignore) -> tuple[list, list[CheckOutcome]]:
+    """The checks to run, and a skipped outcome for each check waived by an ignore with a reason."""
+    ignores: list[Ignore] = parse_ignore(ignore, where="ignore")
+    specs = select_checks(select, [i.token for i in ignores])
+    waived = []
+    if any(i.reason for i in ignores):
+        running = {s.code for s in specs}
+        for spec in select_checks(select, None):
+            if spec.code in running:
+                continue
+            why = next((i for i in ignores if i.reason and spec.matches(i.token)), None)
+            if why is not None:
+                waived.append(CheckOutcome(spec.code, spec.name, Status.SKIPPED, 0.0, why.describe()))
+    return specs, waived
+
+
 def run_diagnosis(subject: Subject, *, select=None, ignore=None, budget: str = "standard",
-                  progress: bool = True, verbose: bool = False, thresholds: dict | None = None) -> Report:
-    """Run the selected checks on ``subject`` and assemble the report."""
+                  progress: bool = True, verbose: bool = False, thresholds: dict | None = None,
+                  model_file: str | None = None, model_line: int | None = None,
+                  config_file: str | Path | None = None, figures: bool = True) -> Report:
+    """Run the selected checks on ``subject`` and assemble the report.
+
+    ``model_file``/``model_line`` say where the model is defined (CI annotations point there);
+    ``config_file`` is the pyproject.toml the settings came from, if any.
+    """
     if budget not in BUDGETS:
         raise InputError(f"Unknown budget {budget!r}; use one of {', '.join(BUDGETS)}.")
     start = time.perf_counter()
-    specs = select_checks(select, ignore)
+    thresholds = validate_thresholds(thresholds, where="thresholds")
+    specs, waived = _selection(select, ignore)
     with _progress(progress) as update:
         ctx = Context(subject, budget=budget, progress=update, verbose=verbose)
+        if config_file is not None:
+            ctx.note(f"Settings from [tool.cnndoctor] in {display_path(config_file)}; command-line options "
+                     "override them.")
         findings, outcomes = run_checks(ctx, specs, thresholds=thresholds, progress=update)
+        findings, fix_runs = verify_fixes(ctx, order_findings(findings))
+        findings = order_findings(findings)
         summary = _subject_summary(ctx, subject.data, subject)
-    findings = order_findings(findings)
+        figures = report_figures(ctx, fix_runs, findings) if figures else []
+    summary.update(model_file=model_file, model_line=model_line,
+                   config=display_path(config_file) if config_file is not None else None)
+    if waived:
+        order = {s.code: i for i, s in enumerate(all_checks())}
+        outcomes = sorted([*outcomes, *waived], key=lambda o: order.get(o.code, len(order)))
     diagnosis = build_diagnosis(findings, subject.labels,
-                                reference=ctx.get("reference") if ctx.computed("reference") else None)
+                                reference=ctx.get("reference") if ctx.computed("reference") else None,
+                                probe=_probe_summary(ctx))
     trace = ctx.shape_trace.to_dict() if ctx.computed("feed") else None
     timings = {f"fact:{k}": v for k, v in ctx.timings.items()}
     timings["total"] = time.perf_counter() - start
-    return Report(__version__, summary, diagnosis, findings, outcomes, timings, trace, list(ctx.notes))
+    return Report(__version__, summary, diagnosis, findings, outcomes, timings, trace, list(ctx.notes), figures)
+
+
+def _probe_summary(ctx: Context) -> dict | None:
+    """What the training probe at the user's settings reached, for the headline."""
+    if not ctx.computed("training_probe"):
+        return None
+    run = ctx.get("training_probe")
+    return {"steps": run.steps, "held_out_accuracy": run.held_out_accuracy, "train_accuracy": run.train_accuracy,
+            "held_out_loss": run.held_out_loss, "seconds": round(run.seconds, 2)}

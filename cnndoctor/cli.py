@@ -1,22 +1,26 @@
-"""The command line: ``cnndoctor run | list | explain``.
+"""The command line: ``cnndoctor run | list | explain | docs``.
 
 Exit codes (as ruff and mypy): 0 no finding at or above ``--fail-on``; 1 such findings;
-2 usage, input or internal error.
+2 usage, configuration, input or internal error. Settings come from ``[tool.cnndoctor]`` in the
+nearest pyproject.toml (see config.py); every flag given on the command line overrides them.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from pathlib import Path
 
 from ._version import __version__
+from .config import FORMATS, LAYOUTS
 from .errors import InputError
 
 __all__ = ["main", "build_parser"]
 
-FORMATS = ("text", "json", "markdown", "html")
+DEFAULTS = {"fail_on": "error", "format": "text", "device": "auto", "seed": 0, "budget": "standard",
+            "layout": "auto"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,28 +36,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="diagnose a model file on a data file")
     run.add_argument("model", help="model.py, or model.py:Name to pick a class, function or instance")
-    run.add_argument("data", help="data.npz with X_train/y_train and X_test/y_test (or X/y)")
+    run.add_argument("data", help="data.npz with X_train/y_train and X_test/y_test (or X/y); or a UCR/UEA pair "
+                                  "<Name>_TRAIN/<Name>_TEST (.ts, .tsv, .csv, .txt) given as its folder, "
+                                  "path/to/<Name> or either file; or one such file (split 80/20)")
     run.add_argument("--select", action="append", help="codes, prefixes or names to run (comma-separated)")
     run.add_argument("--ignore", action="append", help="codes, prefixes or names to skip (comma-separated)")
-    run.add_argument("--fail-on", default="error", choices=("error", "warning", "info", "never"),
+    run.add_argument("--fail-on", choices=("error", "warning", "info", "never"),
                      help="exit 1 when a finding is at or above this severity (default: error)")
-    run.add_argument("--format", default="text", choices=FORMATS, help="report format (default: text)")
+    run.add_argument("--format", "--output-format", dest="format", choices=FORMATS,
+                     help="report format (default: text); github, gitlab and junit are for CI")
     run.add_argument("-o", "--output", help="write the report to this file instead of stdout")
-    run.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--budget", default="standard", choices=("quick", "standard", "thorough"))
-    run.add_argument("--layout", default="auto", choices=("auto", "ncl", "nlc"),
-                     help="how the stored arrays are laid out (default: work it out)")
+    run.add_argument("--device", help="auto (CUDA when available, the default), cpu or cuda")
+    run.add_argument("--seed", type=int, help="seed for weights, splits and sampling (default: 0)")
+    run.add_argument("--budget", choices=("quick", "standard", "thorough"), help="default: standard")
+    run.add_argument("--layout", choices=LAYOUTS, help="how the stored arrays are laid out (default: work it out)")
+    run.add_argument("--label-column", metavar="COL",
+                     help="CSV data: the label column, an index (0, -1) or a header name (default: a column "
+                          "named label/class/target/y, else the first)")
     run.add_argument("--model-arg", action="append", default=[], metavar="K=V",
                      help="a constructor/build_model argument (repeatable)")
     run.add_argument("--lr", type=float, help="learning rate (overrides the model file)")
     run.add_argument("--batch-size", type=int, help="batch size (overrides the model file)")
+    config = run.add_mutually_exclusive_group()
+    config.add_argument("--config", metavar="FILE",
+                        help="read settings from this pyproject.toml (or .toml file) instead of searching for one")
+    config.add_argument("--isolated", action="store_true", help="ignore every configuration file")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     run.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
 
     sub.add_parser("list", help="the catalogue of checks")
     explain = sub.add_parser("explain", help="a check's documentation")
     explain.add_argument("code", help="a code (D102) or a name (unscaled-input)")
+    docs = sub.add_parser("docs", help="write docs/checks.md from the checks' docstrings")
+    docs.add_argument("-o", "--output", help="write the page here (e.g. docs/checks.md) instead of stdout")
+    docs.add_argument("--check", action="store_true",
+                      help="exit 1 when the page (-o, default docs/checks.md) is out of date")
     return parser
 
 
@@ -89,9 +106,23 @@ def _render(report, fmt: str, to_file: bool, console) -> str | None:
     if fmt == "markdown":
         return report.to_markdown()
     if fmt == "html":
+        if hasattr(report, "to_html"):
+            return report.to_html()
         from .reporters.terminal import render_html
 
         return render_html(report)
+    if fmt == "github":
+        from .reporters.github import render_github
+
+        return render_github(report)
+    if fmt == "gitlab":
+        from .reporters.gitlab import render_gitlab
+
+        return render_gitlab(report)
+    if fmt == "junit":
+        from .reporters.junit import render_junit
+
+        return render_junit(report)
     if to_file:
         return report.to_text(width=100, color=False)
     from .reporters.terminal import print_report
@@ -100,22 +131,66 @@ def _render(report, fmt: str, to_file: bool, console) -> str | None:
     return None
 
 
+def _append_step_summary(report) -> None:
+    """GitHub Actions shows Markdown appended to $GITHUB_STEP_SUMMARY on the job page."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    from .reporters.github import step_summary
+
+    try:
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(step_summary(report) + "\n")
+    except OSError as exc:
+        print(f"cnndoctor: could not append to $GITHUB_STEP_SUMMARY ({target}): {exc.strerror or exc}",
+              file=sys.stderr)
+
+
+def _label_column(value: str | None):
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+def _settings(args):
+    """Command-line flags over [tool.cnndoctor] over the defaults."""
+    from .config import Config, load_config, merge_selection
+
+    cfg = Config() if args.isolated else load_config(args.config)
+    chosen = {key: getattr(args, key) if getattr(args, key) is not None else getattr(cfg, key)
+              for key in DEFAULTS}
+    chosen = {key: DEFAULTS[key] if value is None else value for key, value in chosen.items()}
+    select, ignore = merge_selection(args.select, args.ignore, cfg)
+    return cfg, chosen, select, ignore
+
+
 def _cmd_run(args, console) -> int:
-    from .api import run_diagnosis
+    from .api import display_path, model_source, run_diagnosis
     from .load_data import load_data
     from .load_model import load_model_file, parse_model_args
     from .subject import make_subject
 
+    cfg, opt, select, ignore = _settings(args)
     model_file = load_model_file(args.model, verbose=args.verbose)
-    data = load_data(args.data, seed=args.seed)
-    data.source = str(args.data)
+    data = load_data(args.data, seed=opt["seed"], label_column=_label_column(args.label_column))
+    if data.source == str(Path(args.data)):
+        data.source = str(args.data)  # as the user wrote it
     name = f"{Path(model_file.path).name}:{model_file.name}"
     subject = make_subject(model_file.target, model_file.kind, data, name=name, options=model_file.options,
                            model_args=parse_model_args(args.model_arg), lr=args.lr, batch_size=args.batch_size,
-                           device=args.device, seed=args.seed, layout=args.layout)
-    report = run_diagnosis(subject, select=args.select, ignore=args.ignore, budget=args.budget,
-                           progress=not args.quiet, verbose=args.verbose)
-    text = _render(report, args.format, bool(args.output), console)
+                           device=opt["device"], seed=opt["seed"], layout=opt["layout"])
+    _, line = model_source(model_file.target)
+    fmt = opt["format"]
+    report = run_diagnosis(subject, select=select, ignore=ignore, budget=opt["budget"],
+                           progress=not args.quiet, verbose=args.verbose, thresholds=cfg.thresholds,
+                           model_file=display_path(model_file.path), model_line=line, config_file=cfg.path,
+                           figures=fmt == "html")
+    if fmt == "github":
+        _append_step_summary(report)
+    text = _render(report, fmt, bool(args.output), console)
     if text is not None:
         if args.output:
             Path(args.output).write_text(text, encoding="utf-8")
@@ -123,7 +198,7 @@ def _cmd_run(args, console) -> int:
                 print(f"cnndoctor: report written to {args.output} · {report.summary_line()}", file=sys.stderr)
         else:
             sys.stdout.write(text)
-    return 0 if report.passed(args.fail_on) else 1
+    return 0 if report.passed(opt["fail_on"]) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_list(console)
         if args.command == "explain":
             return _cmd_explain(args.code, console)
+        if args.command == "docs":
+            from .docs import main as docs_main
+
+            return docs_main([*(["-o", args.output] if args.output else []), *(["--check"] if args.check else [])])
         return _cmd_run(args, console)
     except InputError as exc:
         print(f"cnndoctor: error: {exc}", file=sys.stderr)

@@ -6,7 +6,20 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["Severity", "Finding", "CheckOutcome", "Status"]
+__all__ = ["Severity", "Finding", "CheckOutcome", "Status", "DOCS_PAGE", "docs_anchor", "docs_url"]
+
+# Where each check is documented; generated from the docstrings by ``python -m cnndoctor.docs``.
+DOCS_PAGE = "docs/checks.md"
+
+
+def docs_anchor(code: str, name: str) -> str:
+    """The Markdown anchor of a check's section in ``DOCS_PAGE`` (GitHub's heading slug)."""
+    return f"{code}-{name}".lower()
+
+
+def docs_url(code: str, name: str) -> str | None:
+    """``docs/checks.md#d102-unscaled-input``, or None for a finding not yet named by the runner."""
+    return f"{DOCS_PAGE}#{docs_anchor(code, name)}" if code and name else None
 
 
 class Severity(enum.IntEnum):
@@ -63,7 +76,8 @@ class Finding:
     code: str = ""
     name: str = ""
     verified: Mapping[str, Any] | None = None
-    related: tuple[str, ...] = field(default=())
+    related: tuple[str, ...] = field(default=())  # symptoms this cause explains
+    explained_by: str | None = None  # the cause this symptom is attributed to
 
     @property
     def title(self) -> str:
@@ -80,7 +94,9 @@ class Finding:
             "snippet": self.snippet,
             "location": self.location,
             "related": list(self.related),
+            "explained_by": self.explained_by,
             "verified": dict(self.verified) if self.verified is not None else None,
+            "url": docs_url(self.code, self.name),
         }
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["find_split_pair", "read_csv", "read_ts", "read_ucr_tsv"]
+__all__ = ["csv_header", "find_split_pair", "read_csv", "read_ts", "read_ucr_tsv", "typed_labels"]
 
 _MISSING = {"?": "nan"}
 _INT_RE = re.compile(r"[+-]?\d+")
@@ -68,7 +68,7 @@ def _stack_equal(path, rows: list[list[np.ndarray]], linenos: list[int], note: s
     return np.array(rows, dtype=np.float32)
 
 
-def _typed_labels(raw: list[str]) -> np.ndarray:
+def typed_labels(raw: list[str]) -> np.ndarray:
     """int64 if every label is integer-valued, else float64 if numeric, else str; never remapped."""
     try:
         values = np.array(raw, dtype=np.float64)
@@ -209,7 +209,18 @@ def _table(path, lines, delimiter, label_of, header_line: int) -> tuple[np.ndarr
     X = _stack_equal(path, rows, linenos, note=" (trailing NaN/empty values count as padding)")
     if X.shape[2] == 0:
         raise InputError(f"{path}: rows hold a label but no values. Expected a label and the series.")
-    return X, _typed_labels(labels)
+    return X, typed_labels(labels)
+
+
+def csv_header(path, delimiter: str | None = None) -> list[str] | None:
+    """The column names of a CSV's first row when it is a header (not all numbers), else None."""
+    lines = _lines(path)
+    delimiter = _sniff(path, lines, delimiter)
+    first = next(line for line in lines if line.strip())
+    names = [f.strip().strip('"') for f in _split(first, delimiter)]
+    if all(_is_number(_MISSING.get(f, f)) for f in names):
+        return None
+    return names
 
 
 def read_ucr_tsv(path, delimiter: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -254,7 +265,7 @@ def read_csv(path, label_column: int | str = -1, header: bool | str = "auto",
 def find_split_pair(path) -> tuple[Path, Path] | None:
     """Find ``<Name>_TRAIN.<ext>`` and ``<Name>_TEST.<ext>`` from a folder, a prefix or one split's file."""
     p = Path(path)
-    exts = ["ts", "tsv", "csv"]
+    exts = ["ts", "tsv", "csv", "txt"]
     if p.is_dir():
         folder, name = p, p.name
     else:

@@ -1,7 +1,14 @@
-"""Reading the user's data file into arrays, with a clear error for every malformed case."""
+"""Reading the user's data into arrays, with a clear error for every malformed case.
+
+Accepted: an ``.npz``; a UCR/UEA pair ``<Name>_TRAIN.<ext>`` + ``<Name>_TEST.<ext>`` (``.ts``,
+``.tsv``, ``.csv`` or ``.txt``) found from a folder, a ``path/to/Name`` prefix or either file;
+or one such file alone, which is split 80/20. Labels stay as stored (1-based stays 1-based).
+Series of unequal length are rejected by the readers (cnndoctor never pads; see formats.py).
+"""
 
 from __future__ import annotations
 
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,10 +17,15 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["Data", "load_data", "data_from_arrays", "split_train_test"]
+__all__ = ["Data", "load_data", "data_from_arrays", "split_train_test", "TEXT_FORMATS"]
 
 _EXPECTED = ("Expected an .npz file with X_train, y_train and X_test, y_test (or X_val, y_val), "
              "or X and y alone (cnndoctor then splits them 80/20); key case does not matter.")
+_EXPECTED_ANY = (_EXPECTED + " Or a UCR/UEA pair <Name>_TRAIN.tsv + <Name>_TEST.tsv (also .ts, .csv, .txt): "
+                 "pass the folder, path/to/<Name>, or either file.")
+TEXT_FORMATS = (".ts", ".tsv", ".csv", ".txt")
+_LABEL_NAMES = ("label", "labels", "class", "target", "y")
+_SPLIT_FILE = re.compile(r"(.+)_(train|test)\.(\w+)$", re.IGNORECASE)
 
 
 @dataclass
@@ -80,6 +92,10 @@ def data_from_arrays(X_train, y_train, X_test=None, y_test=None, *, groups_train
         if len(X_train) != len(y_train):
             raise InputError(f"X has {len(X_train)} samples but y has {len(y_train)} in {source}; "
                              "every sample needs exactly one label.")
+        if len(X_train) < 2:
+            raise InputError(f"{source} holds {len(X_train)} sample(s) and no test split; cnndoctor splits such "
+                             "data 80/20 into train and test and needs at least two samples (in practice many "
+                             "more) to do so.")
         groups = None if groups_train is None else np.asarray(groups_train)
         X_train, y_train, X_test, y_test, (groups_train, groups_test), how = split_train_test(
             X_train, y_train, groups, seed=seed)
@@ -114,18 +130,115 @@ def _numpy(a):
     return np.asarray(a)
 
 
-def load_data(path: str | Path, *, seed: int = 0) -> Data:
-    """Load ``.npz`` data with ``allow_pickle=False`` and case-insensitive keys."""
+def load_data(path: str | Path, *, seed: int = 0, label_column: int | str | None = None) -> Data:
+    """Load ``.npz`` data, a UCR/UEA ``_TRAIN``/``_TEST`` pair, or one ``.ts``/``.tsv``/``.csv`` file.
+
+    ``label_column`` (CSV only) is a column index or header name; by default a header column named
+    label/class/target/y, else the first column (the UCR convention).
+    """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"Data file {path} does not exist. {_EXPECTED}")
-    if path.is_dir() or path.suffix.lower() != ".npz" and not zipfile.is_zipfile(path):
-        raise InputError(f"{path} is not an .npz file. {_EXPECTED} Save one with "
-                         "np.savez('data.npz', X_train=..., y_train=..., X_test=..., y_test=...).")
+    if path.is_file():
+        if path.suffix.lower() == ".npz" or (path.suffix.lower() not in TEXT_FORMATS and zipfile.is_zipfile(path)):
+            return _load_npz(path, seed)
+        if path.suffix.lower() in TEXT_FORMATS:
+            pair = _pair_for_file(path)
+            if pair is not None:
+                return _load_pair(*pair, seed=seed, label_column=label_column)
+            return _load_single(path, seed=seed, label_column=label_column)
+        raise InputError(f"{path} is not an .npz file, nor a .ts, .tsv, .csv or .txt file. {_EXPECTED_ANY} "
+                         "Save arrays with np.savez('data.npz', X_train=..., y_train=..., X_test=..., y_test=...).")
+    from .formats import find_split_pair
+
+    pair = find_split_pair(path)
+    if pair is not None:
+        return _load_pair(*pair, seed=seed, label_column=label_column)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder without a {path.name}_TRAIN / {path.name}_TEST pair (looked for "
+                         f"{path.name}_TRAIN.ts/.tsv/.csv/.txt and the matching _TEST file). {_EXPECTED_ANY}")
+    if path.parent.is_dir() and not path.suffix:
+        raise InputError(f"Found neither {path} nor a pair {path.name}_TRAIN.<ext> + {path.name}_TEST.<ext> "
+                         f"(ext: ts, tsv, csv, txt) in {path.parent}. {_EXPECTED_ANY}")
+    raise InputError(f"Data file {path} does not exist. {_EXPECTED_ANY}")
+
+
+def _pair_for_file(path: Path) -> tuple[Path, Path] | None:
+    from .formats import find_split_pair
+
+    return find_split_pair(path) if _SPLIT_FILE.match(path.name) else None
+
+
+def _read_text_file(path: Path, label_column) -> tuple[np.ndarray, np.ndarray]:
+    """X (N, C, L) and labels as stored, from one .ts / .tsv / .txt / .csv file."""
+    from .formats import csv_header, read_csv, read_ts, read_ucr_tsv, typed_labels
+
+    suffix = path.suffix.lower()
+    if suffix == ".ts":
+        X, y, _ = read_ts(path)
+        if len(y) == 0:
+            raise InputError(f"{path} has no class labels (@classLabel false); cnndoctor diagnoses "
+                             "classifiers and needs a label at the end of every case.")
+        return X, typed_labels(y.tolist())  # numeric labels stay numbers as written: 1-based stays 1-based
+    if suffix != ".csv":
+        return read_ucr_tsv(path)
+    if label_column is not None:
+        return read_csv(path, label_column=label_column)
+    header = csv_header(path) or []
+    named = next((h for h in header if h.lower() in _LABEL_NAMES), None)
+    if named is not None:
+        return read_csv(path, label_column=named)
+    X, y = read_csv(path, label_column=0)
+    if y.dtype.kind == "f":
+        raise InputError(f"{path}: the first column holds non-integer values (e.g. {y[0]:g}), so it is not a "
+                         "class label. cnndoctor takes a CSV's label from a header column named label, class, "
+                         "target or y, else from the first column (the UCR layout); name the label column with "
+                         "--label-column NAME or give its index, e.g. --label-column -1 for the last column.")
+    return X, y
+
+
+def _squeeze(X: np.ndarray) -> np.ndarray:
+    # The readers give (N, C, L); a univariate set is stored (N, L) like the UCR .npz copies.
+    return X[:, 0, :] if X.ndim == 3 and X.shape[1] == 1 else X
+
+
+def _load_pair(train: Path, test: Path, *, seed: int, label_column) -> Data:
+    X_train, y_train = _read_text_file(train, label_column)
+    X_test, y_test = _read_text_file(test, label_column)
+    source = f"{train} + {test.name}"
+    if X_train.shape[1:] != X_test.shape[1:]:
+        raise InputError(f"{train.name} holds series of shape (channels, length) {X_train.shape[1:]} but "
+                         f"{test.name} holds {X_test.shape[1:]}; both splits must share one channel count and "
+                         "length (cnndoctor does not pad or resample).")
+    if y_train.dtype.kind != y_test.dtype.kind and "U" in (y_train.dtype.kind, y_test.dtype.kind):
+        raise InputError(f"{train.name} has {'text' if y_train.dtype.kind == 'U' else 'numeric'} labels but "
+                         f"{test.name} has {'text' if y_test.dtype.kind == 'U' else 'numeric'} ones; both splits "
+                         "must label classes the same way.")
+    return data_from_arrays(_squeeze(X_train), y_train, _squeeze(X_test), y_test, source=source, seed=seed)
+
+
+def _load_single(path: Path, *, seed: int, label_column) -> Data:
+    X, y = _read_text_file(path, label_column)
+    if len(X) < 2:
+        how = {".ts": "a .ts file", ".csv": "a CSV (one series per row, label column as set by --label-column)"}
+        raise InputError(f"{path} is not an .npz file, and read as "
+                         f"{how.get(path.suffix.lower(), 'a UCR file (label first, then the values)')} it holds "
+                         f"{len(X)} series: with no matching _TEST file cnndoctor splits it 80/20 and needs many "
+                         f"series to do so. {_EXPECTED_ANY}")
+    data = data_from_arrays(_squeeze(X), y, source=str(path), seed=seed)
+    if _SPLIT_FILE.match(path.name):
+        data.notes.insert(0, f"{path.name} has no matching {_SPLIT_FILE.match(path.name).group(1)}_"
+                             f"{'TEST' if 'train' in path.name.lower() else 'TRAIN'} file next to it, so it was "
+                             "split on its own.")
+    return data
+
+
+def _load_npz(path: Path, seed: int) -> Data:
+    """Load ``.npz`` data with ``allow_pickle=False`` and case-insensitive keys."""
     try:
         archive = np.load(path, allow_pickle=False)
     except Exception as exc:  # numpy raises several types for a corrupt zip
         raise InputError(f"{path} could not be read as an .npz file ({exc}). {_EXPECTED}") from None
+    if not hasattr(archive, "files"):  # a plain .npy saved under an .npz name
+        raise InputError(f"{path} holds a single array, not an .npz archive of named arrays. {_EXPECTED}")
     with archive:
         keys = {k.lower(): k for k in archive.files}
 

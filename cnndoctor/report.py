@@ -95,10 +95,22 @@ class Report:
 
         yield from renderables(self)
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        from .reporters.terminal import render_html
+    def to_html(self) -> str:
+        """One self-contained HTML document, figures embedded."""
+        from .reporters.html import render_html_report
 
-        return {"text/plain": self.to_text(width=115), "text/html": render_html(self)}
+        return render_html_report(self)
+
+    def save_html(self, path) -> None:
+        from pathlib import Path
+
+        Path(path).write_text(self.to_html(), encoding="utf-8")
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Jupyter shows the same content as the HTML report, figures included."""
+        from .reporters.html import render_html_report
+
+        return {"text/plain": self.to_text(width=115), "text/html": render_html_report(self, fragment=True)}
 
     def __repr__(self) -> str:
         return f"<Report {self.summary_line()}>"

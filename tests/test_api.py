@@ -20,7 +20,7 @@ def test_diagnose_accepts_tensors_and_reports(run):
     assert json.loads(report.to_json())["findings"][0]["code"] == "D102"
     assert report.to_markdown().startswith("## cnndoctor:")
     bundle = report._repr_mimebundle_()
-    assert "D102" in bundle["text/plain"] and "<html" in bundle["text/html"].lower()
+    assert "D102" in bundle["text/plain"] and "class=\"cnndoctor\"" in bundle["text/html"]
     assert repr(report).startswith("<Report 1 error")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
 
@@ -9,9 +10,9 @@ import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable
-from ..trace import Trace, trace_forward
+from ..trace import Trace, mark_time_axes, trace_forward
 
-__all__ = ["Feed", "Attempt", "LossInfo", "loss_kind"]
+__all__ = ["Attempt", "Feed", "LossInfo", "fed_time_axis", "loss_kind"]
 
 _TRACE_BATCH = 4
 _OUTPUT_SAMPLES = 256
@@ -22,6 +23,7 @@ class Attempt:
     transform: str
     shape: tuple
     trace: Trace
+    batch: object = None  # the small tensor the trace ran on
 
 
 @dataclass
@@ -100,16 +102,50 @@ def feed(ctx) -> Feed:
     for transform, candidate in _candidates(X, ctx.subject.layout):
         batch = torch.from_numpy(np.ascontiguousarray(candidate[:_TRACE_BATCH])).to(ctx.subject.device)
         trace = trace_forward(model, batch)
-        attempts.append(Attempt(transform, tuple(candidate.shape), trace))
+        attempts.append(Attempt(transform, tuple(candidate.shape), trace, batch))
         if trace.ok:
             return Feed(transform, candidate, _transform(inputs.get("test"), transform), attempts)
     return Feed(attempts[0].transform, None, None, attempts)
 
 
+def fed_time_axis(transform: str, ndim_stored: int, channel_axis: int | None) -> int | None:
+    """The time axis of the arrays as fed, from how they were fed and the stored layout."""
+    if ndim_stored == 2:
+        return {"channel axis added": 2, "channel axis added last": 1}.get(transform)
+    if channel_axis not in (1, 2):
+        return None
+    return 3 - channel_axis if transform == "as stored" else channel_axis
+
+
 @fact
 def shape_trace(ctx) -> Trace:
-    """The forward trace on the layout that runs (or the failing trace of the stored layout)."""
-    return ctx.feed.trace
+    """The forward trace on the layout that runs (or the failing trace of the stored layout).
+
+    The time axes of every call are marked by a second pass of a fresh model on one sample
+    repeated to twice its length: the axes whose size follows the input length carry time.
+    """
+    import torch
+
+    feed = ctx.feed
+    trace = feed.trace
+    if trace.time_probe is not None:
+        return trace
+    attempt = next((a for a in feed.attempts if a.trace is trace), feed.attempts[0])
+    stored = ctx.inputs["train"]
+    axis = fed_time_axis(attempt.transform, stored.ndim,
+                         ctx.data_layout.channel_axis if stored.ndim == 3 else None)
+    if axis is None or attempt.batch is None:
+        trace.time_probe = "not measured: the time axis of the fed arrays is unknown"
+        return trace
+    one = attempt.batch[:1]
+    longer = torch.cat([one, one], dim=axis)
+    try:
+        probe = trace_forward(ctx.subject.build_model(), longer)
+    except Exception as exc:  # noqa: BLE001 — building the model twice must not break the report
+        trace.time_probe = f"not measured: {type(exc).__name__}: {exc}"
+        return trace
+    mark_time_axes(trace, probe, f"a second pass on one sample repeated to {longer.shape[axis]} steps")
+    return trace
 
 
 @fact
@@ -157,7 +193,9 @@ _KINDS = {
 
 
 def loss_kind(fn) -> tuple[str, str]:
-    """(display name, kind) of a loss module, class or function."""
+    """(display name, kind) of a loss module, class or function (a ``functools.partial`` is unwrapped)."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
     target = fn if inspect.isfunction(fn) or inspect.isbuiltin(fn) or inspect.isclass(fn) else type(fn)
     name = getattr(target, "__name__", type(fn).__name__)
     return name, _KINDS.get(name.lower(), "custom")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["fmt_value", "severity_word"]
+__all__ = ["fmt_value", "severity_word", "verified_text", "pct"]
 
 
 def fmt_value(value, *, limit: int = 8) -> str:
@@ -35,3 +35,19 @@ def fmt_value(value, *, limit: int = 8) -> str:
 
 def severity_word(severity) -> str:
     return str(severity).upper()
+
+
+def pct(value) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "n/a"
+    return f"{100 * value:.0f}%"
+
+
+def verified_text(v: dict) -> str:
+    """``verified: 10% → 86% held-out accuracy after standardising …, 100-step probe``."""
+    before = pct(v.get("before")) if v.get("before") is not None else "no result (" + str(
+        v.get("before_note", "the probe could not run")).rstrip(".") + ")"
+    after = pct(v.get("after")) if v.get("after") is not None else "no result (" + str(
+        v.get("after_note", "the probe could not run")).rstrip(".") + ")"
+    return (f"verified: {before} → {after} {v.get('metric', 'held-out accuracy')} after {v.get('fix', 'the fix')}, "
+            f"{v.get('steps', '?')}-step probe ({v.get('seconds', '?')} s)")

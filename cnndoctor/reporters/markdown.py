@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..findings import Status
-from ._format import fmt_value, severity_word
+from ._format import fmt_value, severity_word, verified_text
 
 __all__ = ["render_markdown"]
 
@@ -35,9 +35,7 @@ def render_markdown(report) -> str:
         if f.snippet:
             lines += ["```python", f.snippet.rstrip(), "```", ""]
         if f.verified:
-            v = f.verified
-            lines.append(f"**Verified:** {fmt_value(v.get('before'))} → {fmt_value(v.get('after'))} "
-                         f"{v.get('metric', '')} after {v.get('fix', 'the fix')}")
+            lines.append(f"**{verified_text(f.verified).capitalize()}**")
             lines.append("")
     lines.append("| check | status | seconds | reason |")
     lines.append("|---|---|---|---|")

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..findings import Severity, Status
-from ._format import fmt_value, severity_word
+from ._format import fmt_value, severity_word, verified_text
 
 __all__ = ["renderables", "render_text", "render_html", "print_report"]
 
@@ -47,6 +47,8 @@ def _finding(index: int, f) -> Group:
     head.append(f"{f.code} {f.name}", style="bold")
     if f.location:
         head.append(f"  at {f.location}", style="dim")
+    if f.explained_by:
+        head.append(f"  ↳ a symptom of {f.explained_by}", style="dim")
     parts.append(head)
     parts.append(Padding(Text(f.message), (0, 0, 0, 3)))
     if f.evidence:
@@ -64,24 +66,40 @@ def _finding(index: int, f) -> Group:
         parts.append(Syntax(f.snippet, "python", theme="ansi_dark", background_color="default",
                             padding=(0, 0, 0, 6), word_wrap=True))
     if f.verified:
-        v = f.verified
-        parts.append(Text(f"   verified: {fmt_value(v.get('before'))} → {fmt_value(v.get('after'))} "
-                          f"{v.get('metric', '')} after {v.get('fix', 'the fix')}"
-                          f" ({v.get('steps', '?')}-step probe)", style="green"))
+        parts.append(Padding(Text(verified_text(f.verified), style="green"), (0, 0, 0, 3)))
     return Group(*parts)
 
 
 def _trace_table(trace: dict) -> Table:
+    """Every leaf call in order (channels × time steps of its output), up to the failure, marked.
+
+    A failure raised in a block's own forward (``x + residual``, ``torch.cat``) is not a leaf
+    call: it closes the table as a last row naming the operation and the shapes it was given.
+    """
     table = Table(title="shape trace", title_justify="left", show_edge=False, pad_edge=False, expand=False)
-    for col in ("layer", "type", "input", "output", "params"):
-        table.add_column(col, no_wrap=col in ("params",))
+    for col in ("layer", "type", "input", "output", "channels × steps", "params"):
+        table.add_column(col, no_wrap=col in ("params", "channels × steps"))
+    closing = None
     for call in trace["layers"]:
-        if not (call["leaf"] or call["failed"]):
+        if call["failed"] and not call["leaf"]:
+            closing = call
+            continue
+        if not call["leaf"]:
             continue
         style = "bold red" if call["failed"] else None
         out = "✗ failed here" if call["failed"] else fmt_value(call["output_shape"])
-        table.add_row(call["name"], call["type"], fmt_value(call["input_shape"]), out,
+        length, channels = call.get("length"), call.get("channels")
+        size = f"{channels} × {length}" if length is not None and channels is not None else (
+            f"{channels}" if channels is not None and not call["failed"] else "")
+        table.add_row(call["name"], call["type"], fmt_value(call["input_shape"]), out, size,
                       fmt_value(call["params"]), style=style)
+    if closing is not None:
+        op = trace.get("failed_op") or {}
+        shapes = ", ".join(fmt_value(s) for s in op.get("shapes", [])[:4])
+        what = f"✗ {op['op']} failed here" if op.get("op") else "✗ failed here"
+        line = trace.get("error_line")
+        name = closing["name"] if closing["name"] != "(model)" else f"{closing['type']}.forward"
+        table.add_row(name, line.split("  (")[0] if line else closing["type"], shapes, what, "", "", style="bold red")
     return table
 
 

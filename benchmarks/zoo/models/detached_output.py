@@ -1,0 +1,27 @@
+"""A training step that 'fixed' "element 0 of tensors does not require grad" by re-attaching the output."""
+
+import torch.nn as nn
+
+
+class TutorialCNN(nn.Module):
+    def __init__(self, in_channels, num_classes, seq_len):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv1d(in_channels, 32, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2),
+            nn.Conv1d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2), nn.Flatten())
+        self.classifier = nn.Sequential(nn.Linear(64 * (seq_len // 4), 64), nn.ReLU(), nn.Linear(64, num_classes))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def train_step(model, xb, yb, optimizer, criterion):
+    optimizer.zero_grad()
+    out = model(xb).detach().requires_grad_()
+    loss = criterion(out, yb)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+batch_size = 16

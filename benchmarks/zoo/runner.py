@@ -1,0 +1,97 @@
+"""Run scenarios through the real CLI (``--format json``) and score the diagnoses."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .scenarios import Scenario
+
+__all__ = ["Outcome", "run_scenario", "summarise", "markdown_table"]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    exit_code: int
+    primary: str | None
+    top3: list[str]
+    errors: list[str]
+    seconds: float
+    stderr: str = ""
+    codes: list[str] = field(default_factory=list)
+    report: dict | None = None  # the CLI's JSON report, as parsed
+
+    @property
+    def top1_ok(self) -> bool:
+        if self.scenario.healthy:
+            return not self.errors and self.exit_code == 0
+        return self.primary in self.scenario.expected
+
+    @property
+    def top3_ok(self) -> bool:
+        if self.scenario.healthy:
+            return self.top1_ok
+        return any(code in self.scenario.expected for code in self.top3)
+
+
+def run_scenario(scenario: Scenario, *, budget: str = "standard", timeout: float = 600) -> Outcome:
+    with tempfile.TemporaryDirectory(prefix=f"zoo-{scenario.name}-") as tmp:
+        model, data, extra = scenario.build(Path(tmp))
+        cmd = [sys.executable, "-m", "cnndoctor", "run", str(model), str(data), "--format", "json", "-q",
+               "--budget", budget, "--device", "cpu", *extra]
+        env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp)
+        seconds = time.perf_counter() - start
+    if proc.returncode == 2 or not proc.stdout.strip():
+        return Outcome(scenario, proc.returncode, None, [], [], seconds, proc.stderr.strip())
+    doc = json.loads(proc.stdout)
+    codes = [f["code"] for f in doc["findings"]]
+    errors = [f["code"] for f in doc["findings"] if f["severity"] == "error"]
+    return Outcome(scenario, proc.returncode, doc["diagnosis"]["primary"], codes[:3], errors, seconds,
+                   proc.stderr.strip(), codes, doc)
+
+
+def summarise(outcomes: list[Outcome]) -> dict:
+    faulty = [o for o in outcomes if not o.scenario.healthy]
+    healthy = [o for o in outcomes if o.scenario.healthy]
+    times = [o.seconds for o in outcomes]
+    return {
+        "scenarios": len(outcomes),
+        "faulty": len(faulty),
+        "healthy": len(healthy),
+        "top1": sum(o.top1_ok for o in faulty) / len(faulty) if faulty else float("nan"),
+        "top3": sum(o.top3_ok for o in faulty) / len(faulty) if faulty else float("nan"),
+        "healthy_with_errors": sum(bool(o.errors) or o.exit_code != 0 for o in healthy),
+        "median_seconds": statistics.median(times) if times else float("nan"),
+        "total_seconds": sum(times),
+    }
+
+
+def markdown_table(outcomes: list[Outcome], summary: dict, machine: str) -> str:
+    lines = ["| scenario | expected | primary found | top-3 | ok | seconds |", "|---|---|---|---|---|---|"]
+    for o in outcomes:
+        expected = "healthy (no error)" if o.scenario.healthy else " / ".join(o.scenario.expected)
+        found = o.primary or ("exit 2: " + o.stderr.splitlines()[-1][:60] if o.exit_code == 2 and o.stderr
+                              else "—")
+        if o.scenario.healthy and o.errors:
+            found = f"errors: {', '.join(o.errors)}"
+        mark = "✓" if o.top1_ok else ("top-3" if o.top3_ok else "✗")
+        lines.append(f"| {o.scenario.name} | {expected} | {found} | {', '.join(o.top3) or '—'} | {mark} | "
+                     f"{o.seconds:.1f} |")
+    s = summary
+    lines += ["", f"Faulty scenarios: {s['faulty']} · top-1 accuracy **{s['top1']:.0%}** · top-3 recall "
+                  f"**{s['top3']:.0%}** · healthy scenarios: {s['healthy']}, with error findings: "
+                  f"**{s['healthy_with_errors']}** · median {s['median_seconds']:.1f} s, total "
+                  f"{s['total_seconds']:.0f} s per scenario run on {machine}."]
+    return "\n".join(lines)

@@ -1,0 +1,185 @@
+"""The scenarios: a model file, a deterministic data builder and the expected primary code(s).
+
+``expected`` names the root cause a careful expert would give; two codes only where both are
+equally valid names for the seeded fault. Healthy scenarios (``expected == ()``) must come out
+with no error finding and exit code 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import builders as b
+from . import recordings as r
+
+__all__ = ["Scenario", "SCENARIOS", "MODELS"]
+
+MODELS = Path(__file__).resolve().parent / "models"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    expected: tuple[str, ...]  # any of these as the primary cause counts as correct; () for healthy
+    model: str  # a file in models/, optionally with ":Name"
+    data: Callable[[], dict]
+    args: tuple[str, ...] = ()
+    fast: bool = False  # part of the regression subset the test suite runs
+    note: str = ""  # how the fault was seeded, in a few words
+
+    @property
+    def healthy(self) -> bool:
+        return not self.expected
+
+    def build(self, folder: Path):
+        data = folder / "data.npz"
+        np.savez(data, **self.data())
+        file, _, name = self.model.partition(":")
+        model = str(MODELS / file) + (f":{name}" if name else "")
+        return model, data, list(self.args)
+
+
+def _std(name: str) -> dict:
+    return b.standardise_channels(b.load(name))
+
+
+S = Scenario
+SCENARIOS: list[Scenario] = [
+    # --- healthy: different real data sets and architectures, which must come out clean ------------
+    S("healthy-gunpoint-fcn", (), "fcn.py", lambda: b.load("GunPoint"), fast=True),
+    S("healthy-arrowhead-fcn", (), "fcn.py", lambda: b.load("ArrowHead")),
+    S("healthy-basicmotions-standardised", (), "fcn.py", lambda: _std("BasicMotions")),
+    S("healthy-italypower-tutorial", (), "tutorial_cnn.py", lambda: b.load("ItalyPowerDemand"), fast=True),
+    S("healthy-osuleaf-resnet", (), "resnet.py", lambda: b.load("OSULeaf")),
+    S("healthy-gunpoint-channels-last", (), "channels_last.py", lambda: b.to_nlc(b.load("GunPoint")),
+      note="(N, L, 1) arrays, model permutes"),
+    S("healthy-activity-windows-by-recording", (), "small_cnn.py", lambda: r.activity_windows_by_recording(),
+      note="overlapping windows, recordings held out"),
+    S("healthy-activity-sessions-by-group", (), "small_cnn.py", lambda: r.activity_sessions(by_group=True),
+      note="group ids, split by group"),
+    S("healthy-basicmotions-zscore-preprocess", (), "zscore_preprocess.py", lambda: b.load("BasicMotions"),
+      note="raw sensor units, preprocess z-normalises each series"),
+    S("healthy-gunpoint-onehot-crossentropy", (), "fcn.py", lambda: b.one_hot(b.load("GunPoint")),
+      note="one-hot rows as CrossEntropyLoss targets"),
+
+    # --- D1 values ----------------------------------------------------------------------------------
+    S("nan-readings", ("D101",), "fcn.py", lambda: b.with_nans(b.load("GunPoint")), fast=True,
+      note="NaN gaps in 5% of training series"),
+    S("log-preprocess-negative-values", ("D101",), "log_preprocess.py", lambda: b.load("ItalyPowerDemand"),
+      note="np.log(X + 1) on z-normalised series"),
+    S("adc-counts-acsf1", ("D102",), "tutorial_cnn.py", lambda: b.adc_counts(b.load("ACSF1")),
+      note="16-bit counts around 32768"),
+    S("adc-12bit-arrowhead", ("D102",), "fcn_nobn.py",
+      lambda: b.adc_counts(b.load("ArrowHead"), offset=2048, gain=400, bits=12), fast=True,
+      note="12-bit counts around 2048"),
+    S("pixel-coordinates-osuleaf", ("D102",), "tutorial_cnn.py",
+      lambda: b.rescale(b.load("OSULeaf"), gain=40.0, offset=250.0), note="outline in pixels (250 ± 40)"),
+    S("milli-g-basicmotions", ("D102",), "fcn_nobn.py", lambda: b.rescale(b.load("BasicMotions"), gain=1000.0),
+      note="every sensor channel in milli-units"),
+    S("mixed-units-global-scaler", ("D103",), "small_cnn.py",
+      lambda: b.global_standardise(b.mixed_units(b.load("BasicMotions"))),
+      note="accelerometer x1000, one global mean/std"),
+    S("normalised-over-channel-axis", ("D104",), "norm_preprocess.py", lambda: b.as_channel_axis(b.load("GunPoint")),
+      note="preprocess normalises axis=1 of (N, 1, L)"),
+    S("unplugged-gyroscope", ("D104",), "small_cnn.py", lambda: b.dead_channel(_std("BasicMotions")),
+      note="one channel all zeros"),
+    S("scaler-fitted-on-train-only", ("D105",), "small_cnn.py", lambda: b.scaler_on_train_only(b.load("BasicMotions")),
+      note="train standardised, test raw"),
+
+    # --- D2 leakage ----------------------------------------------------------------------------------
+    S("jitter-augmented-before-split", ("D201",), "fcn.py", lambda: b.augmented_before_split("GunPoint"), fast=True,
+      note="noisy copies, then random split"),
+    S("oversampled-before-split", ("D201",), "fcn.py", lambda: b.oversampled_before_split("OSULeaf"),
+      note="class oversampling, then random split"),
+    S("merged-rescaled-export", ("D201",), "fcn.py", lambda: b.merged_with_copies("ArrowHead"),
+      note="second export in other units merged in"),
+    S("activity-windows-random-split", ("D202",), "small_cnn.py", lambda: r.activity_windows(),
+      note="5-s windows every 1 s, random split"),
+    S("gait-windows-random-split", ("D202",), "small_cnn.py", lambda: r.gait_windows(),
+      note="windows z-scored one by one, random split"),
+    S("sorted-file-split-unshuffled", ("D203",), "fcn.py", lambda: b.sorted_unshuffled_split("OSULeaf"),
+      note="X[:80%], X[80%:] of a label-sorted file"),
+    S("recordings-in-both-splits", ("D204",), "small_cnn.py", lambda: r.activity_sessions(by_group=False),
+      note="windows split at random, groups given"),
+
+    # --- D3 layout -----------------------------------------------------------------------------------
+    S("keras-layout-multichannel", ("D301",), "fcn.py", lambda: b.to_nlc(_std("BasicMotions")), fast=True,
+      note="(N, 100, 6) into Conv1d(6, ...)"),
+    S("keras-layout-univariate", ("D301",), "fcn.py", lambda: b.to_nlc(b.load("GunPoint")),
+      note="X[..., None]: (N, 150, 1)"),
+    S("built-for-the-time-axis", ("D301",), "fcn.py", lambda: b.to_nlc(_std("BasicMotions")),
+      args=("--model-arg", "in_channels=100"), note="in_channels = X.shape[1] on (N, L, C)"),
+    S("view-instead-of-permute", ("D302",), "view_not_permute.py", lambda: b.to_nlc(_std("BasicMotions")),
+      fast=True, note="x.view(N, C, -1) in forward"),
+    S("reshape-in-preprocess", ("D302",), "reshape_preprocess.py", lambda: b.to_nlc(_std("BasicMotions")),
+      note="X.reshape(N, C, L) in preprocess"),
+    S("reshaped-before-saving", ("D302",), "fcn.py", lambda: b.reshape_nlc_as_ncl(b.to_nlc(_std("BasicMotions"))),
+      note="stored arrays already reshaped"),
+    S("tabular-features-as-series", ("D303",), "fcn.py", lambda: b.tabular_as_series(),
+      note="breast-cancer table as (N, 1, 30)"),
+
+    # --- L labels, outputs, loss ---------------------------------------------------------------------
+    S("one-based-labels-arrowhead", ("L101",), "fcn.py", lambda: b.one_based(b.load("ArrowHead")), fast=True),
+    S("minus-one-plus-one-gunpoint", ("L101",), "fcn.py", lambda: b.plus_minus_one(b.load("GunPoint"))),
+    S("ucr-labels-as-stored-osuleaf", ("L101",), "tutorial_cnn.py", lambda: b.load("OSULeaf", zero_based=False),
+      note="labels 1..6 as in the file"),
+    S("float-labels-from-csv", ("L101",), "tutorial_cnn.py",
+      lambda: b.float_labels(b.load("ItalyPowerDemand", zero_based=False)), note="labels 1.0, 2.0"),
+    S("onehot-labels-nllloss", ("L102",), "nll_onehot.py", lambda: b.one_hot(b.load("ArrowHead")),
+      note="to_categorical rows into NLLLoss"),
+    S("class-ids-into-bce", ("L102",), "multilabel_loss.py", lambda: b.load("ArrowHead"),
+      note="BCEWithLogitsLoss, K-wide head, integer ids"),
+    S("rare-event-class", ("L103",), "fcn.py", lambda: b.thinned_class("GunPoint", keep=0.1),
+      note="one class thinned to 10%"),
+    S("three-samples-of-a-class", ("L104",), "fcn.py", lambda: b.few_of_class("OSULeaf", keep=3)),
+    S("shuffled-separately", ("L105",), "fcn.py", lambda: b.shuffled_separately("GunPoint"),
+      note="np.random.shuffle(X); np.random.shuffle(y)"),
+    S("test-labels-sorted", ("T208", "L105"), "fcn.py", lambda: b.test_labels_sorted("GunPoint"),
+      note="y_test sorted, X_test not"),
+    S("binary-head-on-3-classes", ("L201",), "fcn.py", lambda: b.load("ArrowHead"),
+      args=("--model-arg", "num_classes=2")),
+    S("ten-class-head-on-4-classes", ("L201",), "fixed_head.py", lambda: _std("BasicMotions"),
+      note="nn.Linear(64, 10) written in"),
+    S("softmax-module-before-ce", ("L202",), "softmax_head.py", lambda: b.load("ArrowHead"), fast=True),
+    S("softmax-in-forward-before-ce", ("L202",), "softmax_forward.py", lambda: b.load("OSULeaf")),
+    S("sigmoid-before-bce-with-logits", ("L202",), "sigmoid_bce.py", lambda: b.load("GunPoint")),
+    S("relu-on-logits", ("L203",), "relu_head.py", lambda: b.load("ArrowHead")),
+    S("mse-on-class-ids", ("L204",), "regression_head.py", lambda: b.load("OSULeaf")),
+    S("binary-loss-on-3-classes", ("L204",), "binary_loss.py", lambda: b.load("ArrowHead")),
+    S("normal-init-std-1", ("L205",), "normal_init.py", lambda: b.load("GunPoint"),
+      note="weights from N(0, 1), no normalisation"),
+
+    # --- A architecture ------------------------------------------------------------------------------
+    S("flatten-head-wrong-in-features", ("A101",), "tutorial_cnn.py", lambda: b.load("GunPoint"),
+      args=("--model-arg", "seq_len=128"), note="head sized for 128 steps, data has 150"),
+    S("unpadded-residual", ("A101",), "residual_unpadded.py", lambda: b.load("GunPoint")),
+    S("accelerometer-model-on-6-channels", ("A102",), "accel_3ch.py", lambda: _std("BasicMotions")),
+    S("eight-pooling-blocks", ("A103",), "deep_pool.py", lambda: b.load("GunPoint"), fast=True,
+      note="150 steps halved 8 times"),
+    S("strided-front-end-short-series", ("A103",), "strided_cnn.py", lambda: b.load("ItalyPowerDemand"),
+      note="stride 4 and pools of 4 on 24 steps"),
+    S("dense-per-time-step", ("A104",), "dense_per_step.py", lambda: b.load("GunPoint")),
+    S("three-sample-receptive-field", ("A201",), "tiny_rf.py", lambda: b.load("OSULeaf")),
+    S("convolutions-without-activations", ("A202",), "no_activation.py", lambda: b.load("ArrowHead")),
+    S("batchnorm-with-batch-of-2", ("A203",), "small_batch_bn.py", lambda: b.load("GunPoint")),
+    S("dropout-everywhere", ("A204",), "heavy_dropout.py", lambda: b.load("GunPoint")),
+    S("flatten-into-512-dense", ("A205",), "flatten_dense.py", lambda: b.load("GunPoint"),
+      note="9.8 M weights for 50 series"),
+
+    # --- T training ----------------------------------------------------------------------------------
+    S("train-step-without-zero-grad", ("T102",), "no_zero_grad.py", lambda: b.load("GunPoint")),
+    S("train-step-detached-output", ("T102",), "detached_output.py", lambda: b.load("ItalyPowerDemand")),
+    S("frozen-backbone-from-scratch", ("T103",), "frozen_conv.py", lambda: b.load("ArrowHead")),
+    S("layers-in-python-list", ("T103",), "python_list.py", lambda: b.load("GunPoint")),
+    S("forward-ignores-input", ("T104",), "stale_input.py", lambda: b.load("GunPoint")),
+    S("adam-lr-1", ("T201",), "fcn_nobn.py", lambda: b.load("GunPoint"), args=("--lr", "1")),
+    S("sgd-momentum-lr-0.5", ("T201",), "sgd_momentum.py", lambda: b.load("ArrowHead")),
+    S("adam-lr-1e-6", ("T202",), "fcn.py", lambda: b.load("ArrowHead"), args=("--lr", "1e-6")),
+    S("log-inside-forward", ("T203",), "log_input.py", lambda: b.load("ItalyPowerDemand"),
+      note="torch.log(x + 1) on z-normalised series"),
+    S("ten-sigmoid-layers", ("T205",), "deep_sigmoid.py", lambda: b.load("GunPoint")),
+]

@@ -1,0 +1,49 @@
+"""Small helpers shared by the probe checks (not a check module: the leading underscore keeps it out
+of the automatic import in ``checks/__init__``)."""
+
+from __future__ import annotations
+
+import math
+
+from cnndoctor.errors import Skip
+
+__all__ = ["g", "pct", "require_steps", "is_stuck", "is_memorised", "attempt_row"]
+
+
+def g(value, digits: int = 3) -> str:
+    """A number in a sentence: 3 significant digits, or "n/a"."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a" if value is None else str(value)
+    return f"{value:.{digits}g}"
+
+
+def pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.0f}%"
+
+
+def require_steps(run) -> None:
+    """Skip a check when the training probe could not take a single step."""
+    if run.error is not None and run.steps == 0:
+        raise Skip(f"the training step fails before the first update ({run.error}); T102 reports it")
+
+
+def is_memorised(attempt, min_accuracy: float) -> bool:
+    return attempt.best_accuracy is not None and attempt.best_accuracy >= min_accuracy
+
+
+def is_stuck(attempt, floor: float, *, min_accuracy: float, stuck_fraction: float) -> bool:
+    """Not memorised, and the loss is not even ``1 - stuck_fraction`` below what ignoring the input scores."""
+    if is_memorised(attempt, min_accuracy):
+        return False
+    if attempt.error is not None or attempt.nonfinite or attempt.final_loss is None:
+        return True
+    return not math.isfinite(attempt.final_loss) or attempt.final_loss >= stuck_fraction * floor
+
+
+def attempt_row(attempt) -> dict:
+    return {"lr": attempt.lr, "steps": attempt.steps, "memorised": attempt.memorised,
+            "steps_to_memorise": attempt.steps_to_memorise,
+            "final_loss": None if attempt.final_loss is None or not math.isfinite(attempt.final_loss)
+            else float(f"{attempt.final_loss:.5g}"),
+            "best_accuracy": float(f"{attempt.best_accuracy:.4g}"), "non_finite": attempt.nonfinite,
+            "stopped_by": attempt.stopped_by}

@@ -1,0 +1,354 @@
+"""Capacity checks: A201 receptive field vs the signal's time scale, A202 stacked linear layers,
+A203 BatchNorm with tiny batches, A204 heavy dropout, A205 parameters vs training samples."""
+
+from __future__ import annotations
+
+from cnndoctor import Finding, Severity, check
+from cnndoctor.errors import Skip
+
+__all__ = [
+    "batchnorm_small_batch",
+    "heavy_dropout",
+    "missing_nonlinearity",
+    "parameter_budget",
+    "small_receptive_field",
+]
+
+_BN = ("BatchNorm1d", "LazyBatchNorm1d", "SyncBatchNorm", "BatchNorm2d")
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%" if x >= 0.01 else f"{100 * x:.1f}%"
+
+
+def _dilated_stack(current: int, target: int) -> list[int]:
+    """Dilations of kernel-3 convs (1, 2, 4, …) that take the receptive field from ``current`` to ``target``."""
+    dilations, rf = [], current
+    while rf < target and len(dilations) < 12:
+        d = 2 ** len(dilations)
+        dilations.append(d)
+        rf += 2 * d
+    return dilations
+
+
+@check("A201", "small-receptive-field", "warning")
+def small_receptive_field(receptive_field, signal_time_scale, *, max_change: float = 1 / 3,
+                          min_period_strength: float = 0.5, min_fraction_of_period: float = 0.25):
+    """## What it does
+    Computes the receptive field at the head — the number of input samples one unit of the
+    last temporal feature map sees — exactly for conv/pool chains (kernel, stride,
+    dilation) and from the input gradient for any other model, and compares it with the
+    time scale of the training inputs (after `preprocess`), read from their autocorrelation
+    (ACF): the *decorrelation lag* (the first lag at which the signal is less than half
+    correlated with itself) and, when the signal repeats, its *dominant period*.
+
+    The comparison is made in the signal's own units. Two samples `k` steps apart differ by
+    `sqrt(2 · (1 − ACF(k)))` standard deviations on average, so inside one receptive field
+    of `r` samples the signal moves by at most that, taken over the lags `k < r` the window
+    holds. The check fires when this is under `max_change` (a third of a standard
+    deviation): the unit sees a stretch in which the signal barely moves — a level and a
+    slope, not a shape. For a clearly
+    periodic signal (at least half the variance repeats every cycle) it also fires when the
+    receptive field is under a quarter of the period, too short to hold a peak and the
+    following trough. Heads that flatten the feature map are not judged: their dense layer
+    sees every position, not one unit's window.
+
+    ## Why is this bad?
+    With global pooling the head sees a bag of local features, each computed from one
+    receptive field. If that window is far shorter than the patterns in the signal, no
+    filter can match a pattern's shape; the model is left with local levels and slopes and
+    plateaus early.
+
+    ## Example
+    One `Conv1d(kernel_size=3)` and `AdaptiveAvgPool1d(1)` on 150-step motion recordings
+    that stay more than half correlated with themselves over 18 steps: across the 3-sample
+    receptive field the signal moves by 0.14 standard deviations.
+
+    ## Fix
+    Grow the receptive field: more conv layers, larger kernels, dilations 1, 2, 4, … or
+    pooling between convolutions.
+    """
+    rf, ts = receptive_field, signal_time_scale
+    if rf.head == "flatten":
+        raise Skip("the head flattens the feature map: its dense layer sees every position, so one unit's "
+                   "receptive field does not bound what the model sees")
+    if rf.head == "sequence model":
+        raise Skip("a recurrent or attention layer reads the whole sequence after the convolutions")
+    if rf.head != "global pooling":
+        raise Skip(f"the head does not pool over time ({rf.head}); A104 judges a head that keeps or reads the "
+                   "time axis")
+    length = rf.input_length
+    lag = ts.decorrelation_lag
+    change = ts.change_over(rf.size)
+    problems, target = [], 0
+    if change is not None and change < max_change:
+        problems.append(f"across it the signal moves by only {change:.2f} standard deviations (under "
+                        f"{max_change:.2f}), while it stays more than half correlated with itself over "
+                        f"{lag} samples ({_pct(lag / length)} of the series)" if lag else
+                        f"across it the signal moves by only {change:.2f} standard deviations")
+        target = max(target, lag or 0, _span_for(ts, max_change))
+    periodic = ts.period is not None and (ts.period_strength or 0) >= min_period_strength
+    if periodic and rf.size < min_fraction_of_period * ts.period:
+        problems.append(f"the signal repeats every {ts.period} samples ({_pct(ts.period / length)}; "
+                        f"{ts.period_strength:.0%} of its variance repeats each cycle)")
+        target = max(target, ts.period // 2)
+    if not problems:
+        return
+    dilations = _dilated_stack(rf.size, target)
+    how = "computed from the kernels, strides and dilations" if rf.method == "analytic" else \
+        "measured from the input gradient"
+    evidence = {"receptive_field": rf.size, "receptive_field_fraction": rf.fraction, "input_length": length,
+                "change_across_receptive_field": change, "max_change": max_change,
+                "decorrelation_lag": lag, "decorrelation_fraction": lag / length if lag else None,
+                "dominant_period": ts.period, "period_strength": ts.period_strength,
+                "period_fraction": ts.period / length if ts.period else None, "method": rf.method,
+                "feature_map": rf.layer, "head": rf.head, "min_period_strength": min_period_strength,
+                "min_fraction_of_period": min_fraction_of_period, "series_used": ts.n_series}
+    if rf.stack:
+        evidence["stack"] = rf.stack
+    yield Finding(
+        message=(f"The receptive field at the head is {rf.size} samples ({_pct(rf.fraction)} of the {length}-step "
+                 f"series, {how}), far below the signal's time scale: " + "; ".join(problems) + ". Each unit of "
+                 f"`{rf.layer}` sees a stretch in which the signal barely changes before global pooling averages "
+                 "them, so no filter can match a longer shape."),
+        evidence=evidence,
+        fix=(f"Grow the receptive field to at least {target} samples before the global pooling: e.g. "
+             f"{len(dilations)} more Conv1d layers with kernel 3 and dilation {', '.join(map(str, dilations))} "
+             "(padding = dilation keeps the length), larger kernels, or pooling between convolutions."),
+        snippet="\n".join(f"nn.Conv1d(C, C, kernel_size=3, dilation={d}, padding={d}), nn.ReLU()," for d in dilations),
+        location=rf.layer)
+
+
+def _span_for(ts, change: float) -> int:
+    """The smallest window across which the signal moves by at least ``change`` standard deviations."""
+    for span in range(2, len(ts.acf) // 2 + 2):
+        moved = ts.change_over(span)
+        if moved is not None and moved >= change:
+            return span
+    return len(ts.acf) // 2
+
+
+def _call_config(trace, name: str) -> dict:
+    call = next((c for c in trace.calls if c.name == name), None)
+    return call.config if call is not None else {}
+
+
+def _deliberate(first: dict, second: dict) -> bool:
+    """A 1×1 bottleneck that narrows the channels, or a depthwise conv before its pointwise conv."""
+    k1 = first.get("kernel_size", [0])
+    k1 = k1[0] if isinstance(k1, list) else k1
+    k2 = second.get("kernel_size", [0])
+    k2 = k2[0] if isinstance(k2, list) else k2
+    if k1 == 1 and first.get("out_channels", 0) < first.get("in_channels", 0):
+        return True
+    groups = first.get("groups", 1)
+    return groups > 1 and groups == first.get("in_channels") and k2 == 1
+
+
+@check("A202", "missing-nonlinearity", "warning")
+def missing_nonlinearity(shape_trace):
+    """## What it does
+    Follows every tensor through the forward pass — modules and the functional calls in
+    `forward` alike — and finds a Linear/Conv layer whose input came from another Linear/Conv
+    layer through nothing but linear operations (reshapes, additions, batch norm, average
+    pooling, dropout). A 1×1 bottleneck that narrows the channels before a wider conv, and a
+    depthwise conv followed by its pointwise conv, are deliberate and not reported.
+
+    ## Why is this bad?
+    Two linear maps in a row are one linear map: the second layer adds parameters and
+    compute but no expressive power, and a network whose activations were all forgotten
+    is a linear model however deep it looks.
+
+    ## Example
+    `nn.Sequential(nn.Conv1d(1, 16, 7), nn.Conv1d(16, 16, 5))`, or `fc2(dropout(fc1(x)))`
+    without a `ReLU`.
+
+    ## Fix
+    Put an activation (`nn.ReLU()`, `nn.GELU()`) after each conv or linear layer that feeds
+    another one.
+    """
+    trace = shape_trace
+    pairs = [p for p in trace.linear_pairs
+             if not _deliberate(_call_config(trace, p.first), _call_config(trace, p.second))]
+    if not pairs:
+        return
+    described = "; ".join(
+        f"`{p.first}` feeds `{p.second}`" + (f" through {', '.join(dict.fromkeys(p.between))}" if p.between else "")
+        for p in pairs[:4])
+    more = f" (and {len(pairs) - 4} more pairs)" if len(pairs) > 4 else ""
+    yield Finding(
+        message=(f"{len(pairs)} pair{'s' if len(pairs) != 1 else ''} of linear layers with no nonlinearity between "
+                 f"them: {described}{more}. Two linear maps in a row collapse into one, so the second adds parameters "
+                 "but no expressive power."),
+        evidence={"pairs": [{"first": p.first, "second": p.second, "between": list(p.between)} for p in pairs],
+                  "count": len(pairs)},
+        fix="Add an activation (e.g. nn.ReLU()) after " + ", ".join(f"`{p.first}`" for p in pairs[:4]) + ".",
+        location=pairs[0].second)
+
+
+@check("A203", "batchnorm-small-batch", "warning")
+def batchnorm_small_batch(shape_trace, subject, data, *, min_batch: int = 8):
+    """## What it does
+    Finds BatchNorm layers and compares the training batch size with `min_batch` (8). It
+    also checks the last, partial batch of each epoch: a BatchNorm on a `(B, C)` tensor
+    (after pooling or flattening) cannot train on a batch of one sample.
+
+    ## Why is this bad?
+    BatchNorm normalises with the mean and variance of the current batch. Neighbouring time
+    steps are strongly correlated, so the statistics rest on roughly one value per sample:
+    with fewer than 8 samples they jump from batch to batch, the running averages used at
+    evaluation differ from what training saw, and accuracy in eval mode collapses (Wu & He,
+    Group Normalization, 2018, report BatchNorm's error rising steeply below 8 samples per
+    batch). With one sample and a `(B, C)` input, `BatchNorm1d` raises "Expected more than 1
+    value per channel when training".
+
+    ## Example
+    `batch_size=2` with `nn.BatchNorm1d` after every conv; or 50 training samples in
+    batches of 7 — the last batch holds 1 sample — and `nn.BatchNorm1d(64)` after the
+    global pooling.
+
+    ## Fix
+    Train with batches of at least 8, or replace BatchNorm with `nn.GroupNorm` /
+    `nn.LayerNorm`, which do not depend on the batch; use `drop_last=True` against a
+    one-sample last batch.
+    """
+    bns = {}
+    for call in shape_trace.calls:
+        if call.is_leaf and call.type in _BN and call.name not in bns:
+            bns[call.name] = call
+    if not bns:
+        return
+    batch = int(subject.batch_size)
+    n_train = len(data.X_train)
+    last = n_train % batch or batch
+    flat = [c.name for c in bns.values() if isinstance(c.input_shape, tuple) and len(c.input_shape) == 2]
+    small = batch < min_batch
+    single = last == 1 and flat
+    if not (small or single):
+        return
+    per_channel = {name: batch * (c.input_shape[-1] if isinstance(c.input_shape, tuple) and len(c.input_shape) == 3
+                                  else 1) for name, c in list(bns.items())[:8]}
+    evidence = {"batch_size": batch, "min_batch": min_batch, "batchnorm_layers": list(bns),
+                "values_per_channel_per_batch": per_channel, "n_train": n_train, "last_batch": last}
+    parts = []
+    if small:
+        parts.append(f"BatchNorm is trained with batches of {batch} (below {min_batch}): each of its {len(bns)} layer"
+                     f"{'s' if len(bns) != 1 else ''} normalises with the statistics of only {batch} samples, so they "
+                     "jump from batch to batch and the running statistics used at evaluation differ from training")
+    if single:
+        parts.append(f"the last batch of each epoch holds 1 sample ({n_train} = {n_train // batch} × {batch} + 1) and "
+                     f"{', '.join(f'`{n}`' for n in flat)} normalise{'s' if len(flat) == 1 else ''} a (B, C) tensor: "
+                     "BatchNorm1d raises 'Expected more than 1 value per channel when training' on it")
+    fix = []
+    if small:
+        fix.append(f"Train with batches of at least {min_batch} (e.g. batch_size=32), or replace BatchNorm1d with "
+                   "nn.GroupNorm(1, C) / nn.LayerNorm, which do not depend on the batch")
+    if single:
+        fix.append("pass drop_last=True to the training DataLoader (or pick a batch size that does not leave 1 sample)")
+    message = "; ".join(parts) + "."
+    yield Finding(message=message[0].upper() + message[1:], evidence=evidence, fix="; ".join(fix) + ".",
+                  location=next(iter(bns)))
+
+
+@check("A204", "heavy-dropout", "info")
+def heavy_dropout(shape_trace, *, max_rate: float = 0.5, max_conv_rate: float = 0.3, max_input_rate: float = 0.2):
+    """## What it does
+    Lists every dropout call of the forward pass (modules and `F.dropout` in `forward`) with
+    its rate, and reports rates above `max_rate` (0.5) on dense features, above
+    `max_conv_rate` (0.3) on convolutional feature maps, above `max_input_rate` (0.2) on the
+    raw input, and functional dropout that stays on in evaluation mode.
+
+    ## Why is this bad?
+    Srivastava et al. (2014) found 0.5 a good upper rate for hidden dense units and 0.2 for
+    inputs; beyond that the gradient of each step is mostly noise and a small data set's
+    model underfits. Neighbouring time steps of a conv feature map are strongly
+    correlated, so dropping half of them removes information without regularising much
+    more: rates of 0.1–0.3 are usual there. `F.dropout(x, p)` without
+    `training=self.training` also drops units at evaluation: predictions become random.
+
+    ## Example
+    `nn.Dropout(0.5)` after every conv block; `F.dropout(x, 0.5)` in `forward`.
+
+    ## Fix
+    Use rates of 0.1–0.3 after convolutions and at most 0.5 before the head; pass
+    `training=self.training` to functional dropout (or use `nn.Dropout`).
+    """
+    drops = shape_trace.dropouts
+    if not drops:
+        return
+
+    def limit(d):
+        if d.get("on_input"):
+            return max_input_rate
+        return max_conv_rate if (d.get("ndim") or 0) >= 3 else max_rate
+
+    def where(d):
+        if d.get("on_input"):
+            return "the raw input"
+        return "a conv feature map" if (d.get("ndim") or 0) >= 3 else "dense features"
+
+    heavy = [d for d in drops if d["p"] > limit(d) + 1e-9]
+    always_on = [d for d in drops if d["training"] and d["p"] > 0]
+    problems = []
+    if heavy:
+        problems.append("; ".join(f"{d['p']:g} in `{d['module']}` on {where(d)} (above {limit(d):g})"
+                                  for d in heavy[:4]) + (f"; … {len(heavy) - 4} more" if len(heavy) > 4 else ""))
+    if always_on:
+        problems.append("functional dropout in " + ", ".join(f"`{d['module']}`" for d in always_on[:3]) +
+                        " stays on in evaluation mode (training=True)")
+    if not problems:
+        return
+    yield Finding(
+        message="Dropout starves learning: " + "; ".join(problems) + ".",
+        evidence={"dropouts": [{"module": d["module"], "p": d["p"], "on_input": bool(d.get("on_input")),
+                                "input_dims": d.get("ndim"), "active_in_eval": d["training"]} for d in drops],
+                  "max_rate": max_rate, "max_conv_rate": max_conv_rate, "max_input_rate": max_input_rate},
+        fix=("Lower the rates to 0.1–0.3 after convolutions and at most 0.5 before the head"
+             + ("; pass training=self.training to F.dropout (or use nn.Dropout)" if always_on else "") + "."),
+        severity=Severity.WARNING if always_on else None,
+        location=(heavy or always_on)[0]["module"])
+
+
+@check("A205", "parameter-budget", "info")
+def parameter_budget(model_size, data, shape_trace, *, max_params_per_sample: float = 100_000):
+    """## What it does
+    Counts the trainable parameters of every module that runs in the forward pass and
+    divides by the number of training samples.
+
+    ## Why is this bad?
+    Deep networks are routinely larger than their training sets, but not without limit:
+    the reference 1D CNNs for time series — FCN (≈0.26 M parameters), ResNet (≈0.5 M),
+    InceptionTime (≈0.4 M) — generalise on UCR sets with as few as 16–50 training series,
+    i.e. up to ~30 k parameters per sample. `max_params_per_sample` (100 k) is three times
+    that. Past it the usual culprit is a dense layer on a flattened feature map, which
+    memorises positions rather than learning patterns.
+
+    ## Example
+    `nn.Linear(128 * 150, 1024)` after flattening a 128-channel feature map of 150 steps:
+    19.7 M weights for 50 training series.
+
+    ## Fix
+    Replace the flattened dense head with global average pooling (`nn.AdaptiveAvgPool1d(1)`)
+    and a small `Linear`, use fewer channels, or gather more data.
+    """
+    if not shape_trace.ok:
+        raise Skip("the forward pass fails, so not every layer's parameters are known (A101)")
+    n = len(data.X_train)
+    total = model_size.trainable
+    per = total / max(n, 1)
+    if per <= max_params_per_sample:
+        return
+    top = model_size.largest[0] if model_size.largest else None
+    where = (f"; {top['share']:.0%} of them sit in `{top['layer']}` ({top['type']}, {top['params']:,})"
+             if top else "")
+    if top and top["type"] in ("Linear", "LazyLinear") and top["share"] > 0.5:
+        fix = (f"Shrink `{top['layer']}`: put nn.AdaptiveAvgPool1d(1) before the flatten so the head reads one "
+               "value per channel instead of every position, then a small Linear.")
+    else:
+        fix = "Use fewer or narrower layers, or gather more training data (augmentation helps)."
+    yield Finding(
+        message=(f"The model has {total:,} trainable parameters for {n} training samples: {per:,.0f} per sample, "
+                 f"above the {max_params_per_sample:,.0f} the reference 1D CNNs stay well within{where}."),
+        evidence={"trainable_parameters": total, "n_train": n, "parameters_per_sample": per,
+                  "max_params_per_sample": max_params_per_sample, "largest_layers": model_size.largest},
+        fix=fix, location=top["layer"] if top else None)

@@ -1,0 +1,169 @@
+"""Facts from cheap baselines: the reference accuracy, whether order matters, whether labels are learnable."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..baselines import BASELINE_NAMES, Subsample, order_gain, score_baselines, subsample
+from ..context import fact
+from ..errors import FactUnavailable
+from ..fingerprints import channels_first
+from ..temporal import order_structure, sample_rows
+
+__all__ = ["SIGNAL_Z", "Learnability", "OrderTest"]
+
+_LIMITS = {"quick": (1000, 500), "standard": (2000, 1000), "thorough": (5000, 2000)}
+SIGNAL_Z = 3.0  # standard errors above the trivial rate that count as "found a link"
+
+
+def _class_ids(ctx) -> tuple[np.ndarray, np.ndarray]:
+    labels = ctx.labels
+    if labels.kind == "float":
+        raise FactUnavailable("the labels are continuous (not class ids), so classification baselines do not apply")
+    if labels.test is None:
+        raise FactUnavailable("there is no test split to score baselines on")
+    if labels.n_classes > max(2, len(labels.train) // 2):
+        raise FactUnavailable(f"{labels.n_classes} distinct labels for {len(labels.train)} samples look like "
+                              "regression targets, not classes")
+    return labels.train, labels.test
+
+
+def _series_axis(ctx) -> int | None:
+    return ctx.series_channel_axis
+
+
+def _subsample_of(ctx, arrays: dict) -> Subsample:
+    y_train, y_test = _class_ids(ctx)
+    axis = _series_axis(ctx)
+    max_train, max_test = _LIMITS.get(ctx.budget, _LIMITS["standard"])
+    return subsample(channels_first(arrays["train"], axis), y_train, channels_first(arrays["test"], axis), y_test,
+                     max_train=max_train, max_test=max_test, seed=ctx.subject.seed)
+
+
+@fact
+def baseline_sample(ctx) -> Subsample:
+    """The (sub)sample of what the model sees that every baseline is trained and scored on."""
+    if "test" not in ctx.inputs:
+        raise FactUnavailable("there is no test split to score baselines on")
+    sub = _subsample_of(ctx, ctx.inputs)
+    if sub.note:
+        ctx.note(f"Baselines were {sub.note}.")
+    return sub
+
+
+def _trivial_rates(y_train: np.ndarray, y_test: np.ndarray, n_classes: int) -> tuple[float, float]:
+    values, counts = np.unique(y_train, return_counts=True)
+    majority_class = values[np.argmax(counts)]
+    return 1.0 / max(1, n_classes), float(np.mean(y_test == majority_class))
+
+
+def _reference_dict(sub: Subsample, n_classes: int) -> dict:
+    start = time.perf_counter()
+    acc, _ = score_baselines(sub)
+    chance, majority = _trivial_rates(sub.y_train, sub.y_test, n_classes)
+    best = max(acc, key=acc.get) if acc else None
+    note = sub.note or (f"trained on all {len(sub.y_train):,} training samples, scored on all "
+                        f"{len(sub.y_test):,} test samples")
+    return {"best": best, "best_name": BASELINE_NAMES.get(best), "accuracy": acc.get(best) if best else None,
+            "chance": chance, "majority": majority, "baselines": acc, "n_train": len(sub.y_train),
+            "n_test": len(sub.y_test), "seconds": round(time.perf_counter() - start, 3), "note": note}
+
+
+@fact
+def reference(ctx) -> dict:
+    """Accuracy of cheap baselines on the test split: the reference for "is this data learnable"."""
+    return _reference_dict(ctx.baseline_sample, ctx.labels.n_classes)
+
+
+@dataclass(frozen=True)
+class OrderTest:
+    """Does the order of the time axis matter? Continuity and a convolutional baseline, ordered vs shuffled."""
+
+    structure: dict  # cnndoctor.temporal.order_structure on the training split
+    gain: dict | None  # cnndoctor.baselines.order_gain (random_conv ordered vs shuffled); None when not needed
+    best_accuracy: float | None  # best baseline on the ordered series (any baseline)
+    best_name: str | None
+    flat_accuracy: float | None  # the order-free baseline (logistic regression on summary features) for contrast
+    trivial: float | None  # max(chance, majority-class rate on the test sample)
+    n_test: int
+
+
+ORDER_CLEAR = 0.5  # lag autocorrelation this far above shuffled: the order plainly matters, skip the baselines
+
+
+@fact
+def order_test(ctx) -> OrderTest:
+    """Whether shuffling the time axis costs anything (D303).
+
+    The continuity reading is cheap; the baselines (seconds) run only when it leaves room for doubt,
+    i.e. when no lag stands ``ORDER_CLEAR`` above its shuffled value.
+    """
+    V = channels_first(ctx.inputs["train"], _series_axis(ctx))
+    if V.shape[2] < 4:
+        raise FactUnavailable(f"the series are {V.shape[2]} steps long: too short to judge their order")
+    structure = order_structure(sample_rows(V, 512, ctx.subject.seed), seed=ctx.subject.seed)
+    if structure["excess"] >= ORDER_CLEAR:
+        return OrderTest(structure, None, None, None, None, None, 0)
+    ref = ctx.reference
+    if not ref["baselines"]:
+        raise FactUnavailable("the training split has a single class, so no baseline can be trained")
+    sub = ctx.baseline_sample
+    gain = order_gain(sub, seed=ctx.subject.seed)
+    return OrderTest(structure, gain, float(ref["accuracy"]), ref["best"], ref["baselines"].get("logreg_features"),
+                     max(ref["chance"], ref["majority"]), len(sub.y_test))
+
+
+@dataclass(frozen=True)
+class Learnability:
+    """Evidence for a link between inputs and labels: baselines, and the training probe when there is one."""
+
+    best: str | None
+    accuracy: float | None
+    baselines: dict
+    trivial: float  # max(chance, majority-class rate): what a model that learned nothing scores
+    chance: float
+    majority: float
+    n_test: int
+    standard_error: float  # of an accuracy at the trivial rate on n_test samples
+    probe_accuracy: float | None  # the training probe's held-out accuracy, when probes ran
+    probe_train_accuracy: float | None
+    stored_reference: dict | None  # baselines on the stored arrays, when preprocess changes them and the
+    # baselines on the preprocessed arrays find nothing
+
+
+def _probe(ctx):
+    try:
+        if ctx.has("training_probe"):
+            return ctx.training_probe
+    except KeyError:  # no training probe fact is registered in this build
+        return None
+    except Exception:  # noqa: BLE001 — a probe that crashed is reported by its own checks; the baselines still speak
+        return None
+    return None
+
+
+@fact
+def learnability(ctx) -> Learnability:
+    """The best baseline against the trivial rate, plus the probe's held-out accuracy if probes exist."""
+    ref = ctx.reference
+    if ref["accuracy"] is None:
+        raise FactUnavailable("the training split has a single class, so no baseline can be trained")
+    trivial = max(ref["chance"], ref["majority"])
+    se = float(np.sqrt(max(trivial * (1 - trivial), 1e-12) / max(1, ref["n_test"])))
+    silent = ref["accuracy"] - trivial <= SIGNAL_Z * se
+    probe = _probe(ctx) if silent else None  # a probe trains a model: ask only when the baselines find nothing
+    stored = None
+    raw = ctx.raw_arrays
+    if silent and ctx.subject.preprocess is not None and "test" in raw and any(
+            raw[s].shape != ctx.inputs[s].shape or not np.shares_memory(raw[s], ctx.inputs[s]) for s in raw):
+        try:
+            stored = _reference_dict(_subsample_of(ctx, raw), ctx.labels.n_classes)
+        except Exception:  # noqa: BLE001 — stored arrays of another shape than the model's input: no comparison
+            stored = None
+    return Learnability(ref["best"], ref["accuracy"], dict(ref["baselines"]), trivial, ref["chance"],
+                        ref["majority"], ref["n_test"], se,
+                        getattr(probe, "held_out_accuracy", None) if probe is not None else None,
+                        getattr(probe, "train_accuracy", None) if probe is not None else None, stored)

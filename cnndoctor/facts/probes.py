@@ -1,0 +1,216 @@
+"""Facts from training probes: short runs from fresh weights at the user's own settings.
+
+The measuring lives in ``cnndoctor.probe`` (training probe), ``cnndoctor.probe_overfit``,
+``cnndoctor.lr_range`` and ``cnndoctor.probe_params``; these facts only wire them to the
+context: the arrays as fed (``feed``), the class ids (``labels``), the loss (``loss``) and
+the budget. One training probe feeds every check that reads curves, gradients or units.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..context import fact
+from ..errors import FactUnavailable
+from ..lr_range import LRRange, lr_range_probe
+from ..probe import ProbeRun, Runtime, runtime_for, train_probe
+from ..probe_eval import ModeGap, eval_indices, evaluate
+from ..probe_budget import ProbeBudget, probe_budget_for
+from ..probe_data import ProbeData, label_entropy, prepare_probe_data
+from ..probe_overfit import OverfitResult, overfit_probe
+from ..probe_params import ParameterInventory, parameter_inventory as _inventory
+
+__all__ = ["InitialLoss", "ZeroInputBaseline", "ZERO_INPUT_SKIP_MARGIN"]
+
+# The zeroed-input run is skipped when the real-input probe's loss is this far below the lowest
+# loss any input-independent model can reach (the label entropy): the baseline cannot match it.
+ZERO_INPUT_SKIP_MARGIN = 0.1
+
+
+def _progress(ctx, text: str) -> None:
+    if ctx.progress is not None:
+        ctx.progress(text)
+
+
+@fact
+def probe_budget(ctx) -> ProbeBudget:
+    return probe_budget_for(ctx.budget)
+
+
+@fact
+def probe_data(ctx) -> ProbeData:
+    """The arrays as fed, class ids and loss the probes train with (checked on one batch)."""
+    feed = ctx.feed
+    if not feed.ok:
+        raise FactUnavailable("the forward pass fails on the data (see A101), so no training probe can run")
+    labels = ctx.labels
+    raw = np.asarray(labels.raw_train)
+    step_y = raw if raw.dtype.kind in "iufb" else labels.train  # what the user's own loader would yield
+    return prepare_probe_data(ctx.subject, feed.train, labels.train, feed.test,
+                              labels.test if feed.test is not None else None, loss=ctx.loss,
+                              n_classes=labels.n_classes, step_train_y=step_y)
+
+
+@fact
+def probe_runtime(ctx) -> Runtime:
+    """One warm-up step, the thread count and the measured seconds per training step."""
+    _progress(ctx, "probes: warming up")
+    runtime = runtime_for(ctx.probe_data, ctx.subject)
+    _time(ctx, "probe_runtime.warmup_seconds", runtime.warmup_seconds)
+    _time(ctx, "probe_runtime.step_seconds", runtime.step_seconds)
+    return runtime
+
+
+@dataclass(frozen=True)
+class InitialLoss:
+    value: float | None
+    expected: float | None  # ln K (ln 2 for a binary head); None for losses without a reference
+    prior_entropy: float  # the loss of predicting the class frequencies
+    logit_rms: float | None  # typical magnitude of the outputs at initialisation
+    n_samples: int
+    loss_name: str
+    loss_kind: str
+    output_width: int
+    n_classes: int
+    nonfinite_inputs: int = 0  # samples of the slice whose input holds NaN/Inf
+
+
+@fact
+def initial_loss(ctx) -> InitialLoss:
+    """The loss of freshly initialised weights (train mode, nothing updated) on a training slice."""
+    data, subject = ctx.probe_data, ctx.subject
+    idx = eval_indices(data.n_train, ctx.probe_budget.eval_samples, subject.seed + 1)
+    result = evaluate(subject.build_model(), data, "train", idx, train_mode=True, chunk=max(2, subject.batch_size),
+                      keep_outputs=True)
+    rms = None
+    if result.outputs is not None and np.isfinite(result.outputs).all():
+        rms = float(np.sqrt(np.mean(result.outputs.astype(np.float64) ** 2)))
+    return InitialLoss(result.loss, data.expected_initial_loss, label_entropy(data.labels("train", idx)), rms,
+                       len(idx), data.loss_name, data.loss_kind, data.output_width, data.n_classes,
+                       result.nonfinite_inputs)
+
+
+@fact
+def parameter_inventory(ctx) -> ParameterInventory:
+    """requires_grad, optimizer membership and reach from the loss of every parameter tensor."""
+    return _inventory(ctx.probe_data, ctx.subject)
+
+
+def _time(ctx, key: str, seconds: float | None) -> None:
+    """Wall-clock measurements go to the report's timings (seeded findings stay reproducible)."""
+    if seconds is not None:
+        ctx.timings[key] = float(seconds)
+
+
+def _note_cap(ctx, what: str, stopped_by: str, steps: int, max_steps: int, step_seconds) -> None:
+    if stopped_by == "time":
+        per = f" ({step_seconds:.3g} s per step measured)" if step_seconds else ""
+        ctx.note(f"The {what} stopped at the {ctx.budget} budget's time cap after {steps} of {max_steps} "
+                 f"steps{per}; a busy machine or a large model shortens the probes.")
+
+
+@fact
+def training_probe(ctx) -> ProbeRun:
+    """A short training run at the user's settings (loss, optimizer, lr, batch size, train_step)."""
+    b = ctx.probe_budget
+    runtime = ctx.probe_runtime
+    _progress(ctx, "training probe")
+    run = train_probe(ctx.probe_data, ctx.subject, steps=b.train_steps, eval_samples=b.eval_samples,
+                      curve_points=b.curve_points, seconds=b.seconds, progress=ctx.progress, runtime=runtime)
+    _note_cap(ctx, "training probe", run.stopped_by, run.steps, run.max_steps, run.step_seconds)
+    _time(ctx, "training_probe.step_seconds", run.step_seconds)
+    return run
+
+
+@fact
+def train_eval_gap(ctx) -> ModeGap:
+    """The training probe's final weights in train mode vs eval mode (BatchNorm), on the same training slice."""
+    run = ctx.training_probe
+    if run.mode_gap is None:
+        if run.error or run.nonfinite:
+            raise FactUnavailable("the training probe did not finish cleanly, so its weights cannot be compared "
+                                  "across modes")
+        raise FactUnavailable("the model has no BatchNorm layer with running statistics, so train and eval mode "
+                              "normalise the same way")
+    return run.mode_gap
+
+
+@dataclass
+class ZeroInputBaseline:
+    """Karpathy's input-independent baseline: the same short training with every input set to zero."""
+
+    ran: bool
+    reason: str
+    floor_loss: float | None  # no model that ignores its input can score a lower loss on the training slice
+    floor_accuracy: float  # ... nor a higher accuracy than always predicting the slice's majority class
+    run: ProbeRun | None
+
+    @property
+    def train_loss(self) -> float | None:
+        return self.run.train_loss if self.run is not None else None
+
+    @property
+    def train_accuracy(self) -> float | None:
+        return self.run.train_accuracy if self.run is not None else None
+
+    @property
+    def held_out_accuracy(self) -> float | None:
+        return self.run.held_out_accuracy if self.run is not None else None
+
+
+def _floor(data: ProbeData, run: ProbeRun, seed: int, eval_samples: int) -> tuple[float | None, float]:
+    idx = eval_indices(data.n_train, eval_samples, seed + 1)
+    labels = data.labels("train", idx)
+    majority = float(np.bincount(labels - labels.min()).max() / len(labels))
+    weighted = any(getattr(data.loss_fn, name, None) is not None for name in ("weight", "pos_weight"))
+    bounded = data.loss_kind in ("cross_entropy", "nll") or (data.loss_kind in ("bce_logits", "bce")
+                                                             and data.output_width == 1)
+    return (label_entropy(labels) if bounded and not weighted else None), majority
+
+
+@fact
+def zero_input_probe(ctx) -> ZeroInputBaseline:
+    """Train on zeroed inputs, unless the real-input probe already beats any input-independent model."""
+    real = ctx.training_probe
+    data, b = ctx.probe_data, ctx.probe_budget
+    if real.error is not None and real.steps == 0:
+        raise FactUnavailable(f"the training step fails ({real.error}), so there is nothing to compare")
+    floor, majority = _floor(data, real, ctx.subject.seed, b.eval_samples)
+    if floor is not None and real.train_loss is not None and math.isfinite(real.train_loss) \
+            and real.train_loss < floor * (1 - ZERO_INPUT_SKIP_MARGIN):
+        return ZeroInputBaseline(False, f"the real-input probe reached loss {real.train_loss:.4g}, below the "
+                                        f"{floor:.4g} that no input-independent model can beat", floor, majority, None)
+    _progress(ctx, "zeroed-input baseline")
+    run = train_probe(data, ctx.subject, steps=real.max_steps, zero_inputs=True, eval_samples=b.eval_samples,
+                      curve_points=b.curve_points, seconds=b.seconds, progress=ctx.progress,
+                      runtime=ctx.probe_runtime, label="zeroed-input baseline")
+    _note_cap(ctx, "zeroed-input baseline", run.stopped_by, run.steps, run.max_steps, run.step_seconds)
+    return ZeroInputBaseline(True, "the real-input probe did not beat the input-independent bound", floor,
+                             majority, run)
+
+
+@fact
+def overfit_batch(ctx) -> OverfitResult:
+    """Memorise one small class-balanced batch at the user's lr, then (if that fails) at a sane lr."""
+    b = ctx.probe_budget
+    result = overfit_probe(ctx.probe_data, ctx.subject, steps=b.overfit_steps, batch=b.overfit_batch,
+                           retries=b.overfit_retries, check_every=b.overfit_check_every, seconds=b.seconds,
+                           runtime=ctx.probe_runtime, progress=ctx.progress)
+    for a in result.attempts:
+        _note_cap(ctx, f"overfit probe at lr {a.lr:g}", a.stopped_by, a.steps, a.max_steps, None)
+    return result
+
+
+@fact
+def lr_range(ctx) -> LRRange:
+    """An exponential learning-rate sweep from fresh weights with the user's optimizer and batch size."""
+    b = ctx.probe_budget
+    _progress(ctx, "LR range test")
+    result = lr_range_probe(ctx.probe_data, ctx.subject, steps=b.lr_steps, seconds=b.seconds,
+                            runtime=ctx.probe_runtime, progress=ctx.progress)
+    _note_cap(ctx, "LR range test", result.stopped_by, len(result.losses), result.max_steps, result.step_seconds)
+    _time(ctx, "lr_range.step_seconds", result.step_seconds)
+    return result

@@ -1,0 +1,125 @@
+"""Figures of the data the model is fed: class balance and per-channel scale.
+
+Each is a standalone ``matplotlib.figure.Figure`` (no pyplot, never shown), labelled with
+``Figure.set_label`` so reporters can caption it. Figures are built only from facts that were
+already computed; building a figure never triggers a new measurement.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["data_figures", "new_figure"]
+
+
+def new_figure(label: str, size=(6.4, 3.2)):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=100, layout="constrained")
+    fig.set_label(label)
+    return fig
+
+
+def _class_balance(labels, test_name: str):
+    fig = new_figure("class balance")
+    ax = fig.add_subplot()
+    ids = np.arange(labels.n_classes)
+    classes = labels.classes
+    train = np.array([np.sum(labels.train == c) for c in _ids(labels)])
+    ax.bar(ids - 0.2, train / max(train.sum(), 1), width=0.4, label=f"train (n={train.sum()})")
+    if labels.test is not None:
+        test = np.array([np.sum(labels.test == c) for c in _ids(labels)])
+        ax.bar(ids + 0.2, test / max(test.sum(), 1), width=0.4, label=f"{test_name} (n={test.sum()})")
+    ax.axhline(1 / max(labels.n_classes, 1), color="grey", linestyle=":", label="uniform")
+    ax.set_xticks(ids, [str(c) for c in classes], rotation=45 if labels.n_classes > 8 else 0)
+    ax.set_xlabel("class (labels as stored)")
+    ax.set_ylabel("fraction of samples")
+    ax.set_title("Class balance")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _ids(labels):
+    """The target ids of each class, in the order of ``labels.classes``."""
+    if labels.kind in ("integer", "float-integer"):
+        return labels.classes.astype(np.int64)
+    return np.arange(labels.n_classes)
+
+
+def _channel_scale(stats: dict, test_name: str):
+    fig = new_figure("per-channel scale")
+    ax = fig.add_subplot()
+    train = stats["train"]
+    channels = np.arange(train.n_channels)
+    ax.errorbar(channels - 0.1, train.mean, yerr=train.std, fmt="o", capsize=3, label="train mean ± std")
+    if "test" in stats:
+        t = stats["test"]
+        ax.errorbar(channels + 0.1, t.mean, yerr=t.std, fmt="s", capsize=3, label=f"{test_name} mean ± std")
+    ax.axhspan(-1, 1, color="green", alpha=0.08, label="unit scale")
+    span = np.nanmax(np.abs(np.concatenate([train.mean + train.std, train.mean - train.std])))
+    if span > 50:
+        ax.set_yscale("symlog", linthresh=1)
+    ax.set_xticks(channels)
+    ax.set_xlim(-0.5, train.n_channels - 0.5)
+    ax.set_xlabel("channel")
+    ax.set_ylabel("value (as fed to the model)")
+    ax.set_title("Per-channel scale")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def data_figures(ctx) -> list:
+    """Class balance and per-channel scale, when their facts were computed."""
+    figures = []
+    test_name = ctx.subject.data.test_name
+    try:
+        figures.append(_class_balance(ctx.subject.labels, test_name))
+        if ctx.computed("input_stats"):
+            figures.append(_channel_scale(ctx.get("input_stats"), test_name))
+    except Exception as exc:  # a figure must never break a report
+        ctx.note(f"a data figure could not be drawn ({type(exc).__name__}: {exc})")
+    return figures
+
+
+def fix_figure(code: str, description: str, before, after):
+    """Held-out accuracy and training loss along the probe, at the user's settings and with the fix."""
+    fig = new_figure(f"probe before/after the fix for {code}", size=(7.2, 3.0))
+    acc_ax, loss_ax = fig.subplots(1, 2)
+    for run, label, style in ((before, "as given", "o--"), (after, f"after {description}", "s-")):
+        if run is None or not run.curve:
+            continue
+        steps = [p.step for p in run.curve]
+        acc = [np.nan if p.held_out_accuracy is None else p.held_out_accuracy for p in run.curve]
+        loss = [np.nan if p.train_loss is None else p.train_loss for p in run.curve]
+        acc_ax.plot(steps, acc, style, label=label)
+        loss_ax.plot(steps, loss, style, label=label)
+    acc_ax.set_xlabel("step")
+    acc_ax.set_ylabel("held-out accuracy")
+    acc_ax.set_ylim(0, 1)
+    loss_ax.set_xlabel("step")
+    loss_ax.set_ylabel("training loss")
+    loss_ax.set_yscale("log")
+    acc_ax.legend(fontsize=7)
+    fig.suptitle(f"{code}: verified fix", fontsize=10)
+    return fig
+
+
+def report_figures(ctx, fix_runs: dict, findings) -> list:
+    """Every figure for the report: data, probes (when they ran), and before/after each verified fix."""
+    figures = data_figures(ctx)
+    try:
+        from .figures import figures as probe_figures
+    except ImportError:  # the probe figures module is optional
+        probe_figures = None
+    if probe_figures is not None:
+        try:
+            figures += probe_figures(ctx)
+        except Exception as exc:  # a figure must never break a report
+            ctx.note(f"a probe figure could not be drawn ({type(exc).__name__}: {exc})")
+    described = {f.code: (f.verified or {}).get("fix", "the fix") for f in findings}
+    for code, (before, after) in fix_runs.items():
+        try:
+            figures.append(fix_figure(code, described.get(code, "the fix"), before, after))
+        except Exception as exc:
+            ctx.note(f"the before/after figure for {code} could not be drawn ({type(exc).__name__}: {exc})")
+    return figures

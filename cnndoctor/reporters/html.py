@@ -1,0 +1,128 @@
+"""One self-contained HTML file: inline CSS, figures embedded as base64 PNG, no external references."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+
+from ..findings import Severity, Status
+from ._format import fmt_value, verified_text
+
+__all__ = ["render_html_report", "figure_png"]
+
+_CSS = """
+.cnndoctor{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f6f7f9;color:#1d232a}
+.cnndoctor main{max-width:1080px;margin:0 auto;padding:24px}
+.cnndoctor h1{font-size:20px;margin:0 0 4px}
+.cnndoctor .sub{color:#5b6570;font-size:13px;margin-bottom:16px}
+.cnndoctor .headline{border-left:6px solid #2e7d32;background:#fff;padding:14px 18px;border-radius:6px;font-size:16px; line-height:1.45;box-shadow:0 1px 2px rgba(0,0,0,.06)}
+.cnndoctor .headline.error{border-color:#c62828}
+.cnndoctor .headline.warning{border-color:#ef6c00}
+.cnndoctor .card{background:#fff;border-radius:6px;padding:14px 18px;margin:14px 0;box-shadow:0 1px 2px rgba(0,0,0,.06)}
+.cnndoctor .card.symptom{margin-left:28px;border-left:3px solid #b0bec5}
+.cnndoctor .badge{display:inline-block;font-size:11px;font-weight:700;padding:2px 7px;border-radius:10px;color:#fff; margin-right:8px;vertical-align:middle}
+.cnndoctor .error .badge,.cnndoctor .badge.error{background:#c62828}
+.cnndoctor .badge.warning{background:#ef6c00}
+.cnndoctor .badge.info{background:#0277bd}
+.cnndoctor .code{font-weight:700;font-family:ui-monospace,Menlo,Consolas,monospace}
+.cnndoctor table{border-collapse:collapse;font-size:13px;margin:8px 0}
+.cnndoctor td,.cnndoctor th{border-bottom:1px solid #e3e6ea;padding:3px 10px 3px 0;text-align:left;vertical-align:top}
+.cnndoctor th{color:#5b6570;font-weight:600}
+.cnndoctor pre{background:#263238;color:#eceff1;padding:10px 12px;border-radius:5px;overflow-x:auto;font-size:12.5px}
+.cnndoctor .fix{color:#1b5e20;font-weight:600}
+.cnndoctor .verified{color:#1b5e20;background:#e8f5e9;padding:6px 10px;border-radius:4px}
+.cnndoctor .failed td{color:#c62828;font-weight:700}
+.cnndoctor .figs{display:flex;flex-wrap:wrap;gap:14px}
+.cnndoctor .figs figure{background:#fff;margin:0;padding:8px;border-radius:6px; box-shadow:0 1px 2px rgba(0,0,0,.06)}
+.cnndoctor .figs img{max-width:500px;display:block}
+.cnndoctor figcaption{font-size:12px;color:#5b6570;text-align:center}
+.cnndoctor .muted{color:#5b6570;font-size:12.5px}
+"""
+
+
+def figure_png(fig, dpi: int = 100) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def _e(text) -> str:
+    return html.escape(str(text))
+
+
+def _finding(index: int, f) -> str:
+    sev = str(f.severity)
+    cls = "card symptom" if f.explained_by else "card"
+    parts = [f'<section class="{cls} {sev}"><div><span class="badge {sev}">{sev.upper()}</span>'
+             f'<span class="code">{index}. {_e(f.code)} {_e(f.name)}</span>'
+             + (f' <span class="muted">at {_e(f.location)}</span>' if f.location else "")
+             + (f' <span class="muted">— a symptom of {_e(f.explained_by)}</span>' if f.explained_by else "")
+             + "</div>", f"<p>{_e(f.message)}</p>"]
+    if f.evidence:
+        rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(fmt_value(v))}</td></tr>" for k, v in f.evidence.items())
+        parts.append(f"<table>{rows}</table>")
+    parts.append(f'<p class="fix">Fix: {_e(f.fix)}</p>')
+    if f.snippet:
+        parts.append(f"<pre>{_e(f.snippet)}</pre>")
+    if f.verified:
+        parts.append(f'<p class="verified">{_e(verified_text(f.verified).capitalize())}</p>')
+    if f.related:
+        parts.append(f'<p class="muted">Also explains: {_e(", ".join(f.related))}</p>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _trace(trace: dict) -> str:
+    rows = []
+    for call in trace.get("layers", []):
+        if not (call["leaf"] or call["failed"]):
+            continue
+        cls = ' class="failed"' if call["failed"] else ""
+        out = "✗ failed here" if call["failed"] else fmt_value(call["output_shape"])
+        rows.append(f"<tr{cls}><td>{_e(call['name'])}</td><td>{_e(call['type'])}</td>"
+                    f"<td>{_e(fmt_value(call['input_shape']))}</td><td>{_e(out)}</td>"
+                    f"<td>{_e(fmt_value(call['params']))}</td></tr>")
+    head = "<tr><th>layer</th><th>type</th><th>input</th><th>output</th><th>params</th></tr>"
+    return f'<section class="card"><h2>Shape trace</h2><table>{head}{"".join(rows)}</table></section>'
+
+
+def _checks(report) -> str:
+    rows = "".join(
+        f"<tr><td class='code'>{_e(c.code)}</td><td>{_e(c.name)}</td><td>{_e(c.status)}</td>"
+        f"<td>{c.seconds:.2f}</td><td>{_e((c.reason or '').splitlines()[0] if c.reason else '')}</td></tr>"
+        for c in report.checks)
+    head = "<tr><th>code</th><th>check</th><th>status</th><th>s</th><th>reason</th></tr>"
+    return f'<section class="card"><h2>Checks</h2><table>{head}{rows}</table></section>'
+
+
+def render_html_report(report, *, title: str = "cnndoctor report", fragment: bool = False) -> str:
+    """The whole report as one HTML document (or a ``<div>`` for notebooks) with figures embedded."""
+    level = "error" if report.count(Severity.ERROR) else "warning" if report.findings else "ok"
+    s = report.subject
+    sub = (f"{_e(s.get('model'))} on {_e(s.get('data'))} · {s.get('n_train')} train / {s.get('n_test')} "
+           f"{_e(s.get('test_name', 'test'))} · {s.get('channels')} channel(s) × {s.get('length')} steps · "
+           f"{s.get('classes')} classes · fed {_e(s.get('layout'))} · {_e(s.get('device'))}")
+    body = [f"<h1>cnndoctor: {_e(report.summary_line())}</h1>", f'<div class="sub">{sub}</div>',
+            f'<div class="headline {level}">{_e(report.diagnosis.get("headline", ""))}</div>']
+    body += [f'<p class="muted">Note: {_e(n)}</p>' for n in report.notes]
+    body += [_finding(i, f) for i, f in enumerate(report.findings, 1)]
+    if report.figures:
+        figs = []
+        for fig in report.figures:
+            data = base64.b64encode(figure_png(fig)).decode("ascii")
+            label = fig.get_label() or "figure"
+            figs.append(f'<figure><img alt="{_e(label)}" src="data:image/png;base64,{data}">'
+                        f"<figcaption>{_e(label)}</figcaption></figure>")
+        body.append(f'<h2>Figures</h2><div class="figs">{"".join(figs)}</div>')
+    if report.trace and report.trace.get("layers"):
+        body.append(_trace(report.trace))
+    body.append(_checks(report))
+    errored = [c for c in report.checks if c.status == Status.ERRORED]
+    if errored:
+        body.append(f'<p class="muted">{len(errored)} check(s) errored; see the table.</p>')
+    content = f'<div class="cnndoctor"><style>{_CSS}</style><main>{"".join(body)}</main></div>'
+    if fragment:
+        return content
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
+            f'</head><body style="margin:0">{content}</body></html>\n')

@@ -1,0 +1,95 @@
+"""Verified fixes: apply a finding's fix to a copy of the subject and re-run the training probe.
+
+The "before" numbers come from the training probe already run at the user's settings; the
+"after" numbers from the same probe (same budget, seed and slices) on the fixed copy. Causes
+are tried in diagnosis order, at most ``max_fixes`` of them and within a wall-clock cap; what
+is cut is said in a note. The user's files and weights are never touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from .context import Context
+from .diagnosis import SYMPTOMS
+from .errors import CnndoctorError, FactUnavailable
+from .findings import Finding
+from .fixes import fix_for
+
+__all__ = ["verify_fixes", "VERIFY_LIMITS"]
+
+# budget -> (most fixes verified, wall-clock cap in seconds for all of them)
+VERIFY_LIMITS = {"quick": (1, 30.0), "standard": (3, 120.0), "thorough": (6, 600.0)}
+
+
+def _probe(ctx: Context):
+    try:
+        run = ctx.get("training_probe")
+    except (FactUnavailable, CnndoctorError) as exc:
+        return None, str(exc)
+    if run.error:
+        return run, run.error
+    return run, None
+
+
+def _round(x):
+    return None if x is None else round(float(x), 4)
+
+
+def verify_fixes(ctx: Context, findings: list[Finding]) -> tuple[list[Finding], dict]:
+    """Return the findings with ``verified`` filled where a fix was applied and probed, and the runs.
+
+    The second value maps a code to ``(before_run, after_run)`` for the figures.
+    """
+    max_fixes, cap = VERIFY_LIMITS.get(ctx.budget, VERIFY_LIMITS["standard"])
+    if not ctx.computed("training_probe") and "training_probe" not in ctx._errors:
+        return findings, {}  # the probes were not selected: nothing to compare with
+    before, before_error = _probe(ctx)
+    start = time.perf_counter()
+    out, runs, tried, cut = [], {}, 0, []
+    for f in findings:
+        fixer = fix_for(f.code)
+        if fixer is None or f.code in SYMPTOMS or f.explained_by:
+            out.append(f)
+            continue
+        if tried >= max_fixes or time.perf_counter() - start > cap:
+            cut.append(f.code)
+            out.append(f)
+            continue
+        tried += 1
+        t0 = time.perf_counter()
+        try:
+            applied = fixer(ctx.subject, ctx, f)
+        except Exception as exc:  # a fixer that cannot apply here must not stop the report
+            ctx.note(f"The automatic fix for {f.code} could not be applied ({type(exc).__name__}: {exc}).")
+            out.append(f)
+            continue
+        if applied is None:
+            out.append(f)
+            continue
+        fixed_subject, description = applied
+        fixed_ctx = Context(fixed_subject, budget=ctx.budget, progress=ctx.progress, verbose=ctx.verbose)
+        if ctx.progress is not None:
+            ctx.progress(f"verifying the fix for {f.code}: {description}")
+        after, after_error = _probe(fixed_ctx)
+        verified = {
+            "fix": description,
+            "metric": "held-out accuracy",
+            "before": _round(before.held_out_accuracy) if before is not None else None,
+            "after": _round(after.held_out_accuracy) if after is not None else None,
+            "loss_before": _round(before.held_out_loss) if before is not None else None,
+            "loss_after": _round(after.held_out_loss) if after is not None else None,
+            "steps": after.steps if after is not None else 0,
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+        if before_error:
+            verified["before_note"] = before_error
+        if after_error:
+            verified["after_note"] = after_error
+        runs[f.code] = (before, after)
+        out.append(dataclasses.replace(f, verified=verified))
+    if cut:
+        ctx.note(f"Fixes not verified within the {ctx.budget} budget (at most {max_fixes} fixes, {cap:.0f} s): "
+                 f"{', '.join(cut)}; use --budget thorough to verify more.")
+    return out, runs

@@ -1,0 +1,157 @@
+"""Scale checks D102-D105 on real data with seeded faults, and their silent clean counterparts."""
+
+import numpy as np
+import pytest
+
+from tests.conftest import codes
+from tests.fixtures import seeded
+from tests.fixtures.data import gunpoint, ucr
+from tests.fixtures.models import NormFirstCNN, TinyCNN
+
+
+def _finding(report, code):
+    found = [f for f in report.findings if f.code == code]
+    assert found, f"{code} did not fire: {[(c.code, str(c.status), c.reason) for c in report.checks]}"
+    return found[0]
+
+
+def _raw_daphnet_windows():
+    W, _ = seeded.cut_windows(seeded.daphnet(), 256, 256)
+    y = (np.arange(len(W)) % 2).astype(np.int64)
+    return W[:20], y[:20], W[20:], y[20:]
+
+
+# D102 unscaled-input (deepened: per channel, stored vs preprocess)
+
+@pytest.mark.fires("D102")
+def test_d102_reports_each_raw_accelerometer_channel(run):
+    X_train, y_train, X_test, y_test = _raw_daphnet_windows()
+    report = run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D102"])
+    f = _finding(report, "D102")
+    assert f.severity == "error"
+    assert f.evidence["unscaled_channels"] == list(range(9))
+    by_hand = np.sqrt(X_train[:, 1].mean() ** 2 + X_train[:, 1].std() ** 2)
+    ch1 = f.evidence["per_channel"]["ch1"]
+    assert np.hypot(ch1["mean"], ch1["std"]) == pytest.approx(by_hand, rel=1e-3)
+    assert "axis=(0, 2)" in f.snippet and "X_test = (X_test - mean) / std" in f.snippet
+
+
+@pytest.mark.fires("D102")
+def test_d102_names_preprocess_when_it_unscales(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    report = run(TinyCNN, (X_train, y_train), (X_test, y_test), preprocess=lambda X: X * 1000.0, select=["D102"])
+    f = _finding(report, "D102")
+    assert "preprocess() makes them unscaled" in f.message
+    assert f.evidence["stored"]["std"] == pytest.approx(X_train.std(), rel=1e-3)
+    assert f.evidence["rms"] == pytest.approx(1000 * np.sqrt(np.mean(X_train.astype(np.float64) ** 2)), rel=1e-3)
+
+
+@pytest.mark.silent("D102")
+def test_d102_silent_on_raw_basicmotions_and_standardised_windows(run):
+    X_train, y_train, X_test, y_test = ucr("BasicMotions")  # m/s^2 and rad/s: rms below 10
+    assert codes(run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D102"])) == []
+    X_train, y_train, X_test, y_test = seeded.clean_windows()
+    assert codes(run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D102"])) == []
+
+
+# D103 channel-scale-mismatch
+
+@pytest.mark.fires("D103")
+def test_d103_fires_on_mixed_units(run):
+    X_train, y_train, X_test, y_test = seeded.basicmotions_mixed_units()
+    report = run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D103"])
+    f = _finding(report, "D103")
+    std = X_train.astype(np.float64).std(axis=(0, 2))
+    assert f.evidence["ratio"] == pytest.approx(std.max() / std.min(), rel=1e-3)
+    assert f.evidence["large_channels"] == [0, 1, 2] and f.evidence["small_channels"] == [3, 4, 5]
+    assert f.evidence["max_ratio"] == 10.0
+
+
+@pytest.mark.fires("D103")
+@pytest.mark.silent("D102")
+def test_d103_not_d102_after_one_global_scaler_over_mixed_units(run):
+    X_train, y_train, X_test, y_test = seeded.basicmotions_mixed_units()
+    mean, std = X_train.mean(), X_train.std()  # one scaler for all channels: overall unit scale
+    X_train, X_test = (X_train - mean) / std, (X_test - mean) / std
+    report = run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D102", "D103"])
+    assert codes(report) == ["D103"]
+    assert _finding(report, "D103").evidence["ratio"] > 1000
+
+
+@pytest.mark.silent("D103")
+def test_d103_silent_on_one_unit_per_sensor_and_on_a_normalising_model(run):
+    X_train, y_train, X_test, y_test = ucr("BasicMotions")  # raw, but channel stds within 4x
+    assert codes(run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D103"])) == []
+    X_train, y_train, X_test, y_test = seeded.basicmotions_mixed_units()
+    model = NormFirstCNN(in_channels=6, num_classes=4)  # BatchNorm1d first: scales each channel itself
+    assert codes(run(model, (X_train, y_train), (X_test, y_test), select=["D103"])) == []
+
+
+# D104 constant-input
+
+@pytest.mark.fires("D104")
+def test_d104_fires_when_preprocess_normalises_over_the_channel_axis(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    X_train, X_test = X_train[:, None, :], X_test[:, None, :]  # (N, 1, L)
+    report = run(TinyCNN, (X_train, y_train), (X_test, y_test), preprocess=seeded.channel_axis_normalise,
+                 select=["D104"])
+    f = _finding(report, "D104")
+    assert f.severity == "error"
+    assert f.evidence["splits"]["train"]["all_identical"] is True
+    assert f.evidence["splits"]["train"]["stored_samples_that_vary"] == len(X_train)
+    assert "preprocess() flattens them" in f.message and "axis=-1" in f.snippet
+    both = run(TinyCNN, (X_train, y_train), (X_test, y_test), preprocess=seeded.channel_axis_normalise,
+               select=["D104", "D201"])
+    assert codes(both) == ["D104"]  # flat samples trivially equal each other: not reported as duplicates
+
+
+@pytest.mark.fires("D104")
+def test_d104_fires_on_a_dead_gyroscope_channel(run):
+    X_train, y_train, X_test, y_test = ucr("BasicMotions")
+    X_train[:, 4] = 0.0
+    X_test[:, 4] = 0.0
+    report = run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D104"])
+    f = _finding(report, "D104")
+    assert f.severity == "warning"
+    assert f.evidence["splits"]["train"]["constant_channels"] == [4]
+    assert "np.delete" in f.snippet
+
+
+@pytest.mark.silent("D104")
+def test_d104_silent_on_real_series(run):
+    for data in (ucr("BasicMotions"), gunpoint()):
+        X_train, y_train, X_test, y_test = data
+        assert codes(run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D104"])) == []
+    X_train, y_train, X_test, y_test = gunpoint()  # stored (N, L, 1): per-channel statistics still run along time
+    report = run(TinyCNN, (X_train[:, :, None], y_train), (X_test[:, :, None], y_test), select=["D104"])
+    assert codes(report) == []
+
+
+# D105 train-test-shift
+
+@pytest.mark.fires("D105")
+def test_d105_fires_when_only_train_was_standardised(run):
+    X_train, y_train, _, y_test = seeded.basicmotions_standardised()
+    X_test_raw = ucr("BasicMotions")[2]
+    report = run(TinyCNN, (X_train, y_train), (X_test_raw, y_test), select=["D105"])
+    f = _finding(report, "D105")
+    assert "applied to X_train only" in f.message
+    c = f.evidence["flagged_channels"][0]
+    ch = f.evidence["channels"][f"ch{c}"]
+    assert ch["std_ratio"] == pytest.approx(X_test_raw[:, c].std() / X_train[:, c].std(), rel=1e-3)
+
+
+@pytest.mark.fires("D105")
+def test_d105_is_an_error_for_adc_counts_in_test(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    report = run(TinyCNN, (X_train, y_train), (seeded.to_adc_counts(X_test), y_test), select=["D105"])
+    f = _finding(report, "D105")
+    assert f.severity == "error" and f.evidence["worst_shift"] > 1000
+
+
+@pytest.mark.silent("D105")
+def test_d105_silent_on_consistent_splits_and_time_split_recording(run):
+    X_train, y_train, X_test, y_test = seeded.basicmotions_standardised()
+    assert codes(run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D105"])) == []
+    X_train, y_train, X_test, y_test = seeded.clean_windows()  # later part of one walk: real, mild drift
+    assert codes(run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D105"])) == []

@@ -1,0 +1,175 @@
+"""Label checks L101 (deepened), L102-L105 and the reference baseline, on real data with seeded faults."""
+
+import numpy as np
+import pytest
+from torch import nn
+
+from cnndoctor.facts.baselines import _probe
+from tests.conftest import codes
+from tests.fixtures import seeded
+from tests.fixtures.data import arrowhead, gunpoint, ucr
+from tests.fixtures.models import TinyCNN
+
+
+def _finding(report, code):
+    found = [f for f in report.findings if f.code == code]
+    assert found, f"{code} did not fire: {[(c.code, str(c.status), c.reason) for c in report.checks]}"
+    return found[0]
+
+
+def _one_hot(y, k=2, dtype=np.float32):
+    return np.eye(k, dtype=dtype)[y]
+
+
+# L101 label-range (deepened)
+
+@pytest.mark.fires("L101")
+def test_l101_fires_on_one_hot_rows_without_a_one(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    Y = _one_hot(y_train)
+    Y[[2, 5]] = 0.0  # unlabelled samples left as zero rows
+    report = run(TinyCNN, (X_train, Y), (X_test, _one_hot(y_test)), select=["L101"])
+    f = _finding(report, "L101")
+    assert f.evidence["no_one"] == 2 and f.evidence["examples"] == [2, 5]
+
+
+@pytest.mark.fires("L101")
+def test_l101_names_the_wasted_output_of_a_widened_head(run):
+    X_train, y_train, X_test, y_test = arrowhead()
+    report = run(TinyCNN(num_classes=4), (X_train, y_train + 1), (X_test, y_test + 1), select=["L101"])
+    f = _finding(report, "L101")
+    assert "output 0 is never a target" in f.message and f.evidence["head_width"] == 4
+    assert f.evidence["label_counts"] == {"1": 12, "2": 12, "3": 12}
+
+
+@pytest.mark.silent("L101")
+def test_l101_silent_on_proper_one_hot_rows(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    report = run(TinyCNN, (X_train, _one_hot(y_train)), (X_test, _one_hot(y_test)), select=["L101"])
+    assert codes(report) == []
+
+
+# L102 label-encoding-mismatch
+
+@pytest.mark.fires("L102")
+def test_l102_fires_on_integer_one_hot_with_cross_entropy(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    Y_train, Y_test = _one_hot(y_train, dtype=np.int64), _one_hot(y_test, dtype=np.int64)
+    report = run(TinyCNN, (X_train, Y_train), (X_test, Y_test), select=["L102"])
+    f = _finding(report, "L102")
+    assert "Expected floating point type for target" in f.evidence["trial_error"]
+
+
+@pytest.mark.fires("L102")
+@pytest.mark.parametrize("loss, labels", [("nll", "one-hot"), ("bce", "index")])
+def test_l102_fires_when_loss_and_encoding_disagree(run, loss, labels):
+    X_train, y_train, X_test, y_test = gunpoint()
+    if labels == "one-hot":
+        y_train, y_test = _one_hot(y_train), _one_hot(y_test)
+    loss_fn = nn.NLLLoss() if loss == "nll" else nn.BCEWithLogitsLoss()
+    report = run(TinyCNN(num_classes=2), (X_train, y_train), (X_test, y_test), loss_fn=loss_fn, select=["L102"])
+    f = _finding(report, "L102")
+    assert f.evidence["trial_error"] and f.evidence["head_width"] == 2
+    assert "argmax" in f.snippet
+
+
+@pytest.mark.silent("L102")
+def test_l102_silent_on_matching_encodings(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    cases = [(TinyCNN, y_train, y_test, None),  # indices + CrossEntropyLoss
+             (TinyCNN, _one_hot(y_train), _one_hot(y_test), None),  # float one-hot as class probabilities
+             (TinyCNN(num_classes=1), y_train, y_test, nn.BCEWithLogitsLoss())]  # one logit, 0/1 targets
+    for model, a, b, loss_fn in cases:
+        assert codes(run(model, (X_train, a), (X_test, b), loss_fn=loss_fn, select=["L102"])) == []
+
+
+# L103 class-imbalance
+
+@pytest.mark.fires("L103")
+def test_l103_fires_on_a_rare_event_set(run):
+    X_train, y_train, X_test, y_test = seeded.imbalanced("GunPoint", keep_minority=0.12)
+    report = run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["L103"])
+    f = _finding(report, "L103")
+    assert f.evidence["majority_rate_test"] == pytest.approx(np.mean(y_test == 0))
+    assert f.evidence["gap_over_chance"] >= 0.25
+    assert "weight=" in f.snippet and "balanced_accuracy" in f.snippet
+
+
+@pytest.mark.silent("L103")
+def test_l103_silent_on_balanced_and_mildly_skewed_sets(run):
+    # OSULeaf: 53 vs 15 per class, majority 26% for 6 classes; one class cut to 3 samples is L104's
+    for data in (gunpoint(), ucr("OSULeaf"), seeded.rare_class("OSULeaf", cls=5, keep=3)):
+        X_train, y_train, X_test, y_test = data
+        assert codes(run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["L103"])) == []
+
+
+# L104 few-samples-per-class
+
+@pytest.mark.fires("L104")
+def test_l104_fires_on_a_class_with_three_samples(run):
+    X_train, y_train, X_test, y_test = seeded.rare_class("OSULeaf", cls=5, keep=3)
+    report = run(TinyCNN(num_classes=6), (X_train, y_train), (X_test, y_test), select=["L104"])
+    f = _finding(report, "L104")
+    assert f.evidence["classes_below"] == {"5": 3} and f.evidence["smallest_class_count"] == 3
+
+
+@pytest.mark.fires("L104")
+def test_l104_fires_on_a_big_model_for_twelve_samples_per_class(run):
+    X_train, y_train, X_test, y_test = arrowhead()
+    model = TinyCNN(num_classes=3, width=128)
+    report = run(model, (X_train, y_train), (X_test, y_test), select=["L104"])
+    f = _finding(report, "L104")
+    n_params = sum(p.numel() for p in model.parameters())
+    assert f.evidence["n_parameters"] == n_params
+    assert f.evidence["parameters_per_training_sample"] == pytest.approx(n_params / 36)
+
+
+@pytest.mark.silent("L104")
+def test_l104_silent_on_a_small_model(run):
+    for data in (arrowhead(), ucr("OSULeaf")):
+        X_train, y_train, X_test, y_test = data
+        assert codes(run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["L104"])) == []
+
+
+# L105 unlearnable-labels and the reference baseline
+
+@pytest.mark.fires("L105")
+def test_l105_fires_when_x_and_y_were_shuffled_separately(run):
+    X_train, y_train, X_test, y_test = seeded.shuffled_separately("GunPoint")
+    report = run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["L105"])
+    f = _finding(report, "L105")
+    e = f.evidence
+    assert e["best_accuracy"] <= e["threshold"] and set(e["baselines"]) == {"1nn_znorm", "logreg_features",
+                                                                            "random_conv"}
+    assert e["trivial_accuracy"] == pytest.approx(max(0.5, np.mean(y_test == np.bincount(y_train).argmax())))
+    assert "one permutation" in f.snippet
+
+
+@pytest.mark.fires("L105")
+def test_l105_blames_preprocess_when_the_stored_arrays_carry_the_labels(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    report = run(TinyCNN, (X_train[:, None], y_train), (X_test[:, None], y_test),
+                 preprocess=seeded.channel_axis_normalise, select=["L105"])
+    f = _finding(report, "L105")
+    assert "preprocess() destroys the signal" in f.message
+    assert f.evidence["stored_arrays_best"]["accuracy"] > 0.85
+
+
+@pytest.mark.silent("L105")
+def test_l105_silent_and_reference_reported_on_learnable_data(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    report = run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["L105"])
+    assert codes(report) == []
+    ref = report.diagnosis["reference"]
+    assert {"best", "accuracy", "chance", "majority", "baselines", "seconds", "note"} <= set(ref)
+    assert ref["accuracy"] == max(ref["baselines"].values()) > 0.85
+    assert ref["chance"] == 0.5 and ref["seconds"] < 10
+    assert report.to_json()  # the reference is plain JSON
+
+
+def test_learnability_survives_a_build_without_probes():
+    class NoProbes:
+        def has(self, name):
+            raise KeyError(name)
+
+    assert _probe(NoProbes()) is None

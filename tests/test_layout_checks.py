@@ -1,0 +1,127 @@
+"""Time-axis checks D301-D303: swapped axes, view instead of permute, and tabular data as a series."""
+
+import numpy as np
+import pytest
+
+from cnndoctor.temporal import continuity
+from tests.conftest import codes
+from tests.fixtures import seeded
+from tests.fixtures.data import gunpoint, ucr
+from tests.fixtures.models import TinyCNN
+
+
+def _finding(report, code):
+    found = [f for f in report.findings if f.code == code]
+    assert found, f"{code} did not fire: {[(c.code, str(c.status), c.reason) for c in report.checks]}"
+    return found[0]
+
+
+def _nlc(X):
+    return np.ascontiguousarray(X.transpose(0, 2, 1))
+
+
+def _basicmotions_nlc():
+    X_train, y_train, X_test, y_test = ucr("BasicMotions")  # stored (N, 6, 100)
+    return _nlc(X_train), y_train, _nlc(X_test), y_test  # as a Keras user holds it: (N, 100, 6)
+
+
+# D301 axis-layout
+
+@pytest.mark.fires("D301")
+def test_d301_fires_when_channels_last_data_meets_a_channels_first_model(run):
+    X_train, y_train, X_test, y_test = _basicmotions_nlc()
+    report = run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D301"])
+    f = _finding(report, "D301")
+    assert "expects (N, C, L)" in f.message and f.evidence["feed"] == "transposed"
+    assert f.evidence["data_time_axis"] == 1 and f.evidence["model_time_axis"] == 1
+    readings = list(f.evidence["continuity"].values())
+    assert readings[0] > 0.4 and readings[1] < 0.0  # time (100 long) is continuous, the 6 sensors are not
+    assert "transpose(0, 2, 1)" in f.snippet
+
+
+@pytest.mark.fires("D301")
+def test_d301_fires_on_univariate_series_stored_channels_last(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    report = run(TinyCNN, (X_train[:, :, None], y_train), (X_test[:, :, None], y_test), select=["D301"])
+    f = _finding(report, "D301")
+    assert f.evidence["stored_sample_shape"] == [150, 1] and f.evidence["data_time_axis"] == 1
+
+
+@pytest.mark.fires("D301")
+def test_d301_fires_when_the_model_was_built_on_the_time_axis(run):
+    X_train, y_train, X_test, y_test = _basicmotions_nlc()
+    model = TinyCNN(in_channels=100, num_classes=4)  # in_channels=X.shape[1] on (N, L, C) data: it runs
+    report = run(model, (X_train, y_train), (X_test, y_test), select=["D301"])
+    f = _finding(report, "D301")
+    assert "convolves across channels" in f.message and f.evidence["model_channel_axis"] == 1
+    X_train, y_train, X_test, y_test = ucr("BasicMotions")  # (N, 6, 100) but a model for 100 channels
+    f = _finding(run(TinyCNN(in_channels=100, num_classes=4), (X_train, y_train), (X_test, y_test),
+                     select=["D301"]), "D301")
+    assert "built for the wrong axis" in f.message and "6 input channels" in f.fix
+
+
+@pytest.mark.silent("D301")
+def test_d301_silent_on_matching_layouts(run):
+    X_train, y_train, X_test, y_test = ucr("BasicMotions")
+    assert codes(run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D301"])) == []
+    X_train, y_train, X_test, y_test = _basicmotions_nlc()  # (N, L, C) with a model that permutes
+    assert codes(run(seeded.ChannelsLastCNN, (X_train, y_train), (X_test, y_test), select=["D301"])) == []
+    X_train, y_train, X_test, y_test = gunpoint()
+    assert codes(run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D301"])) == []
+
+
+# D302 scrambled-time-axis
+
+@pytest.mark.fires("D302")
+def test_d302_fires_on_view_instead_of_permute_inside_forward(run):
+    X_train, y_train, X_test, y_test = _basicmotions_nlc()
+    report = run(seeded.ViewInsteadOfPermuteCNN, (X_train, y_train), (X_test, y_test), select=["D302"])
+    f = _finding(report, "D302")
+    assert f.evidence["where"] == "model forward" and f.location == "body.features.0"
+    captured = seeded.conv_input_of(seeded.ViewInsteadOfPermuteCNN(), X_train[:64]).numpy().astype(np.float64)
+    assert f.evidence["continuity_as_fed"] == pytest.approx(continuity(captured), abs=1e-6)
+    proper = X_train[:64].transpose(0, 2, 1).astype(np.float64)  # what permute would have fed
+    assert f.evidence["continuity_reshape_undone"] == pytest.approx(continuity(proper), abs=1e-6)
+    assert f.evidence["continuity_as_fed"] < 0.2 and f.evidence["continuity_reshape_undone"] > 0.4
+    assert "permute(0, 2, 1)" in f.snippet
+
+
+@pytest.mark.fires("D302")
+def test_d302_fires_on_reshape_in_preprocess_and_in_the_stored_arrays(run):
+    X_train, y_train, X_test, y_test = _basicmotions_nlc()
+    report = run(TinyCNN(6, 4), (X_train, y_train), (X_test, y_test), select=["D302"],
+                 preprocess=lambda X: X.reshape(len(X), 6, 100))
+    assert _finding(report, "D302").evidence["where"] == "preprocess"
+    scrambled = lambda X: X.reshape(len(X), 6, 100)
+    report = run(TinyCNN, (scrambled(X_train), y_train), (scrambled(X_test), y_test), select=["D302"])
+    f = _finding(report, "D302")
+    assert f.evidence["where"] == "stored data" and ".transpose(0, 2, 1)" in f.snippet
+
+
+@pytest.mark.silent("D302")
+def test_d302_silent_when_axes_are_moved_properly(run):
+    X_train, y_train, X_test, y_test = _basicmotions_nlc()
+    assert codes(run(seeded.ChannelsLastCNN, (X_train, y_train), (X_test, y_test), select=["D302"])) == []
+    X_train, y_train, X_test, y_test = seeded.clean_windows()
+    assert codes(run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D302"])) == []
+
+
+# D303 no-temporal-structure
+
+@pytest.mark.fires("D303")
+def test_d303_fires_on_a_table_fed_as_a_series(run):
+    X_train, y_train, X_test, y_test = seeded.tabular_as_series()
+    report = run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D303"])
+    f = _finding(report, "D303")
+    e = f.evidence
+    assert e["random_conv_ordered"] - e["random_conv_shuffled"] <= e["tolerance"]
+    assert e["excess"] < e["max_excess"]
+    assert e["best_accuracy"] > 0.8 and e["order_free_accuracy"] > 0.8  # the table itself is learnable
+    assert "HistGradientBoostingClassifier" in f.snippet
+
+
+@pytest.mark.silent("D303")
+@pytest.mark.parametrize("name", ["GunPoint", "ItalyPowerDemand", "BasicMotions"])
+def test_d303_silent_on_real_series(run, name):
+    X_train, y_train, X_test, y_test = ucr(name)
+    assert codes(run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D303"])) == []

@@ -1,0 +1,226 @@
+"""The probe engine: its public contract, determinism, hooks, the LR curve rules, threads, figures."""
+
+import dataclasses
+import io
+import math
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import cnndoctor
+from cnndoctor.context import Context
+from cnndoctor.errors import FactUnavailable
+from cnndoctor.figures import figures
+from cnndoctor.load_data import data_from_arrays
+from cnndoctor.lr_range import analyse_curve, run_lr_range_test, smooth_curve, sweep_bounds
+from cnndoctor.probe import BatchSampler, run_training_probe
+from cnndoctor.probe_budget import BUDGETS, probe_budget_for
+from cnndoctor.probe_data import label_entropy, prepare_probe_data
+from cnndoctor.probe_overfit import overfit_indices, run_overfit_batch, sane_lrs
+from cnndoctor.probe_record import GradientRecorder, UnitRecorder
+from cnndoctor.subject import make_subject
+from cnndoctor.threads import choose_threads, using_threads
+from tests.fixtures.data import arrowhead, gunpoint
+from tests.fixtures.models import FlattenHeadCNN
+from tests.fixtures.probe_models import ProbeCNN, PythonListCNN, SmallBNCNN
+
+
+def _subject(model=SmallBNCNN, data=None, **kw):
+    X, y, Xt, yt = data or gunpoint()
+    kind = "class" if isinstance(model, type) else "build_model"
+    return make_subject(model, kind, data_from_arrays(X, y, Xt, yt), name=model.__name__,
+                        options=kw.pop("options", {}), device="cpu", **kw)
+
+
+def _arrays(X, Xt):
+    return X[:, None, :], Xt[:, None, :]
+
+
+@pytest.fixture(scope="module")
+def subject():
+    return _subject()
+
+
+@pytest.fixture(scope="module")
+def arrays():
+    X, y, Xt, yt = gunpoint()
+    A, B = _arrays(X, Xt)
+    return A, y, B, yt
+
+
+@pytest.fixture(scope="module")
+def first_run(subject, arrays):
+    return run_training_probe(subject, *arrays, steps=12, eval_samples=64, curve_points=3)
+
+
+def test_run_training_probe_contract(first_run):
+    run = first_run
+    assert run.steps == 12 and len(run.losses) == 12 and run.stopped_by == "steps"
+    assert isinstance(run.held_out_accuracy, float) and isinstance(run.train_accuracy, float)
+    assert math.isfinite(run.initial_loss) and run.initial_loss == pytest.approx(np.log(2), rel=0.3)
+    assert [p.step for p in run.curve] == [0, 6, 12]
+    assert run.grad_norms.shape == (12, len(run.layers)) and run.layers[0] == "features.0"
+    assert run.weight_layers == ["features.0", "features.3", "features.6", "head"]
+    assert set(run.units_end.layers) == {"features.2", "features.5", "features.8"}
+    assert sum(run.predicted_counts.values()) == 64 and not run.nonfinite
+    assert run.seconds > 0 and run.step_seconds > 0 and run.threads >= 1
+    assert run.grad_accumulation == pytest.approx(1.0)
+    assert run.mode_gap is not None and run.mode_gap.batch_size == 32
+
+
+def test_training_probe_is_deterministic(subject, arrays, first_run):
+    again = run_training_probe(subject, *arrays, steps=12, eval_samples=64, curve_points=3)
+    assert again.losses == first_run.losses
+    assert again.predicted_counts == first_run.predicted_counts
+
+
+def test_probe_runs_on_a_modified_copy_of_the_subject(subject, arrays, first_run):
+    changed = dataclasses.replace(subject, lr=0.05)
+    run = run_training_probe(changed, *arrays, steps=12, eval_samples=64, curve_points=3)
+    assert run.lr == 0.05 and run.losses != first_run.losses
+    assert subject.lr == 1e-3  # the original is untouched
+    assert run_training_probe(subject, *arrays, steps=3, lr=0.05).lr == 0.05
+
+
+def test_probe_stops_at_its_time_cap(subject, arrays):
+    run = run_training_probe(subject, *arrays, steps=50, seconds=0.0)
+    assert run.steps == 1 and run.stopped_by == "time"
+
+
+def test_probe_records_an_error_in_the_users_step(arrays):
+    def step(model, xb, yb, optimizer, criterion):
+        raise ValueError("shapes do not match")
+
+    subject = _subject(options={"train_step": step})
+    run = run_training_probe(subject, *arrays, steps=5)
+    assert run.stopped_by == "error" and run.steps == 0
+    assert run.error.startswith("ValueError: shapes do not match") and "test_probes.py" in run.error
+
+
+def test_data_that_cannot_be_fed_makes_the_probes_unavailable():
+    X, y, Xt, yt = arrowhead()
+    subject = _subject(lambda: ProbeCNN(1, 3), data=(X, y + 1, Xt, yt + 1))
+    A, B = _arrays(X, Xt)
+    with pytest.raises(FactUnavailable, match="out of range.*L101"):
+        prepare_probe_data(subject, A, y + 1, B, yt + 1)
+    report = cnndoctor.diagnose(FlattenHeadCNN, gunpoint()[:2], gunpoint()[2:], select=["T101"], progress=False,
+                                budget="quick")
+    status = report.checks[0]
+    assert status.status == "skipped" and "A101" in status.reason
+
+
+def test_batches_come_from_a_cpu_generator_and_never_hold_one_sample():
+    a, b = BatchSampler(33, 16, seed=3), BatchSampler(33, 16, seed=3)
+    epoch = [a.next() for _ in range(2)]
+    assert [len(x) for x in epoch] == [16, 17]  # the single leftover joins the last batch
+    assert sorted(np.concatenate(epoch).tolist()) == list(range(33))
+    assert all((x == b.next()).all() for x in epoch)
+
+
+def test_recorders_remove_every_hook_and_restore_the_mode():
+    model = PythonListCNN()
+    model.eval()
+    optimizer = torch.optim.Adam(model.parameters())
+    grads = GradientRecorder(model, optimizer)
+    x = torch.randn(4, 1, 30)
+    grads.begin_step()
+    model(x).sum().backward()
+    grads.end_step()
+    grads.close()
+    with UnitRecorder(model) as units:
+        model(x)
+    assert set(units.activity().layers) == {"(model):relu#1", "(model):relu#2"}  # functional relus are seen
+    assert grads.rows and len(grads.rows[0]) == 1  # only the registered head has parameters
+    assert not model.training
+    for m in model.modules():
+        assert not m._forward_hooks and not m._forward_pre_hooks
+    assert all(not p._backward_hooks for p in model.parameters())
+
+
+def test_analyse_curve_suggests_a_tenth_of_the_minimum_and_finds_divergence():
+    lrs = np.exp(np.linspace(np.log(1e-6), np.log(10), 70))
+    x = np.log10(lrs)
+    losses = 1.0 - 0.8 / (1 + np.exp(-(x + 3.5) * 3)) + np.where(x > -1, (x + 1) ** 2 * 2, 0)
+    losses += np.random.default_rng(0).normal(0, 0.02, len(x))
+    out = analyse_curve(lrs, losses)
+    assert out["learned"]
+    assert out["suggestion"] == pytest.approx(out["lr_at_min"] / 10)
+    assert 1e-2 < out["lr_at_min"] < 1 and out["diverge_lr"] > out["lr_at_min"]
+    assert out["lr_fall"] < out["suggestion"]
+
+
+def test_a_flat_noisy_curve_has_no_suggestion_and_no_divergence():
+    lrs = np.exp(np.linspace(np.log(1e-6), np.log(10), 60))
+    losses = 0.69 + np.random.default_rng(1).normal(0, 0.02, 60)
+    out = analyse_curve(lrs, losses)
+    assert not out["learned"] and out["suggestion"] is None and out["diverge_lr"] is None
+    blown = np.concatenate([losses[:40], [np.inf]])
+    assert analyse_curve(lrs[:41], blown)["diverge_lr"] == pytest.approx(lrs[40])
+
+
+def test_smoothing_is_centred_so_landmarks_do_not_shift():
+    step = np.r_[np.ones(20), np.zeros(20)]
+    smooth = smooth_curve(step)
+    assert smooth[19] > 0.5 > smooth[20] and smooth[0] == 1 and smooth[-1] == 0
+
+
+def test_sweep_always_contains_the_users_lr():
+    assert sweep_bounds(1e-3) == (1e-6, 10.0)
+    lo, hi = sweep_bounds(100.0)
+    assert lo < 100.0 < hi
+    assert sweep_bounds(1e-8)[0] < 1e-8
+
+
+def test_lr_range_test_and_overfit_probe_run_from_arrays(subject, arrays):
+    A, y, _, _ = arrays
+    curve = run_lr_range_test(subject, A, y, steps=30)
+    assert curve.lrs[0] == pytest.approx(1e-6) and len(curve.smoothed) == len(curve.losses) > 0
+    over = run_overfit_batch(subject, A, y, steps=20, batch=16, retries=0)
+    assert over.batch_size == 16 and over.class_counts == {0: 8, 1: 8}
+    assert over.floor_loss == pytest.approx(np.log(2)) and len(over.attempts) == 1
+
+
+def test_overfit_batch_takes_the_classes_in_turn_and_retries_away_from_the_users_lr():
+    labels = np.array([0] * 90 + [1] * 8 + [2] * 2)
+    idx = overfit_indices(labels, 12, seed=0)
+    assert np.bincount(labels[idx]).tolist() == [5, 5, 2]  # 0,1,2,0,1,2, then 0,1 while class 2 is empty
+    assert sane_lrs("Adam", 10.0, 1) == [1e-3] and sane_lrs("Adam", 1e-3, 1) == [1e-2]
+    assert sane_lrs("SGD", 1e-6, 2) == [3e-2, 1e-1]
+    assert label_entropy(np.array([0, 1, 0, 1])) == pytest.approx(np.log(2))
+
+
+def test_thread_choice_respects_one_thread_and_is_restored():
+    before = torch.get_num_threads()
+    with using_threads(1):
+        assert torch.get_num_threads() == 1
+        assert choose_threads(lambda: 0.01).threads == 1
+    assert torch.get_num_threads() == before
+    assert choose_threads(device="cuda").reason.startswith("accelerator")
+
+
+def test_budgets_scale_and_unknown_ones_are_rejected():
+    q, s, t = (BUDGETS[k] for k in ("quick", "standard", "thorough"))
+    assert q.train_steps < s.train_steps < t.train_steps and q.seconds < s.seconds < t.seconds
+    assert max(b.overfit_batch for b in BUDGETS.values()) <= 32
+    with pytest.raises(ValueError):
+        probe_budget_for("forever")
+
+
+def test_figures_use_only_computed_facts_and_render_without_pyplot():
+    X, y, Xt, yt = gunpoint()
+    subject = _subject(data=(X, y, Xt, yt), lr=10.0)
+    ctx = Context(subject, budget="quick")
+    assert figures(ctx) == []
+    assert not ctx.computed("training_probe") and not ctx.computed("lr_range")
+    for name in ("training_probe", "lr_range", "overfit_batch", "zero_input_probe"):
+        ctx.get(name)
+    figs = figures(ctx)
+    assert [f.get_label() for f in figs] == ["learning-rate range test", "training probe curves",
+                                             "gradient norm per layer", "overfit one batch"]
+    for fig in figs:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        assert buffer.getvalue()[:4] == b"\x89PNG"
+    assert "matplotlib.pyplot" not in sys.modules

@@ -1,0 +1,315 @@
+"""Firing and silent cases for L205 and the training-probe checks T101-T105, T201-T208.
+
+Real tiny CNNs on real UCR data (GunPoint, ItalyPowerDemand), seeded, on CPU. Probes are the
+expensive part of the suite, so most reports use the "quick" budget, select only the checks a
+test is about, and are shared between tests through module-scoped fixtures.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import cnndoctor
+from tests.conftest import codes
+from tests.fixtures.data import gunpoint, ucr
+from tests.fixtures.models import TinyCNN
+from tests.fixtures.probe_models import (DeepSigmoidCNN, FrozenFirstLayerCNN, PlainCNN, ProbeCNN, PythonListCNN,
+                                         StaleInputCNN, detached_step, no_zero_grad_step, standard_step,
+                                         to_adc_counts)
+
+PROBE_CODES = ["L205", "T101", "T102", "T103", "T104", "T105", "T201", "T202", "T203", "T204", "T205", "T206",
+               "T207", "T208"]
+
+
+def _diagnose(model, train, test, **kw):
+    kw.setdefault("budget", "quick")
+    kw.setdefault("progress", False)
+    return cnndoctor.diagnose(model, train, test, **kw)
+
+
+def _finding(report, code):
+    found = [f for f in report.findings if f.code == code]
+    assert found, f"{code} did not fire: {codes(report)}; {[(c.code, c.status, c.reason) for c in report.checks]}"
+    return found[0]
+
+
+def _status(report, code):
+    return next(c for c in report.checks if c.code == code)
+
+
+@pytest.fixture(scope="module")
+def gun():
+    return gunpoint()
+
+
+@pytest.fixture(scope="module")
+def healthy(gun):
+    X, y, Xt, yt = gun
+    return _diagnose(ProbeCNN, (X, y), (Xt, yt), select=PROBE_CODES, budget="standard")
+
+
+@pytest.fixture(scope="module")
+def lr_ten(gun):
+    X, y, Xt, yt = gun
+    return _diagnose(ProbeCNN, (X, y), (Xt, yt), lr=10.0, select=["T101", "T201", "T206"])
+
+
+@pytest.fixture(scope="module")
+def stale(gun):
+    X, y, Xt, yt = gun
+    return _diagnose(StaleInputCNN, (X, y), (Xt, yt), select=["T101", "T104", "T105"])
+
+
+@pytest.fixture(scope="module")
+def counts_sgd(gun):
+    X, y, Xt, yt = gun
+    return _diagnose(PlainCNN, (to_adc_counts(X), y), (to_adc_counts(Xt), yt), optimizer=torch.optim.SGD, lr=0.1,
+                     select=["L205", "T204", "T206"])
+
+
+# the healthy pair: every probe check runs and stays silent
+
+@pytest.mark.silent("L205", "T101", "T102", "T103", "T104", "T105", "T201", "T202", "T203", "T204", "T205", "T206",
+                    "T207", "T208")
+def test_probe_checks_silent_on_a_healthy_cnn(healthy):
+    assert codes(healthy) == []
+    expected = {code: "passed" for code in PROBE_CODES}
+    expected["T207"] = "skipped"  # 50 training series hold one whole batch of 32: too few to compare modes
+    assert {c.code: c.status for c in healthy.checks} == expected
+
+
+@pytest.mark.silent("T101", "T102", "T104", "T105", "T201", "T202", "T204", "T205", "T206", "T208")
+def test_probe_checks_silent_on_a_plain_cnn_with_its_own_train_step():
+    X, y, Xt, yt = ucr("ItalyPowerDemand")
+    report = _diagnose(PlainCNN, (X, y), (Xt, yt), lr=1e-2, train_step=standard_step,
+                       select=["T101", "T102", "T104", "T105", "T2"])
+    assert codes(report) == []
+    assert _status(report, "T207").status == "skipped"  # no BatchNorm: nothing to compare
+
+
+# L205 initial-loss-off
+
+@pytest.mark.fires("L205")
+def test_l205_fires_on_adc_counts_with_a_plain_cnn(counts_sgd):
+    f = _finding(counts_sgd, "L205")
+    assert f.severity == "error"
+    assert f.evidence["expected"] == pytest.approx(np.log(2), abs=1e-4)
+    assert f.evidence["ratio"] > 10 and f.evidence["initial_loss"] > 10 * np.log(2)
+    assert "ln 2" in f.message
+
+
+# T101 cannot-overfit-batch
+
+@pytest.mark.fires("T101")
+def test_t101_blames_the_learning_rate_when_a_sane_one_memorises(lr_ten):
+    f = _finding(lr_ten, "T101")
+    assert f.evidence["verdict"] == "learning rate"
+    user, retry = f.evidence["attempts"][:2]
+    assert user["lr"] == 10.0 and not user["memorised"]
+    assert retry["lr"] == pytest.approx(1e-3) and retry["stopped_by"] in ("memorised", "learning")
+    assert retry["final_loss"] <= 0.5 * f.evidence["floor_loss"] or retry["memorised"]
+    assert f.severity == "error" and "learning rate is what stops it" in f.message
+
+
+@pytest.mark.fires("T101")
+def test_t101_says_no_learning_rate_helps_when_forward_ignores_its_input(stale):
+    f = _finding(stale, "T101")
+    assert f.evidence["verdict"] == "no learning rate helps"
+    assert all(a["final_loss"] >= 0.8 * f.evidence["floor_loss"] for a in f.evidence["attempts"])
+    assert {a["stopped_by"] for a in f.evidence["attempts"]} == {"stalled"}  # no need to run them to the end
+
+
+@pytest.mark.fires("T101")
+def test_t101_is_only_a_warning_when_a_higher_lr_merely_speeds_learning_up(gun):
+    X, y, Xt, yt = gun
+    report = _diagnose(TinyCNN, (X, y), (Xt, yt), select=["T101"])  # 8 channels, no BatchNorm: slow at 1e-3
+    f = _finding(report, "T101")
+    assert f.severity == "warning" and f.evidence["user_lr_moving"]
+    assert f.evidence["attempts"][1]["lr"] > f.evidence["attempts"][0]["lr"] and "slows it down" in f.message
+
+
+# T102 no-learning
+
+@pytest.mark.fires("T102")
+def test_t102_fires_on_a_train_step_that_detaches_the_output(gun):
+    X, y, Xt, yt = gun
+    report = _diagnose(ProbeCNN, (X, y), (Xt, yt), train_step=detached_step, select=["T102"])
+    f = _finding(report, "T102")
+    assert f.evidence["changed_fraction"] == 0 and f.evidence["train_step"] is True
+    assert "no gradient ever reaches them" in f.message
+
+
+@pytest.mark.fires("T102")
+def test_t102_fires_on_a_train_step_without_zero_grad(gun):
+    X, y, Xt, yt = gun
+    report = _diagnose(ProbeCNN, (X, y), (Xt, yt), train_step=no_zero_grad_step, select=["T102"])
+    f = _finding(report, "T102")
+    assert f.evidence["grad_accumulation"] > f.evidence["max_accumulation"] == 2.0
+    assert "zero_grad" in f.fix
+
+
+@pytest.mark.fires("T102")
+@pytest.mark.fires("T103")
+def test_t102_t103_fire_on_an_optimizer_over_another_models_parameters(gun):
+    X, y, Xt, yt = gun
+    other = ProbeCNN()
+    report = _diagnose(ProbeCNN, (X, y), (Xt, yt), optimizer=lambda params: torch.optim.Adam(other.parameters()),
+                       select=["T102", "T103"])
+    f102 = _finding(report, "T102")
+    assert "optimizer holds none of the model's" in f102.message
+    f103 = _finding(report, "T103")
+    assert f103.severity == "error" and f103.evidence["untrained_share"] == 1.0
+    assert f103.evidence["foreign_tensors_in_optimizer"] == len(list(other.parameters()))
+
+
+@pytest.mark.fires("T102")
+def test_t102_reports_a_train_step_that_raises(gun):
+    X, y, Xt, yt = gun
+
+    def broken_step(model, xb, yb, optimizer, criterion):
+        return criterion(model(xb), yb.float())  # CrossEntropyLoss wants class ids, not floats of shape (N,)
+
+    report = _diagnose(ProbeCNN, (X, y), (Xt, yt), train_step=broken_step, select=["T102"])
+    f = _finding(report, "T102")
+    assert "fails before the first update" in f.message and "test_training_checks.py" in f.evidence["error"]
+
+
+# T103 frozen-parameters
+
+@pytest.mark.fires("T103")
+def test_t103_fires_on_a_frozen_first_layer(gun):
+    X, y, Xt, yt = gun
+    report = _diagnose(FrozenFirstLayerCNN, (X, y), (Xt, yt), select=["T103"])
+    f = _finding(report, "T103")
+    assert f.evidence["frozen"] == ["features.0.weight", "features.0.bias"]
+    assert f.severity == "warning"
+
+
+@pytest.mark.fires("T103")
+def test_t103_fires_on_layers_kept_in_a_python_list(gun):
+    X, y, Xt, yt = gun
+    report = _diagnose(PythonListCNN, (X, y), (Xt, yt), select=["T103"])
+    f = _finding(report, "T103")
+    assert sorted(map(tuple, f.evidence["unregistered_shapes"])) == [(16,), (16, 1, 7), (32,), (32, 16, 5)]
+    assert "ModuleList" in f.fix
+
+
+# T104 input-independent
+
+@pytest.mark.fires("T104")
+def test_t104_fires_when_forward_ignores_its_input(stale):
+    f = _finding(stale, "T104")
+    assert f.evidence["output_spread"] < f.evidence["min_spread"]
+
+
+@pytest.mark.fires("T104")
+def test_t104_zeroed_input_baseline_matches_real_inputs_on_adc_counts(gun):
+    X, y, Xt, yt = gun
+    report = _diagnose(PlainCNN, (to_adc_counts(X), y), (to_adc_counts(Xt), yt), select=["T104"])
+    f = _finding(report, "T104")
+    e = f.evidence
+    assert e["baseline_ran"] and e["real_train_loss"] >= e["zeroed_train_loss"] * (1 - e["min_gain"])
+    assert "all-zero inputs" in f.message
+
+
+# T105 collapsed-predictions
+
+@pytest.mark.fires("T105")
+def test_t105_fires_when_every_series_gets_one_class(stale):
+    f = _finding(stale, "T105")
+    assert f.evidence["top_share"] >= 0.95 and f.evidence["split"] == "held-out"
+    assert sum(f.evidence["predicted_counts"].values()) == 150
+
+
+# T201 lr-too-high, T202 lr-too-low
+
+@pytest.mark.fires("T201")
+def test_t201_fires_on_lr_ten_with_adam(lr_ten):
+    f = _finding(lr_ten, "T201")
+    assert f.evidence["user_lr"] == 10.0 and f.evidence["lr_loss_diverges"] < 10.0
+    assert f.evidence["user_position"] == "past the point where the loss diverges"
+    assert f.evidence["suggested_lr"] < 0.1
+
+
+@pytest.mark.fires("T202")
+def test_t202_fires_on_lr_1e6_with_adam(gun):
+    X, y, Xt, yt = gun
+    report = _diagnose(ProbeCNN, (X, y), (Xt, yt), lr=1e-6, select=["T202"])
+    f = _finding(report, "T202")
+    assert f.evidence["suggested_lr"] >= 10 * 1e-6 and f.evidence["probe_loss_drop"] < 0.1
+
+
+# T203 non-finite-loss
+
+@pytest.mark.fires("T203")
+def test_t203_fires_on_dropped_readings_stored_as_nan(gun):
+    X, y, Xt, yt = gun
+    X = X.copy()
+    X[[3, 17], 40:44] = np.nan
+    report = _diagnose(ProbeCNN, (X, y), (Xt, yt), select=["T203", "T201"])
+    f = _finding(report, "T203")
+    assert f.evidence["non_finite_input"] is True and "D101" in f.message
+    assert _status(report, "T201").status == "skipped"  # a NaN batch says nothing about the lr
+
+
+# T204 exploding-gradients, T206 dead-units
+
+@pytest.mark.fires("T204")
+def test_t204_fires_on_sgd_with_raw_counts(counts_sgd):
+    f = _finding(counts_sgd, "T204")
+    assert f.evidence["growth"] >= f.evidence["max_growth"] == 100.0
+
+
+@pytest.mark.fires("T206")
+def test_t206_fires_when_relus_die_after_a_blow_up(counts_sgd, lr_ten):
+    f = _finding(counts_sgd, "T206")
+    assert f.severity == "error" and f.evidence["all_dead_layers"]
+    g = _finding(lr_ten, "T206")
+    assert max(v["fraction"] for v in g.evidence["per_layer"].values()) > 0.5
+
+
+# T205 vanishing-gradients
+
+@pytest.mark.fires("T205")
+def test_t205_fires_on_a_deep_sigmoid_stack(gun):
+    X, y, Xt, yt = gun
+    report = _diagnose(DeepSigmoidCNN, (X, y), (Xt, yt), select=["T205"])
+    f = _finding(report, "T205")
+    assert f.evidence["first_layer"] == "features.0" and f.evidence["last_layer"] == "head"
+    assert f.evidence["ratio_first_to_last"] < 1e-3
+
+
+# T207 train-eval-gap
+
+@pytest.mark.fires("T207")
+def test_t207_fires_on_batchnorm_with_batches_of_two(gun):
+    X, y, Xt, yt = gun
+    report = _diagnose(ProbeCNN, (X, y), (Xt, yt), batch_size=2, select=["T207"])
+    f = _finding(report, "T207")
+    assert f.evidence["batch_size"] == 2 and f.evidence["discrepancy"] >= 0.5
+
+
+@pytest.mark.silent("T207")
+def test_t207_silent_with_batches_of_eight(gun):
+    X, y, Xt, yt = gun
+    report = _diagnose(ProbeCNN, (X, y), (Xt, yt), batch_size=8, select=["T207"])
+    assert codes(report) == [] and _status(report, "T207").status == "passed"
+
+
+# T208 generalization-gap
+
+@pytest.mark.fires("T208")
+def test_t208_fires_when_test_labels_are_out_of_order(gun):
+    X, y, Xt, yt = gun
+    shuffled = np.random.default_rng(0).permutation(yt)
+    report = _diagnose(ProbeCNN, (X, y), (Xt, shuffled), budget="standard", select=["T208"])
+    f = _finding(report, "T208")
+    assert f.evidence["train_accuracy"] >= 0.8 and f.evidence["test_accuracy"] <= 0.56
+
+
+def test_probe_evidence_is_plain_json(lr_ten, stale, counts_sgd, healthy):
+    for report in (lr_ten, stale, counts_sgd, healthy):
+        json.dumps([f.to_dict() for f in report.findings], allow_nan=False)
+        json.loads(report.to_json())
