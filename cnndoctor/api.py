@@ -106,7 +106,7 @@ def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, 
              preprocess=None, train_step=None, device: str = "auto", select=None, ignore=None,
              budget: str = "standard", seed: int = 0, progress: bool = True, layout: str = "auto",
              model_args: dict | None = None, groups=None, thresholds: dict | None = None,
-             max_samples: int = DEFAULT_MAX_SAMPLES) -> Report:
+             max_samples: int = DEFAULT_MAX_SAMPLES, figures: bool = True) -> Report:
     """Diagnose ``model`` on ``train`` (and ``test``) data; the model's weights are never changed.
 
     ``model`` is an ``nn.Module`` (deep-copied and re-initialised for every probe), a model class
@@ -148,7 +148,7 @@ def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, 
         subject.settings_source["batch_size"] = "DataLoader"
     model_file, model_line = model_source(model)
     return run_diagnosis(subject, select=select, ignore=ignore, budget=budget, progress=progress,
-                         thresholds=thresholds, model_file=model_file, model_line=model_line)
+                         thresholds=thresholds, model_file=model_file, model_line=model_line, figures=figures)
 
 
 @contextmanager

@@ -63,6 +63,8 @@ def causal_rank(code: str) -> int:
     """
     if code == "A101":
         return 0
+    if code == "L105":  # "no signal found" is judged after corruption, layout and scaling
+        return 3
     if code.startswith("L") and code != "L205":
         return 1
     if code in ("D101", "D104") or code.startswith("D3"):

@@ -116,6 +116,9 @@ def load_model_file(spec: str | Path, *, verbose: bool = False) -> ModelFile:
     if path.suffix != ".py":
         raise InputError(f"Model file {path} is not a .py file. cnndoctor imports a Python file that defines "
                          "build_model(), a module-level `model`, or an nn.Module subclass.")
+    from .keras_support import prepare_backend
+
+    prepare_backend(path)  # before the import: Keras picks its backend once, when first imported
     module = _import(path, verbose)
     options = {}
     for key, names in OPTIONAL_NAMES.items():
@@ -137,8 +140,9 @@ def load_model_file(spec: str | Path, *, verbose: bool = False) -> ModelFile:
         target = module.model
         if isinstance(target, nn.Module):
             return ModelFile(str(path), "instance", target, "model", options, module)
-        hint = (" It is None: a chained call such as `Sequential([...]).compile(...)` returns None; "
-                "build the model first and compile it on its own line." if target is None else "")
+        hint = (" It is None: a chained call such as `model = Sequential([...]).compile(...)` leaves `model` as "
+                "None, because Keras's .compile() returns None; build the model first (`model = Sequential([...])`) "
+                "and call `model.compile(...)` on its own line." if target is None else "")
         raise InputError(f"{path} defines `model`, but it is a {type(target).__name__}, not an nn.Module.{hint}")
     classes = _module_classes(module, path)
     if not classes:

@@ -68,14 +68,35 @@ def _channel_scale(stats: dict, test_name: str):
     return fig
 
 
+def _receptive_field(rf, scale):
+    """The signal's mean autocorrelation against lag, with the receptive field and the time scale marked."""
+    fig = new_figure("receptive field vs signal time scale")
+    ax = fig.add_subplot()
+    if scale.acf:
+        lags = np.arange(len(scale.acf))
+        ax.plot(lags, scale.acf, color="tab:blue", label="mean autocorrelation of the inputs")
+    ax.axvline(rf.size, color="tab:red", label=f"receptive field at the head: {rf.size} samples")
+    ax.axvline(scale.scale, color="tab:green", linestyle="--",
+               label=f"signal time scale: {scale.scale} samples ({scale.kind})")
+    ax.axhline(0, color="grey", linewidth=0.5)
+    ax.set_xlim(0, max(rf.size, scale.scale, 8) * 1.6)
+    ax.set_xlabel(f"lag (samples; series length {scale.length})")
+    ax.set_ylabel("autocorrelation")
+    ax.set_title("Receptive field vs signal time scale")
+    ax.legend(fontsize=8)
+    return fig
+
+
 def data_figures(ctx) -> list:
-    """Class balance and per-channel scale, when their facts were computed."""
+    """Class balance, per-channel scale and the receptive field, when their facts were computed."""
     figures = []
     test_name = ctx.subject.data.test_name
     try:
         figures.append(_class_balance(ctx.subject.labels, test_name))
         if ctx.computed("input_stats"):
             figures.append(_channel_scale(ctx.get("input_stats"), test_name))
+        if ctx.computed("receptive_field") and ctx.computed("signal_time_scale"):
+            figures.append(_receptive_field(ctx.get("receptive_field"), ctx.get("signal_time_scale")))
     except Exception as exc:  # a figure must never break a report
         ctx.note(f"a data figure could not be drawn ({type(exc).__name__}: {exc})")
     return figures

@@ -129,6 +129,9 @@ def make_subject(target, kind: str, data: Data, *, name: str, options: dict | No
         init = target if kind != "class" else target.__init__
         arguments = fill_arguments(init, facts, model_args, what=what)
         factory = _call_factory(target, arguments)
+    options, layout = _keras_settings(target, kind, factory, options, layout)
+    if options.get("_keras"):
+        factory = options.pop("_keras")
     source = {}
 
     def pick(key, cli_value, default):
@@ -163,6 +166,35 @@ def make_subject(target, kind: str, data: Data, *, name: str, options: dict | No
                    preprocess=options.get("preprocess"), train_step=options.get("train_step"),
                    device=resolve_device(device), seed=int(seed), layout=layout,
                    settings_source=source, model_arguments=arguments)
+
+
+def _keras_settings(target, kind, factory, options, layout):
+    """For a Keras model: a fresh-weights factory, the compile() loss/optimizer/lr, and (N, L, C) layout."""
+    import sys
+
+    if "keras" not in sys.modules:
+        return options, layout
+    from .keras_support import is_keras_model, keras_factory, keras_loss, keras_lr, keras_optimizer
+
+    sample = target if kind == "instance" else None
+    if sample is None:
+        try:
+            sample = factory()
+        except Exception:  # noqa: BLE001 — building fails later with the user's own error
+            return options, layout
+    if not is_keras_model(sample):
+        return options, layout
+    options = dict(options)
+    options["_keras"] = keras_factory(target, kind, factory)
+    compiled = keras_loss(getattr(sample, "loss", None)) if getattr(sample, "compiled", False) else None
+    if compiled is not None and options.get("loss_fn") is None:
+        options["loss_fn"] = compiled[0]
+    opt = getattr(sample, "optimizer", None) if getattr(sample, "compiled", False) else None
+    if opt is not None and options.get("optimizer") is None:
+        options["optimizer"] = keras_optimizer(opt)
+        if options.get("lr") is None and keras_lr(opt) is not None:
+            options["lr"] = keras_lr(opt)
+    return options, ("nlc" if layout == "auto" else layout)
 
 
 def _call_factory(target, arguments):

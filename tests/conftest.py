@@ -18,6 +18,7 @@ def run():
 
     def _run(model, train, test=None, **kw):
         kw.setdefault("progress", False)
+        kw.setdefault("figures", False)  # drawing figures is the reporters' tests' business
         return cnndoctor.diagnose(model, train, test, **kw)
 
     return _run

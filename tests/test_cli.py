@@ -28,17 +28,20 @@ GOOD_MODEL = textwrap.dedent("""
 
 
 def test_broken_sample_names_the_cause_and_exits_1(capsys):
-    assert main(["run", *BROKEN, "-q"]) == 1
+    assert main(["run", *BROKEN, "-q", "--budget", "quick"]) == 1
     out = capsys.readouterr().out
     words = " ".join(out.replace("│", " ").split())
     assert "because the model is fed unscaled input (D102 unscaled-input)" in words
     assert "10% for 10 classes" in words
-    assert out.strip().splitlines()[-1].startswith("1 error · primary cause: D102")
+    last = out.strip().splitlines()[-1]
+    assert " error" in last and "primary cause: D102" in last
+    assert "verified:" in words and "after standardising each channel with training statistics" in words
 
 
 def test_healthy_sample_exits_0(capsys):
-    assert main(["run", *HEALTHY, "-q"]) == 0
-    assert "no problems" in capsys.readouterr().out
+    assert main(["run", *HEALTHY, "-q", "--budget", "quick"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "error" not in last.split("·")[0]
 
 
 def _schema_ok(doc):
@@ -55,20 +58,22 @@ def _schema_ok(doc):
 
 
 def test_json_follows_the_schema_for_both_samples(capsys):
-    assert main(["run", *BROKEN, "--format", "json", "-q"]) == 1
+    assert main(["run", *BROKEN, "--format", "json", "-q", "--budget", "quick"]) == 1
     doc = json.loads(capsys.readouterr().out)
     _schema_ok(doc)
     assert doc["diagnosis"]["primary"] == "D102" and doc["findings"][0]["code"] == "D102"
     assert doc["diagnosis"]["chance_accuracy"] == 0.1
-    assert main(["run", *HEALTHY, "--format", "json", "-q"]) == 0
+    verified = doc["findings"][0]["verified"]
+    assert verified["before"] < 0.2 and verified["after"] > verified["before"]
+    assert main(["run", *HEALTHY, "--format", "json", "-q", "--budget", "quick"]) == 0
     healthy = json.loads(capsys.readouterr().out)
     _schema_ok(healthy)
-    assert healthy["findings"] == [] and healthy["diagnosis"]["primary"] is None
+    assert [f for f in healthy["findings"] if f["severity"] == "error"] == []
 
 
 def test_markdown_and_output_file(tmp_path, capsys):
     out = tmp_path / "report.md"
-    assert main(["run", *BROKEN, "--format", "markdown", "-o", str(out), "-q"]) == 1
+    assert main(["run", *BROKEN, "--format", "markdown", "-o", str(out), "-q", "--select", "D1,L1"]) == 1
     text = out.read_text()
     assert text.startswith("## cnndoctor: 1 error") and "`D102` unscaled-input" in text
     assert capsys.readouterr().out == ""
@@ -76,17 +81,18 @@ def test_markdown_and_output_file(tmp_path, capsys):
 
 def test_text_to_file_has_no_colour_codes(tmp_path):
     out = tmp_path / "report.txt"
-    main(["run", *BROKEN, "-o", str(out), "-q"])
+    main(["run", *BROKEN, "-o", str(out), "-q", "--select", "D102"])
     assert "\x1b[" not in out.read_text() and "D102" in out.read_text()
 
 
 @pytest.mark.parametrize("fail_on, code", [("error", 1), ("never", 0), ("warning", 1)])
 def test_fail_on(fail_on, code, capsys):
-    assert main(["run", *BROKEN, "--fail-on", fail_on, "-q"]) == code
+    assert main(["run", *BROKEN, "--fail-on", fail_on, "-q", "--select", "D102"]) == code
 
 
 def test_ignore_the_cause_gives_exit_0(capsys):
-    assert main(["run", *BROKEN, "--ignore", "D102", "-q"]) == 0
+    assert main(["run", *BROKEN, "--select", "D1", "-q"]) == 1
+    assert main(["run", *BROKEN, "--select", "D1", "--ignore", "D102", "-q"]) == 0
 
 
 def test_list_and_explain(capsys):
@@ -198,7 +204,7 @@ def test_user_files_are_not_changed(tmp_path, capsys):
 
 
 def test_module_entry_point_and_console_script():
-    proc = subprocess.run([sys.executable, "-m", "cnndoctor", "run", *BROKEN, "--format", "json"],
+    proc = subprocess.run([sys.executable, "-m", "cnndoctor", "run", *BROKEN, "--format", "json", "--select", "D1"],
                           capture_output=True, text=True, env={"PATH": "", "NO_COLOR": "1"})
     assert proc.returncode == 1, proc.stderr
     assert json.loads(proc.stdout)["diagnosis"]["primary"] == "D102"

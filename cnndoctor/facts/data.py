@@ -94,7 +94,7 @@ def data_layout(ctx) -> DataLayout:
         c_in, length = feed.first_conv_input
         a, b = X.shape[1:]
         stored = {(a, b): 1, (b, a): 2}
-        fed_axis = stored.get((c_in, length)) if feed.transform == "as stored" else stored.get((length, c_in))
+        fed_axis = stored.get((c_in, length))  # the fed array is (N, c_in, length) whatever the transform
         if fed_axis is not None and a != b:
             return DataLayout(fed_axis, "model",
                               f"the first convolution receives {c_in} channels of length {length}")

@@ -58,7 +58,8 @@ class Feed:
     def first_conv_input(self) -> tuple[int, int] | None:
         """(channels, length) entering the first convolution that ran, if any."""
         for call in self.trace.calls:
-            if "in_channels" in call.config and isinstance(call.input_shape, tuple) and len(call.input_shape) == 3:
+            if (call.is_leaf and "in_channels" in call.config and isinstance(call.input_shape, tuple)
+                    and len(call.input_shape) == 3):
                 return call.input_shape[1], call.input_shape[2]
         return None
 
@@ -98,10 +99,14 @@ def feed(ctx) -> Feed:
     inputs = ctx.inputs
     X = inputs["train"]
     model = ctx.subject.build_model()
+    keras = _is_keras(model)
     attempts = []
     for transform, candidate in _candidates(X, ctx.subject.layout):
         batch = torch.from_numpy(np.ascontiguousarray(candidate[:_TRACE_BATCH])).to(ctx.subject.device)
-        trace = trace_forward(model, batch)
+        if keras:  # a Keras layer builds on its first input: every attempt needs a fresh model
+            trace = _trace(model if not attempts else ctx.subject.build_model(), batch)
+        else:
+            trace = trace_forward(model, batch)
         attempts.append(Attempt(transform, tuple(candidate.shape), trace, batch))
         if trace.ok:
             return Feed(transform, candidate, _transform(inputs.get("test"), transform), attempts)
@@ -140,12 +145,27 @@ def shape_trace(ctx) -> Trace:
     one = attempt.batch[:1]
     longer = torch.cat([one, one], dim=axis)
     try:
-        probe = trace_forward(ctx.subject.build_model(), longer)
+        probe = _trace(ctx.subject.build_model(), longer)
     except Exception as exc:  # noqa: BLE001 — building the model twice must not break the report
         trace.time_probe = f"not measured: {type(exc).__name__}: {exc}"
         return trace
     mark_time_axes(trace, probe, f"a second pass on one sample repeated to {longer.shape[axis]} steps")
     return trace
+
+
+def _is_keras(model) -> bool:
+    from ..keras_support import is_keras_model
+
+    return is_keras_model(model)
+
+
+def _trace(model, x) -> Trace:
+    """The shape trace: torch forward hooks, or layer by layer for a Keras model (its layers are not hookable)."""
+    if _is_keras(model):
+        from ..keras_support import trace_keras
+
+        return trace_keras(model, x)
+    return trace_forward(model, x)
 
 
 @fact
@@ -207,6 +227,9 @@ def loss(ctx) -> LossInfo:
     import torch
 
     fn = ctx.subject.loss_fn
+    if fn is not None and getattr(fn, "kind", None) and getattr(fn, "name", None):  # a Keras compile() loss
+        return LossInfo(fn, fn.name + (" (from_logits=True)" if getattr(fn, "from_logits", False) else ""),
+                        fn.kind, "model file")
     if fn is not None:
         name, kind = loss_kind(fn)
         return LossInfo(fn, name, kind, "model file")

@@ -1,0 +1,120 @@
+"""Reporters render plain report data: terminal snapshots, a self-contained HTML file, Markdown.
+
+Snapshots are rendered at a fixed width with colour off; wall-clock times are replaced by a
+placeholder. Regenerate them with ``CNNDOCTOR_UPDATE_SNAPSHOTS=1 python -m pytest tests/test_reporters.py``.
+"""
+
+import dataclasses
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from cnndoctor.api import run_diagnosis
+from cnndoctor.load_data import load_data
+from cnndoctor.load_model import load_model_file
+from cnndoctor.subject import make_subject
+from tests.fixtures.data import gunpoint
+from tests.fixtures.models import FlattenHeadCNN
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
+VERIFIED = {"fix": "standardising each channel with training statistics", "metric": "held-out accuracy",
+            "before": 0.1, "after": 0.44, "loss_before": 2.31, "loss_after": 1.62, "steps": 100, "seconds": 9.5}
+
+
+def _sample_report(figures=False):
+    mf = load_model_file(ROOT / "sample_data/chance_accuracy/model.py")
+    data = load_data(ROOT / "sample_data/chance_accuracy/data.npz")
+    data.source = "sample_data/chance_accuracy/data.npz"
+    subject = make_subject(mf.target, mf.kind, data, name=f"model.py:{mf.name}", options=mf.options, device="cpu")
+    report = run_diagnosis(subject, select=["D101", "D102", "L101", "L201", "A1"], progress=False, figures=figures)
+    report.findings[0] = dataclasses.replace(report.findings[0], verified=VERIFIED)
+    report.timings["total"] = 1.5
+    return report
+
+
+def _stable(text: str) -> str:
+    return re.sub(r"\d+(\.\d+)? s\b", "<t> s", text)
+
+
+def _compare(name: str, text: str):
+    path = SNAPSHOTS / name
+    text = _stable(text)
+    if os.environ.get("CNNDOCTOR_UPDATE_SNAPSHOTS") or not path.exists():
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{name} changed; regenerate if intended"
+
+
+def test_terminal_snapshot_of_the_broken_sample():
+    text = _sample_report().to_text(width=100, color=False)
+    assert "\x1b[" not in text
+    assert "verified: 10% → 44% held-out accuracy after standardising" in " ".join(text.split())
+    _compare("broken_sample.txt", text)
+
+
+def test_terminal_snapshot_of_a_failing_forward(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    report = run(FlattenHeadCNN, (X_train, y_train), (X_test, y_test), select=["A101"], figures=False)
+    report.timings["total"] = 1.0
+    text = report.to_text(width=100, color=False)
+    assert "failed here" in text
+    _compare("failing_forward.txt", text)
+
+
+def test_summary_line_is_pytest_style():
+    report = _sample_report()
+    line = report.to_text(width=100).strip().splitlines()[-1]
+    assert re.match(r"^\d+ errors?(, \d+ warnings?)?.* · primary cause: D102 · 1\.5 s · \d+/\d+ checks passed$", line)
+
+
+def test_html_is_self_contained_and_embeds_figures(tmp_path):
+    report = _sample_report(figures=True)
+    path = tmp_path / "report.html"
+    report.save_html(path)
+    html = path.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>")
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)""", html), "external reference in the HTML"
+    assert "http://" not in html and "https://" not in html and "<script" not in html and "<link" not in html
+    images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,', html)
+    assert {"class balance", "per-channel scale"} <= set(images)
+    assert "Verified: 10% → 44%" in html and "D102 unscaled-input" in html and "Shape trace" in html
+
+
+def test_notebook_bundle_matches_the_html():
+    report = _sample_report(figures=True)
+    bundle = report._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", "text/html"}
+    assert bundle["text/html"].startswith('<div class="cnndoctor">')
+    assert bundle["text/html"].count("data:image/png;base64,") == len(report.figures)
+    assert "D102" in bundle["text/plain"]
+
+
+def test_markdown_has_the_verified_effect_and_the_checks_table():
+    md = _sample_report().to_markdown()
+    assert md.startswith("## cnndoctor: ")
+    assert "**Verified: 10% → 44% held-out accuracy" in md
+    assert "| check | status | seconds | reason |" in md
+
+
+def test_figures_are_figures_not_pyplot():
+    from matplotlib.figure import Figure
+
+    report = _sample_report(figures=True)
+    assert report.figures and all(isinstance(f, Figure) for f in report.figures)
+    import matplotlib.pyplot as plt
+
+    assert plt.get_fignums() == []  # nothing was registered with pyplot
+
+
+@pytest.mark.parametrize("fmt", ["json", "markdown", "html", "github", "gitlab", "junit"])
+def test_every_format_renders_the_same_report(fmt, tmp_path, capsys):
+    from cnndoctor.cli import main
+
+    out = tmp_path / f"report.{fmt}"
+    code = main(["run", str(ROOT / "sample_data/chance_accuracy/model.py"),
+                 str(ROOT / "sample_data/chance_accuracy/data.npz"), "--select", "D102", "--format", fmt,
+                 "-o", str(out), "-q", "--isolated"])
+    assert code == 1
+    assert "D102" in out.read_text(encoding="utf-8")
