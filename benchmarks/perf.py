@@ -24,6 +24,9 @@ import time
 
 import numpy as np
 
+from .probe_cost import make_data as _signals
+from .probe_cost import typical_cnn
+
 WORKLOADS = {
     "W1": dict(n=2_000, channels=1, length=500, classes=5, model=True),
     "W2": dict(n=20_000, channels=3, length=1_000, classes=10, model=True),
@@ -32,29 +35,9 @@ WORKLOADS = {
 
 
 def make_data(n, channels, length, classes, seed=0):
-    """Seeded sinusoid-and-pulse signals; memory-light (float32, built in chunks)."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, classes, n)
-    X = np.empty((n, channels, length), dtype=np.float32)
-    t = np.arange(length, dtype=np.float32) / length
-    for start in range(0, n, 5_000):
-        sl = slice(start, min(n, start + 5_000))
-        k = y[sl, None, None].astype(np.float32)
-        phase = rng.uniform(0, 2 * np.pi, (sl.stop - sl.start, channels, 1)).astype(np.float32)
-        X[sl] = np.sin(2 * np.pi * (3 + 2 * k) * t + phase) + 0.5 * rng.standard_normal(
-            (sl.stop - sl.start, channels, length), dtype=np.float32)
-    split = int(0.8 * n)
-    return X[:split], y[:split], X[split:], y[split:]
-
-
-def typical_cnn(in_channels, num_classes):
-    import torch.nn as nn
-
-    return nn.Sequential(
-        nn.Conv1d(in_channels, 32, 7, padding=3), nn.BatchNorm1d(32), nn.ReLU(), nn.MaxPool1d(2),
-        nn.Conv1d(32, 64, 5, padding=2), nn.BatchNorm1d(64), nn.ReLU(), nn.MaxPool1d(2),
-        nn.Conv1d(64, 64, 3, padding=1), nn.BatchNorm1d(64), nn.ReLU(),
-        nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(64, num_classes))
+    """An 80/20 split of the probe benchmark's seeded signals (class-dependent sinusoids plus noise)."""
+    n_train = int(0.8 * n)
+    return _signals(n_train, n - n_train, channels, length, classes, seed)
 
 
 def one_epoch_seconds(X, y, classes, device, batch_size=64):
@@ -98,7 +81,7 @@ def run_one(name, device):
     X_all = np.concatenate([X_train, X_test]) if name != "W3" else X_train
     out["numpy_pass_s"] = numpy_pass_seconds(X_all)
     del X_all
-    factory = lambda in_channels, num_classes: typical_cnn(in_channels, num_classes)  # noqa: E731
+    factory = lambda in_channels, num_classes: typical_cnn(in_channels, num_classes)
     start = time.perf_counter()
     cnndoctor.diagnose(factory, (X_train, y_train), (X_test, y_test), select=["D"], progress=False,
                        device=device)

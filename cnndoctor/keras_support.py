@@ -6,7 +6,8 @@ must be chosen before the user's file imports Keras; the loss and optimizer live
 ``compile()`` call and are mapped to torch equivalents; and Keras layers are not registered as
 torch submodules, so forward hooks see only the top model — ``trace_keras`` runs the layers one
 by one instead and records torch-style ``LayerCall``s (torch type names, torch config names, the
-Keras class in ``config["keras_class"]``), with shapes in Keras's own ``(N, L, C)`` layout.
+Keras class in ``config["keras_class"]``), 3-D shapes are recorded as torch's
+``(N, C, L)`` so the shape checks read time on the last axis as for torch models (the model is fed ``(N, L, C)``).
 """
 
 from __future__ import annotations
@@ -291,7 +292,8 @@ def _keras_config(layer, input_shape) -> tuple[str, dict]:
     """(torch type name, torch-style config) of one Keras layer."""
     cls = type(layer).__name__
     ttype = _TORCH_TYPE.get(cls, cls)
-    channels = input_shape[-1] if isinstance(input_shape, tuple) and input_shape else None
+    channels = (input_shape[1] if len(input_shape) == 3 else input_shape[-1]) \
+        if isinstance(input_shape, tuple) and input_shape else None
     config: dict = {"keras_class": cls}
     if cls == "Conv1D":
         pad = layer.padding
@@ -308,9 +310,8 @@ def _keras_config(layer, input_shape) -> tuple[str, dict]:
     elif cls in ("Dropout", "SpatialDropout1D"):
         config.update(p=float(layer.rate))
     elif cls == "BatchNormalization":
-        axis = layer.axis if isinstance(layer.axis, int) else layer.axis[0]
-        if isinstance(input_shape, tuple) and input_shape:
-            config.update(num_features=int(input_shape[axis]))
+        if isinstance(input_shape, tuple) and len(input_shape) >= 2:
+            config.update(num_features=int(input_shape[1]))
     elif cls == "Flatten":
         config.update(start_dim=1, end_dim=-1)
     elif cls == "Activation":
@@ -350,6 +351,13 @@ def _chain(model) -> list | None:
     return layers
 
 
+def _ncl(shape):
+    """A 3-D Keras shape (N, L, C) as torch's (N, C, L): the shape checks read time on the last axis."""
+    if isinstance(shape, tuple) and len(shape) == 3 and all(isinstance(s, int) for s in shape):
+        return (shape[0], shape[2], shape[1])
+    return shape
+
+
 def trace_keras(model, x) -> Trace:
     """Run a Keras model on ``x`` layer by layer (no grad, inference mode) and record every layer.
 
@@ -359,7 +367,7 @@ def trace_keras(model, x) -> Trace:
     import torch
 
     calls: list[LayerCall] = []
-    trace = Trace(calls, tuple(x.shape))
+    trace = Trace(calls, _ncl(tuple(x.shape)))
     layers = _chain(model)
     try:
         with torch.no_grad():
@@ -375,17 +383,15 @@ def trace_keras(model, x) -> Trace:
             else:
                 out = x
                 for i, layer in enumerate(layers):
-                    shape = shape_of(out)
+                    shape = _ncl(shape_of(out))
                     ttype, config = _keras_config(layer, shape)
                     call = LayerCall(layer.name, ttype, 1, shape, index=i, config=config,
                                      input_producer=calls[-1].name if calls else None)
                     calls.append(call)
                     out = layer(out, training=False)
-                    call.output_shape, call.end = shape_of(out), i
+                    call.output_shape, call.end = _ncl(shape_of(out)), i
                     call.params, call.trainable = _count(layer, False), _count(layer, True)
-                    if ttype == "BatchNorm1d" and "num_features" not in config:
-                        config["num_features"] = int(shape_of(out)[layer.axis if isinstance(layer.axis, int) else -1])
-        trace.output_shape = shape_of(out)
+        trace.output_shape = _ncl(shape_of(out))
         if calls:
             last = calls[-1]
             act = last.config.get("activation") or (

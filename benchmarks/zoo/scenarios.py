@@ -16,7 +16,7 @@ import numpy as np
 from . import builders as b
 from . import recordings as r
 
-__all__ = ["Scenario", "SCENARIOS", "MODELS"]
+__all__ = ["Scenario", "SCENARIOS", "MODELS", "NOT_SEEDED"]
 
 MODELS = Path(__file__).resolve().parent / "models"
 
@@ -50,11 +50,16 @@ def _std(name: str) -> dict:
 S = Scenario
 SCENARIOS: list[Scenario] = [
     # --- healthy: different real data sets and architectures, which must come out clean ------------
-    S("healthy-gunpoint-fcn", (), "fcn.py", lambda: b.load("GunPoint"), fast=True),
-    S("healthy-arrowhead-fcn", (), "fcn.py", lambda: b.load("ArrowHead")),
-    S("healthy-basicmotions-standardised", (), "fcn.py", lambda: _std("BasicMotions")),
-    S("healthy-italypower-tutorial", (), "tutorial_cnn.py", lambda: b.load("ItalyPowerDemand"), fast=True),
-    S("healthy-osuleaf-resnet", (), "resnet.py", lambda: b.load("OSULeaf")),
+    S("healthy-gunpoint-fcn", (), "fcn.py", lambda: b.load("GunPoint"),
+      note="z-normalised series, FCN"),
+    S("healthy-arrowhead-fcn", (), "fcn.py", lambda: b.load("ArrowHead"),
+      note="36 training series, 3 classes"),
+    S("healthy-basicmotions-standardised", (), "fcn.py", lambda: _std("BasicMotions"), fast=True,
+      note="6 sensor channels standardised per channel"),
+    S("healthy-italypower-tutorial", (), "tutorial_cnn.py", lambda: b.load("ItalyPowerDemand"), fast=True,
+      note="24-step series, flatten + dense head"),
+    S("healthy-osuleaf-resnet", (), "resnet.py", lambda: b.load("OSULeaf"),
+      note="6 classes, residual CNN"),
     S("healthy-gunpoint-channels-last", (), "channels_last.py", lambda: b.to_nlc(b.load("GunPoint")),
       note="(N, L, 1) arrays, model permutes"),
     S("healthy-activity-windows-by-recording", (), "small_cnn.py", lambda: r.activity_windows_by_recording(),
@@ -67,19 +72,19 @@ SCENARIOS: list[Scenario] = [
       note="one-hot rows as CrossEntropyLoss targets"),
 
     # --- D1 values ----------------------------------------------------------------------------------
-    S("nan-readings", ("D101",), "fcn.py", lambda: b.with_nans(b.load("GunPoint")), fast=True,
+    S("nan-readings", ("D101",), "fcn.py", lambda: b.with_nans(b.load("GunPoint")),
       note="NaN gaps in 5% of training series"),
     S("log-preprocess-negative-values", ("D101",), "log_preprocess.py", lambda: b.load("ItalyPowerDemand"),
       note="np.log(X + 1) on z-normalised series"),
     S("adc-counts-acsf1", ("D102",), "tutorial_cnn.py", lambda: b.adc_counts(b.load("ACSF1")),
       note="16-bit counts around 32768"),
     S("adc-12bit-arrowhead", ("D102",), "fcn_nobn.py",
-      lambda: b.adc_counts(b.load("ArrowHead"), offset=2048, gain=400, bits=12), fast=True,
+      lambda: b.adc_counts(b.load("ArrowHead"), offset=2048, gain=400, bits=12),
       note="12-bit counts around 2048"),
     S("pixel-coordinates-osuleaf", ("D102",), "tutorial_cnn.py",
       lambda: b.rescale(b.load("OSULeaf"), gain=40.0, offset=250.0), note="outline in pixels (250 ± 40)"),
     S("milli-g-basicmotions", ("D102",), "fcn_nobn.py", lambda: b.rescale(b.load("BasicMotions"), gain=1000.0),
-      note="every sensor channel in milli-units"),
+      note="every sensor channel in milli-units", fast=True),
     S("mixed-units-global-scaler", ("D103",), "small_cnn.py",
       lambda: b.global_standardise(b.mixed_units(b.load("BasicMotions"))),
       note="accelerometer x1000, one global mean/std"),
@@ -91,8 +96,8 @@ SCENARIOS: list[Scenario] = [
       note="train standardised, test raw"),
 
     # --- D2 leakage ----------------------------------------------------------------------------------
-    S("jitter-augmented-before-split", ("D201",), "fcn.py", lambda: b.augmented_before_split("GunPoint"), fast=True,
-      note="noisy copies, then random split"),
+    S("jitter-augmented-before-split", ("D201",), "fcn.py", lambda: b.augmented_before_split("GunPoint"),
+      note="noisy copies, then random split", fast=True),
     S("oversampled-before-split", ("D201",), "fcn.py", lambda: b.oversampled_before_split("OSULeaf"),
       note="class oversampling, then random split"),
     S("merged-rescaled-export", ("D201",), "fcn.py", lambda: b.merged_with_copies("ArrowHead"),
@@ -107,14 +112,14 @@ SCENARIOS: list[Scenario] = [
       note="windows split at random, groups given"),
 
     # --- D3 layout -----------------------------------------------------------------------------------
-    S("keras-layout-multichannel", ("D301",), "fcn.py", lambda: b.to_nlc(_std("BasicMotions")), fast=True,
-      note="(N, 100, 6) into Conv1d(6, ...)"),
+    S("keras-layout-multichannel", ("D301",), "fcn.py", lambda: b.to_nlc(_std("BasicMotions")),
+      note="(N, 100, 6) into Conv1d(6, ...)", fast=True),
     S("keras-layout-univariate", ("D301",), "fcn.py", lambda: b.to_nlc(b.load("GunPoint")),
       note="X[..., None]: (N, 150, 1)"),
     S("built-for-the-time-axis", ("D301",), "fcn.py", lambda: b.to_nlc(_std("BasicMotions")),
       args=("--model-arg", "in_channels=100"), note="in_channels = X.shape[1] on (N, L, C)"),
     S("view-instead-of-permute", ("D302",), "view_not_permute.py", lambda: b.to_nlc(_std("BasicMotions")),
-      fast=True, note="x.view(N, C, -1) in forward"),
+      note="x.view(N, C, -1) in forward"),
     S("reshape-in-preprocess", ("D302",), "reshape_preprocess.py", lambda: b.to_nlc(_std("BasicMotions")),
       note="X.reshape(N, C, L) in preprocess"),
     S("reshaped-before-saving", ("D302",), "fcn.py", lambda: b.reshape_nlc_as_ncl(b.to_nlc(_std("BasicMotions"))),
@@ -123,8 +128,10 @@ SCENARIOS: list[Scenario] = [
       note="breast-cancer table as (N, 1, 30)"),
 
     # --- L labels, outputs, loss ---------------------------------------------------------------------
-    S("one-based-labels-arrowhead", ("L101",), "fcn.py", lambda: b.one_based(b.load("ArrowHead")), fast=True),
-    S("minus-one-plus-one-gunpoint", ("L101",), "fcn.py", lambda: b.plus_minus_one(b.load("GunPoint"))),
+    S("one-based-labels-arrowhead", ("L101",), "fcn.py", lambda: b.one_based(b.load("ArrowHead")), fast=True,
+      note="labels 1, 2, 3"),
+    S("minus-one-plus-one-gunpoint", ("L101",), "fcn.py", lambda: b.plus_minus_one(b.load("GunPoint")),
+      note="labels -1, +1"),
     S("ucr-labels-as-stored-osuleaf", ("L101",), "tutorial_cnn.py", lambda: b.load("OSULeaf", zero_based=False),
       note="labels 1..6 as in the file"),
     S("float-labels-from-csv", ("L101",), "tutorial_cnn.py",
@@ -135,51 +142,91 @@ SCENARIOS: list[Scenario] = [
       note="BCEWithLogitsLoss, K-wide head, integer ids"),
     S("rare-event-class", ("L103",), "fcn.py", lambda: b.thinned_class("GunPoint", keep=0.1),
       note="one class thinned to 10%"),
-    S("three-samples-of-a-class", ("L104",), "fcn.py", lambda: b.few_of_class("OSULeaf", keep=3)),
+    S("three-samples-of-a-class", ("L104",), "fcn.py", lambda: b.few_of_class("OSULeaf", keep=3),
+      note="one class cut to 3 training series"),
     S("shuffled-separately", ("L105",), "fcn.py", lambda: b.shuffled_separately("GunPoint"),
       note="np.random.shuffle(X); np.random.shuffle(y)"),
     S("test-labels-sorted", ("T208", "L105"), "fcn.py", lambda: b.test_labels_sorted("GunPoint"),
       note="y_test sorted, X_test not"),
     S("binary-head-on-3-classes", ("L201",), "fcn.py", lambda: b.load("ArrowHead"),
-      args=("--model-arg", "num_classes=2")),
+      args=("--model-arg", "num_classes=2"),
+      note="num_classes=2 on 3 classes"),
     S("ten-class-head-on-4-classes", ("L201",), "fixed_head.py", lambda: _std("BasicMotions"),
       note="nn.Linear(64, 10) written in"),
-    S("softmax-module-before-ce", ("L202",), "softmax_head.py", lambda: b.load("ArrowHead"), fast=True),
-    S("softmax-in-forward-before-ce", ("L202",), "softmax_forward.py", lambda: b.load("OSULeaf")),
-    S("sigmoid-before-bce-with-logits", ("L202",), "sigmoid_bce.py", lambda: b.load("GunPoint")),
-    S("relu-on-logits", ("L203",), "relu_head.py", lambda: b.load("ArrowHead")),
-    S("mse-on-class-ids", ("L204",), "regression_head.py", lambda: b.load("OSULeaf")),
-    S("binary-loss-on-3-classes", ("L204",), "binary_loss.py", lambda: b.load("ArrowHead")),
+    S("softmax-module-before-ce", ("L202",), "softmax_head.py", lambda: b.load("ArrowHead"),
+      note="nn.Softmax(dim=1) last in nn.Sequential"),
+    S("softmax-in-forward-before-ce", ("L202",), "softmax_forward.py", lambda: b.load("OSULeaf"),
+      note="F.softmax(...) returned from forward"),
+    S("sigmoid-before-bce-with-logits", ("L202",), "sigmoid_bce.py", lambda: b.load("GunPoint"),
+      note="torch.sigmoid on the one output"),
+    S("relu-on-logits", ("L203",), "relu_head.py", lambda: b.load("ArrowHead"),
+      note="nn.ReLU after the last Linear"),
+    S("mse-on-class-ids", ("L204",), "regression_head.py", lambda: b.load("OSULeaf"),
+      note="one output, MSELoss on ids 0..5"),
+    S("binary-loss-on-3-classes", ("L204",), "binary_loss.py", lambda: b.load("ArrowHead"),
+      note="one output, BCEWithLogitsLoss, 3 classes"),
     S("normal-init-std-1", ("L205",), "normal_init.py", lambda: b.load("GunPoint"),
       note="weights from N(0, 1), no normalisation"),
 
     # --- A architecture ------------------------------------------------------------------------------
     S("flatten-head-wrong-in-features", ("A101",), "tutorial_cnn.py", lambda: b.load("GunPoint"),
-      args=("--model-arg", "seq_len=128"), note="head sized for 128 steps, data has 150"),
-    S("unpadded-residual", ("A101",), "residual_unpadded.py", lambda: b.load("GunPoint")),
-    S("accelerometer-model-on-6-channels", ("A102",), "accel_3ch.py", lambda: _std("BasicMotions")),
-    S("eight-pooling-blocks", ("A103",), "deep_pool.py", lambda: b.load("GunPoint"), fast=True,
+      args=("--model-arg", "seq_len=128"), note="head sized for 128 steps, data has 150", fast=True),
+    S("unpadded-residual", ("A101",), "residual_unpadded.py", lambda: b.load("GunPoint"),
+      note="x + shortcut with unpadded dilated convs"),
+    S("accelerometer-model-on-6-channels", ("A102",), "accel_3ch.py", lambda: _std("BasicMotions"),
+      note="nn.Conv1d(3, ...) written in"),
+    S("eight-pooling-blocks", ("A103",), "deep_pool.py", lambda: b.load("GunPoint"),
       note="150 steps halved 8 times"),
     S("strided-front-end-short-series", ("A103",), "strided_cnn.py", lambda: b.load("ItalyPowerDemand"),
       note="stride 4 and pools of 4 on 24 steps"),
-    S("dense-per-time-step", ("A104",), "dense_per_step.py", lambda: b.load("GunPoint")),
-    S("three-sample-receptive-field", ("A201",), "tiny_rf.py", lambda: b.load("OSULeaf")),
-    S("convolutions-without-activations", ("A202",), "no_activation.py", lambda: b.load("ArrowHead")),
-    S("batchnorm-with-batch-of-2", ("A203",), "small_batch_bn.py", lambda: b.load("GunPoint")),
-    S("dropout-everywhere", ("A204",), "heavy_dropout.py", lambda: b.load("GunPoint")),
+    S("dense-per-time-step", ("A104",), "dense_per_step.py", lambda: b.load("GunPoint"),
+      note="nn.Linear(seq_len, ...) on (B, C, L)"),
+    S("three-sample-receptive-field", ("A201",), "tiny_rf.py", lambda: b.load("OSULeaf"),
+      note="one Conv1d(k=3) + global pooling on 427 steps"),
+    S("convolutions-without-activations", ("A202",), "no_activation.py", lambda: b.load("ArrowHead"),
+      note="three convs and two Linears, no ReLU"),
+    S("batchnorm-with-batch-of-2", ("A203",), "small_batch_bn.py", lambda: b.load("GunPoint"),
+      note="BatchNorm everywhere, batch_size = 2"),
+    S("dropout-everywhere", ("A204",), "heavy_dropout.py", lambda: b.load("GunPoint"),
+      note="Dropout 0.5 on input, 0.7-0.8 after blocks"),
     S("flatten-into-512-dense", ("A205",), "flatten_dense.py", lambda: b.load("GunPoint"),
       note="9.8 M weights for 50 series"),
 
     # --- T training ----------------------------------------------------------------------------------
-    S("train-step-without-zero-grad", ("T102",), "no_zero_grad.py", lambda: b.load("GunPoint")),
-    S("train-step-detached-output", ("T102",), "detached_output.py", lambda: b.load("ItalyPowerDemand")),
-    S("frozen-backbone-from-scratch", ("T103",), "frozen_conv.py", lambda: b.load("ArrowHead")),
-    S("layers-in-python-list", ("T103",), "python_list.py", lambda: b.load("GunPoint")),
-    S("forward-ignores-input", ("T104",), "stale_input.py", lambda: b.load("GunPoint")),
-    S("adam-lr-1", ("T201",), "fcn_nobn.py", lambda: b.load("GunPoint"), args=("--lr", "1")),
-    S("sgd-momentum-lr-0.5", ("T201",), "sgd_momentum.py", lambda: b.load("ArrowHead")),
-    S("adam-lr-1e-6", ("T202",), "fcn.py", lambda: b.load("ArrowHead"), args=("--lr", "1e-6")),
+    S("train-step-without-zero-grad", ("T102",), "no_zero_grad.py", lambda: b.load("GunPoint"),
+      note="train_step never calls zero_grad()"),
+    S("train-step-detached-output", ("T102",), "detached_output.py", lambda: b.load("ItalyPowerDemand"),
+      note="model(xb).detach().requires_grad_()"),
+    S("frozen-backbone-from-scratch", ("T103",), "frozen_conv.py", lambda: b.load("ArrowHead"),
+      note="requires_grad = False on the conv body"),
+    S("layers-in-python-list", ("T103",), "python_list.py", lambda: b.load("GunPoint"),
+      note="self.convs = [nn.Conv1d(...), ...]"),
+    S("forward-ignores-input", ("T104",), "stale_input.py", lambda: b.load("GunPoint"),
+      note="forward uses a stored example tensor, not x"),
+    S("adam-lr-1", ("T201",), "fcn_nobn.py", lambda: b.load("GunPoint"), args=("--lr", "1"),
+      note="Adam at lr=1"),
+    S("sgd-momentum-lr-0.5", ("T201",), "sgd_momentum.py", lambda: b.load("ArrowHead"), fast=True,
+      note="SGD momentum 0.9 at lr=0.5"),
+    S("adam-lr-1e-6", ("T202",), "fcn.py", lambda: b.load("ArrowHead"), args=("--lr", "1e-6"),
+      note="Adam at lr=1e-6"),
     S("log-inside-forward", ("T203",), "log_input.py", lambda: b.load("ItalyPowerDemand"),
       note="torch.log(x + 1) on z-normalised series"),
-    S("ten-sigmoid-layers", ("T205",), "deep_sigmoid.py", lambda: b.load("GunPoint")),
+    S("ten-sigmoid-layers", ("T205",), "deep_sigmoid.py", lambda: b.load("GunPoint"),
+      note="10 Conv1d + Sigmoid, no normalisation"),
 ]
+
+# Catalogue codes with no scenario of their own, and why: each is a symptom that seeded causes produce.
+# The scenarios named in brackets show it among their findings.
+NOT_SEEDED: dict[str, str] = {
+    "T101": "cannot-overfit-batch follows from any fault that blocks learning: unscaled input, a squashed or "
+            "bounded head, a too-high lr, a broken train step (adc-12bit-arrowhead, relu-on-logits, "
+            "sgd-momentum-lr-0.5, train-step-detached-output).",
+    "T105": "collapsed-predictions follows from unscaled input, a too-low or too-high lr, a squashed head "
+            "(adc-counts-acsf1, adam-lr-1e-6, sgd-momentum-lr-0.5, sigmoid-before-bce-with-logits).",
+    "T204": "exploding-gradients follows from a too-high lr, unscaled input or NaN produced in the forward pass "
+            "(log-inside-forward).",
+    "T206": "dead-units follows from a too-high lr or unscaled input (adam-lr-1, adc-counts-acsf1, "
+            "pixel-coordinates-osuleaf).",
+    "T207": "train-eval-gap follows from BatchNorm trained with tiny batches (batchnorm-with-batch-of-2, seeded "
+            "as A203).",
+}

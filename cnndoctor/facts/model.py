@@ -12,7 +12,7 @@ from ..context import fact
 from ..errors import FactUnavailable
 from ..trace import Trace, mark_time_axes, trace_forward
 
-__all__ = ["Attempt", "Feed", "LossInfo", "fed_time_axis", "loss_kind"]
+__all__ = ["Attempt", "Feed", "LossInfo", "apply_transform", "fed_time_axis", "loss_kind"]
 
 _TRACE_BATCH = 4
 _OUTPUT_SAMPLES = 256
@@ -79,7 +79,8 @@ def _candidates(X: np.ndarray, declared: str):
     return [("as stored", X), ("transposed", np.swapaxes(X, 1, 2))]
 
 
-def _transform(X: np.ndarray | None, transform: str) -> np.ndarray | None:
+def apply_transform(X: np.ndarray | None, transform: str) -> np.ndarray | None:
+    """``X`` laid out as the model is fed it, given the feed's ``transform`` (a view, never a copy)."""
     if X is None:
         return None
     if transform == "channel axis added":
@@ -109,7 +110,7 @@ def feed(ctx) -> Feed:
             trace = trace_forward(model, batch)
         attempts.append(Attempt(transform, tuple(candidate.shape), trace, batch))
         if trace.ok:
-            return Feed(transform, candidate, _transform(inputs.get("test"), transform), attempts)
+            return Feed(transform, candidate, apply_transform(inputs.get("test"), transform), attempts)
     return Feed(attempts[0].transform, None, None, attempts)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from ..context import fact
 from ..errors import FactUnavailable
 from ..temporal import axis_continuity, capture_conv_input, sample_rows, scramble_continuity
+from .model import apply_transform
 
 __all__ = ["MIN_CONTINUITY", "MIN_MARGIN", "ConvInputReading", "TimeAxisReading"]
 
@@ -163,16 +164,6 @@ class ConvInputReading:
     where: str  # "model forward", "preprocess", "stored data", "unknown" or "nothing to interleave"
 
 
-def _as_fed(X: np.ndarray, transform: str) -> np.ndarray:
-    if transform == "channel axis added":
-        return X[:, None, :]
-    if transform == "channel axis added last":
-        return X[:, :, None]
-    if transform == "transposed":
-        return np.swapaxes(X, 1, 2)
-    return X
-
-
 def _scramble_of(X: np.ndarray | None, shape: tuple) -> tuple[float | None, float | None]:
     if X is None or X.ndim != 3 or tuple(X.shape[1:]) != tuple(shape[1:]):
         return None, None
@@ -212,7 +203,7 @@ def conv_input_order(ctx) -> ConvInputReading:
     raw = ctx.raw_arrays["train"]
     if ctx.subject.preprocess is not None:
         if raw.shape == ctx.inputs["train"].shape:
-            stored_fed, stored_undone = _scramble_of(_as_fed(raw, feed.transform), T.shape)
+            stored_fed, stored_undone = _scramble_of(apply_transform(raw, feed.transform), T.shape)
         elif raw.ndim == 3:  # preprocess changed the shape: is either axis of the stored arrays continuous?
             stored_best = max(axis_continuity(raw, a, max_samples=_CONV_BATCH) for a in (1, 2))
     where = "unknown"
