@@ -42,6 +42,7 @@ EXPLAINS: dict[str, frozenset] = {
     "L203": _TRAINING,
     "L204": _TRAINING,
     "A101": _TRAINING | {"T207", "T208"},
+    "A102": _TRAINING | {"T207", "T208"},
     "A103": frozenset({"T101", "T104", "T105"}),
     "A104": frozenset({"T101", "T104", "T105"}),
     "A201": frozenset({"T101", "T104", "T105", "T208"}),
@@ -52,6 +53,13 @@ EXPLAINS: dict[str, frozenset] = {
     "T201": _TRAINING,
     "T202": frozenset({"T101", "T102", "T105", "T205"}),
     "T103": frozenset({"T101", "T102", "T105"}),
+    # probe pathologies that explain more generic probe symptoms when no other cause was found
+    "T203": frozenset({"T101", "T104", "T105", "T204", "T206", "L205"}),
+    "T102": frozenset({"T101", "T104", "T105"}),
+    "T205": frozenset({"T101", "T104", "T105"}),
+    "T204": frozenset({"T101", "T105", "T206"}),
+    "T104": frozenset({"T101", "T105"}),
+    "T206": frozenset({"T101", "T104", "T105"}),
 }
 
 
@@ -61,7 +69,7 @@ def causal_rank(code: str) -> int:
     A model that cannot run comes first, then labels/outputs/loss, then data corruption and
     layout, then leakage and scaling, then architecture, then optimisation (the probes).
     """
-    if code == "A101":
+    if code in ("A101", "A102"):  # a model that cannot run, or whose first layer cannot read the data
         return 0
     if code == "L105":  # "no signal found" is judged after corruption, layout and scaling
         return 3
@@ -76,6 +84,14 @@ def causal_rank(code: str) -> int:
     if code in SYMPTOMS:
         return 6
     return 5
+
+
+# Within one causal rank, the more specific explanation first: a wrong loss explains a wrong head
+# width, a wrong first-layer in_channels explains the forward error it causes, and among probe
+# symptoms with no cause found, a specific pathology (NaN loss, no update at all, an input that is
+# ignored, vanishing gradients) says more than "cannot overfit one batch".
+_PRECEDENCE = {"A102": -1, "L204": -1, "T203": -6, "T102": -5, "T205": -4, "T204": -3, "T104": -2,
+               "T206": -1, "T101": 1}
 
 
 def _gain(f: Finding) -> float:
@@ -93,15 +109,22 @@ def order_findings(findings: Iterable[Finding]) -> list[Finding]:
     findings = list(findings)
     causes = [f for f in findings if f.code not in SYMPTOMS]
     symptoms = [f for f in findings if f.code in SYMPTOMS]
-    causes.sort(key=lambda f: (causal_rank(f.code), -int(f.severity), f.code))
+    causes.sort(key=lambda f: (causal_rank(f.code), -int(f.severity), _PRECEDENCE.get(f.code, 0), f.code))
     attached: dict[int, list[Finding]] = {id(c): [] for c in causes}
     loose = []
-    for s in sorted(symptoms, key=lambda f: (-int(f.severity), f.code)):
+    for s in sorted(symptoms, key=lambda f: (-int(f.severity), _PRECEDENCE.get(f.code, 0), f.code)):
         owner = next((c for c in causes if s.code in EXPLAINS.get(c.code, ())), None)
         if owner is None:
             loose.append(s)
         else:
             attached[id(owner)].append(s)
+    # Symptoms no cause explains: the most specific pathology among them heads their story.
+    while loose:
+        loose.sort(key=lambda f: (_PRECEDENCE.get(f.code, 0), -int(f.severity), f.code))
+        head, rest = loose[0], loose[1:]
+        causes.append(head)
+        attached[id(head)] = [r for r in rest if r.code in EXPLAINS.get(head.code, ())]
+        loose = [r for r in rest if r.code not in EXPLAINS.get(head.code, ())]
     stories = []
     for c in causes:
         kids = attached[id(c)]
@@ -109,9 +132,8 @@ def order_findings(findings: Iterable[Finding]) -> list[Finding]:
             c = dataclasses.replace(c, related=tuple(dict.fromkeys(k.code for k in kids)))
             kids = [dataclasses.replace(k, explained_by=c.code) for k in kids]
         stories.append([c] + kids)
-    stories += [[s] for s in loose]
     stories.sort(key=lambda st: (-max(int(f.severity) for f in st), -_gain(st[0]), causal_rank(st[0].code),
-                                 st[0].code))
+                                 _PRECEDENCE.get(st[0].code, 0), st[0].code))
     return [f for story in stories for f in story]
 
 

@@ -76,6 +76,8 @@ def drop_nonfinite(subject, ctx, finding):
         keep[split] = np.isfinite(X.reshape(len(X), -1)).all(axis=1)
     if all(k.all() for k in keep.values()):
         return None
+    if any(k.sum() < max(2, 0.1 * len(k)) for k in keep.values()):
+        return None  # dropping would leave (almost) nothing: the values must be repaired, not dropped
     new = dataclasses.replace(
         data, X_train=data.X_train[keep["train"]], y_train=data.y_train[keep["train"]],
         X_test=data.X_test[keep["test"]] if data.X_test is not None else None,

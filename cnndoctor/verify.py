@@ -72,7 +72,12 @@ def verify_fixes(ctx: Context, findings: list[Finding]) -> tuple[list[Finding], 
         fixed_ctx = Context(fixed_subject, budget=ctx.budget, progress=ctx.progress, verbose=ctx.verbose)
         if ctx.progress is not None:
             ctx.progress(f"verifying the fix for {f.code}: {description}")
-        after, after_error = _probe(fixed_ctx)
+        try:
+            after, after_error = _probe(fixed_ctx)
+        except Exception as exc:  # the fixed copy may fail in ways the original did not; never stop the report
+            ctx.note(f"The fix for {f.code} ({description}) could not be probed ({type(exc).__name__}: {exc}).")
+            out.append(f)
+            continue
         verified = {
             "fix": description,
             "metric": "held-out accuracy",

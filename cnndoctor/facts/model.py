@@ -177,8 +177,10 @@ def model_output(ctx) -> np.ndarray:
     feed = ctx.feed
     if not feed.ok:
         raise FactUnavailable("the forward pass fails (see A101), so there are no outputs to inspect")
-    model = ctx.subject.build_model()
     n = min(len(feed.train), _OUTPUT_SAMPLES)
+    if n == 0:
+        raise FactUnavailable("the training split is empty")
+    model = ctx.subject.build_model()
     outs = []
     was = model.training
     model.eval()
