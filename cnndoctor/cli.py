@@ -106,11 +106,7 @@ def _render(report, fmt: str, to_file: bool, console) -> str | None:
     if fmt == "markdown":
         return report.to_markdown()
     if fmt == "html":
-        if hasattr(report, "to_html"):
-            return report.to_html()
-        from .reporters.terminal import render_html
-
-        return render_html(report)
+        return report.to_html()
     if fmt == "github":
         from .reporters.github import render_github
 

@@ -14,7 +14,7 @@ from rich.text import Text
 from ..findings import Severity, Status
 from ._format import fmt_value, severity_word, verified_text
 
-__all__ = ["renderables", "render_text", "render_html", "print_report"]
+__all__ = ["renderables", "render_text", "print_report"]
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
 
@@ -142,9 +142,3 @@ def render_text(report, *, width: int = 100, color: bool = False) -> str:
                       force_terminal=color, no_color=not color, highlight=False, emoji=False)
     print_report(report, console)
     return buf.getvalue()
-
-
-def render_html(report) -> str:
-    console = Console(record=True, width=115, file=io.StringIO(), highlight=False, emoji=False)
-    print_report(report, console)
-    return console.export_html(inline_styles=True)
