@@ -78,6 +78,17 @@ def output_class_mismatch(model_output, n_classes, loss, shape_trace):
                   fix=fix, location=layer)
 
 
+def _keras(loss) -> bool:
+    """Whether the loss came from a Keras compile() call (fixes are then said in Keras terms)."""
+    return getattr(loss.fn, "expects", None) is not None or type(loss.fn).__name__ == "KerasLoss"
+
+
+def _keras_class(loss) -> str:
+    return {"categorical_crossentropy": "CategoricalCrossentropy",
+            "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+            "binary_crossentropy": "BinaryCrossentropy"}.get(getattr(loss.fn, "name", ""), "CategoricalCrossentropy")
+
+
 def _default(loss) -> str:
     return " (the default, as no loss was given)" if loss.source == "default" else ""
 
@@ -119,15 +130,21 @@ def activation_loss_mismatch(output_activation, loss, n_classes):
     [0, 1], the true class can never get a high probability, and gradients are squashed
     twice — training crawls or stalls near chance. A sigmoid before `BCEWithLogitsLoss` puts
     every prediction between 0.5 and 0.73. `NLLLoss` on raw logits is unbounded below;
-    `BCELoss` on raw logits raises or saturates. `LogSoftmax` + `NLLLoss` is correct.
+    `BCELoss` on raw logits raises or saturates. `LogSoftmax` + `NLLLoss` is correct. Keras
+    states the contract in `compile()`: its cross-entropies expect probabilities unless
+    `from_logits=True`, so a softmax with `from_logits=True` is the double softmax above, and
+    a last `Dense(K)` with no activation under the default `from_logits=False` is divided by
+    its row sum and clipped at 1e-7 — not a likelihood at all.
 
     ## Example
     A Keras habit: `nn.Softmax(dim=1)` (or `F.softmax(x, 1)` in `forward`) as the last layer,
-    trained with `nn.CrossEntropyLoss()`.
+    trained with `nn.CrossEntropyLoss()`; in Keras, `Dense(10)` with
+    `loss='sparse_categorical_crossentropy'`.
 
     ## Fix
     Return raw logits and let the loss apply the activation (or pair `LogSoftmax` with
-    `NLLLoss`); apply softmax/sigmoid only at inference time.
+    `NLLLoss`); apply softmax/sigmoid only at inference time. In Keras, make `from_logits`
+    say what the last layer returns.
     """
     act, kind, k = output_activation, loss.kind, n_classes
     name = act.name
@@ -135,7 +152,19 @@ def activation_loss_mismatch(output_activation, loss, n_classes):
         raise Skip(f"{loss.name} has no activation contract to check")
     message = fix = None
     extra: dict = {}
-    if kind == "cross_entropy" and name == "softmax":
+    if kind == "cross_entropy_probs" and name not in ("softmax", "sigmoid"):
+        lo, hi = act.stats.get("min"), act.stats.get("max")
+        negative = act.stats.get("fraction_negative")
+        extra = {"expected": "probabilities (rows summing to 1)", "fraction_negative": negative}
+        what = (f"raw logits straight from `{act.raw_from}`" if act.raw_from else
+                "raw logits" if name is None else f"{name} outputs")
+        message = (f"{loss.name} (from_logits=False, the Keras default) expects probabilities, but the model returns "
+                   f"{what}" + (f" in [{lo:.3g}, {hi:.3g}]" if lo is not None else "") +
+                   ": Keras divides each row by its sum and clips at 1e-7, so the loss is not a likelihood — "
+                   "negative outputs are clipped away with no gradient and a row summing near 0 explodes.")
+        fix = ("End the model with Dense(K, activation='softmax'), or compile with "
+               f"keras.losses.{_keras_class(loss)}(from_logits=True).")
+    elif kind == "cross_entropy" and name == "softmax":
         best, floor = _ce_floor(0.0, 1.0, max(k, 2))
         extra = {"best_true_class_probability": best, "lowest_loss": floor, "ln_k": math.log(max(k, 2))}
         message = (f"The model applies softmax before {loss.name}{_default(loss)}, which applies log-softmax itself: its outputs "
@@ -143,7 +172,9 @@ def activation_loss_mismatch(output_activation, loss, n_classes):
                    f"e/(e+K−1) = {best:.2f} (K = {k}) and the loss cannot fall below {floor:.2f} (chance: "
                    f"ln K = {math.log(max(k, 2)):.2f}); the gradients are squashed twice.")
         fix = (f"Remove the softmax from {_where(act)} and return raw logits; apply softmax only when you need "
-               "probabilities at inference.")
+               "probabilities at inference." if not _keras(loss) else
+               f"Compile with keras.losses.{_keras_class(loss)}() (from_logits=False: the outputs are already "
+               f"probabilities), or drop activation='softmax' from {_where(act)}.")
     elif kind == "nll" and name != "log_softmax":
         if name == "softmax":
             message = (f"{loss.name} expects log-probabilities but the model outputs probabilities (softmax): the "
@@ -164,7 +195,9 @@ def activation_loss_mismatch(output_activation, loss, n_classes):
                    f"probability lies in [{p_lo:.2f}, {p_hi:.2f}], so "
                    + ("no sample can ever be predicted positive." if name == "log_softmax"
                       else "no sample can ever be predicted negative (below 0.5)."))
-        fix = f"Remove the {name} from {_where(act)} and return raw logits to {loss.name}."
+        fix = (f"Remove the {name} from {_where(act)} and return raw logits to {loss.name}." if not _keras(loss) else
+               f"Compile with keras.losses.BinaryCrossentropy() (from_logits=False), or drop the {name} from "
+               f"{_where(act)}.")
     elif kind == "bce" and name not in ("sigmoid", "softmax", "hardsigmoid"):
         lo, hi = act.stats.get("min"), act.stats.get("max")
         inside = lo is not None and lo >= 0 and hi <= 1
@@ -179,7 +212,9 @@ def activation_loss_mismatch(output_activation, loss, n_classes):
             message = (f"{loss.name} expects probabilities in [0, 1] but the outputs range over [{lo:.3g}, {hi:.3g}]"
                        + (" — raw logits" if name is None else f" ({name} outputs)") +
                        f": {loss.name} raises on values outside [0, 1] or saturates at its clamp.")
-        fix = "Use BCEWithLogitsLoss on the raw logits (numerically stable), or end the model with torch.sigmoid."
+        fix = ("Use BCEWithLogitsLoss on the raw logits (numerically stable), or end the model with torch.sigmoid."
+               if not _keras(loss) else "End the model with Dense(1, activation='sigmoid'), or compile with "
+               "keras.losses.BinaryCrossentropy(from_logits=True).")
     if message is None:
         return
     yield Finding(message=message, evidence=_evidence(act, loss, extra), fix=fix, location=act.module)
@@ -256,11 +291,15 @@ def loss_task_mismatch(loss, labels, shape_trace):
     calibrated. `BCELoss`/`BCEWithLogitsLoss` is a binary (or multi-label) loss: with more
     than two exclusive classes it either raises on the target shape or reads the class id
     as a probability. `CrossEntropyLoss` on continuous targets makes every distinct value a
-    class of its own.
+    class of its own. In Keras, `Dense(K, activation='sigmoid')` with `binary_crossentropy` on
+    one-hot rows does train (one-vs-rest), but `metrics=['accuracy']` then means binary
+    accuracy over the K outputs: predicting no class at all scores 1 − 1/K (90% for ten
+    classes), a suspiciously good number that hides a model at chance.
 
     ## Example
     `criterion = nn.MSELoss()` with labels 0..9 and one output; `nn.BCEWithLogitsLoss()` kept
-    from a binary tutorial on a 5-class problem.
+    from a binary tutorial on a 5-class problem; Keras `Dense(10, activation='sigmoid')` with
+    `compile(loss='binary_crossentropy', metrics=['accuracy'])`.
 
     ## Fix
     Use `nn.CrossEntropyLoss` with K outputs and integer class ids (or `BCEWithLogitsLoss`
@@ -282,22 +321,49 @@ def loss_task_mismatch(loss, labels, shape_trace):
                       if labels.kind == "one-hot" else
                       "it treats the class ids as points on a line, so class 2 sits 'between' 1 and 3 and "
                       "predicting the average class is rewarded."))
-        yield Finding(message=message, evidence=evidence,
-                      fix=f"Use nn.CrossEntropyLoss with {k} outputs and integer class ids"
-                          + (" (or BCEWithLogitsLoss with one output)." if k == 2 else "."))
+        yield Finding(message=message, evidence=evidence, fix=_classification_fix(loss, k))
         return
     if loss.kind in ("bce", "bce_logits") and k > 2:
         if labels.kind == "one-hot" and width == k:
-            return  # one-vs-rest over one-hot rows: a multi-label formulation that trains
+            yield from _keras_binary_accuracy(loss, labels, evidence)
+            return  # otherwise one-vs-rest over one-hot rows: a multi-label formulation that trains
         yield Finding(
             message=(f"{loss.name} is a binary loss, but the labels have {k} classes: with class ids as targets it "
                      "reads class 2 as a 'probability' of 2 (or fails on the target shape), and it cannot express "
                      "that exactly one class is right."),
-            evidence=evidence, fix=f"Use nn.CrossEntropyLoss with {k} outputs and integer class ids 0..{k - 1}.")
+            evidence=evidence, fix=_classification_fix(loss, k))
         return
-    if loss.kind in ("cross_entropy", "nll") and continuous:
+    if loss.kind in ("cross_entropy", "cross_entropy_probs", "nll") and continuous:
         evidence["n_train"] = n
         yield Finding(
             message=(f"The labels are continuous ({k} distinct non-integer values for {n} training samples) — a "
                      f"regression target — but {loss.name} treats every distinct value as a class of its own."),
             evidence=evidence, fix="Use a regression loss (nn.MSELoss or nn.HuberLoss) with one output per target.")
+
+
+def _classification_fix(loss, k: int) -> str:
+    if _keras(loss):
+        return (f"End the model with Dense({k}, activation='softmax') and compile with "
+                "loss='sparse_categorical_crossentropy' (class ids) or 'categorical_crossentropy' (one-hot rows).")
+    return (f"Use nn.CrossEntropyLoss with {k} outputs and integer class ids 0..{k - 1}"
+            + (" (or BCEWithLogitsLoss with one output)." if k == 2 else "."))
+
+
+def _keras_binary_accuracy(loss, labels, evidence: dict):
+    """binary_crossentropy on K > 2 one-hot classes with metrics=['accuracy']: Keras reports binary accuracy."""
+    if not _keras(loss) or not {"accuracy", "acc"} & set(getattr(loss.fn, "metrics", ())):
+        return
+    import numpy as np
+
+    k = labels.n_classes
+    one_hot = np.eye(k)[np.asarray(labels.train)]
+    all_zero = float((one_hot == 0).mean())  # binary accuracy of a model that predicts no class at all
+    yield Finding(
+        message=(f"binary_crossentropy with metrics=['accuracy'] on {k} exclusive classes: Keras resolves "
+                 f"'accuracy' to binary_accuracy, averaged over the {k} sigmoid outputs, so a model that predicts "
+                 f"no class at all already scores {all_zero:.1%} on the training labels — the reported accuracy is "
+                 "not the share of samples classified correctly."),
+        evidence={**evidence, "metrics": list(loss.fn.metrics), "binary_accuracy_predicting_nothing": all_zero,
+                  "chance_accuracy": 1 / k},
+        fix=(f"Compile with loss='categorical_crossentropy' and end the model with Dense({k}, activation='softmax'); "
+             "then 'accuracy' means categorical accuracy."))

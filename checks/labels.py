@@ -12,7 +12,7 @@ _REMAP = ("classes, y_train = np.unique(y_train, return_inverse=True)   # ids 0.
           "y_test = np.searchsorted(classes, y_test)                    # the same mapping for test\n"
           "# predictions map back with classes[pred]")
 _BINARY_LOSSES = ("bce_logits", "bce")
-_INDEX_LOSSES = ("cross_entropy", "nll")
+_INDEX_LOSSES = ("cross_entropy", "cross_entropy_probs", "nll")
 
 
 def _values(labels) -> np.ndarray:
@@ -138,16 +138,25 @@ def label_encoding_mismatch(label_contract):
     float target shaped like the output: index labels against a K-wide head fail ("Target size
     must be the same as input size"), and one-hot rows against a one-output head as well. Users
     then reshape or cast until it runs, often into a loss that trains the wrong thing.
+    Keras has the same contract under two names: `categorical_crossentropy` takes one-hot rows
+    and `sparse_categorical_crossentropy` class ids; swapping them stops `fit()` with "Arguments
+    `target` and `output` must have the same shape" (the real Keras loss is called for the
+    evidence).
 
     ## Example
-    Keras-style `to_categorical` labels fed to `nn.NLLLoss`, or integer class ids fed to
-    `nn.BCEWithLogitsLoss` with a 10-output head.
+    Keras-style `to_categorical` labels fed to `nn.NLLLoss`, integer class ids fed to
+    `nn.BCEWithLogitsLoss` with a 10-output head, or `compile(loss='categorical_crossentropy')`
+    with labels 0..9.
 
     ## Fix
     For single-label classification, use class indices 0..K-1 (`y.argmax(1)` for one-hot rows)
-    with `CrossEntropyLoss` and a K-wide head.
+    with `CrossEntropyLoss` and a K-wide head; in Keras, pair class ids with
+    `sparse_categorical_crossentropy` and one-hot rows with `categorical_crossentropy`.
     """
     c = label_contract
+    if c.expects is not None:
+        yield from _keras_label_encoding(c)
+        return
     problem = None
     if c.kind == "one-hot":
         k = c.shape[1] if len(c.shape) == 2 else None
@@ -164,18 +173,53 @@ def label_encoding_mismatch(label_contract):
                    f"class indices {c.shape}")
     if problem is None:
         return
-    trial = (f" Called on the model's outputs and the labels as stored, the loss raises {c.trial_error}."
+    yield _encoding_finding(c, problem,
+                            fix="Use class indices 0..K-1 (int64) with CrossEntropyLoss and a K-wide head (for one-hot "
+                                "rows: y.argmax(1)); keep BCEWithLogitsLoss for one output per sample or for "
+                                "multi-label targets.",
+                            snippet=("y_train = y_train.argmax(axis=1) if y_train.ndim == 2 else y_train   # class indices\n"
+                                     "criterion = nn.CrossEntropyLoss()\n"
+                                     "loss = criterion(model(xb), torch.as_tensor(yb, dtype=torch.long))"))
+
+
+def _keras_label_encoding(c):
+    """Keras's contracts: categorical_crossentropy takes one-hot rows, sparse_… takes class ids."""
+    index_labels = c.kind in ("integer", "float-integer")
+    width = c.head_width
+    if c.expects == "one-hot" and index_labels and (width or 0) > 1:
+        problem = (f"{c.loss_name} expects one-hot rows (N, {width}), but the labels are class indices {c.shape}")
+        fix = ("Compile with loss='sparse_categorical_crossentropy' (it takes class ids), or one-hot encode the "
+               "labels with keras.utils.to_categorical(y, num_classes).")
+        snippet = "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])"
+    elif c.expects == "indices" and c.kind == "one-hot":
+        problem = (f"{c.loss_name} expects class indices (N,), but the labels are one-hot rows {c.shape}")
+        fix = "Compile with loss='categorical_crossentropy' for one-hot rows, or pass y.argmax(axis=1)."
+        snippet = "model.compile(optimizer='adam', loss='categorical_crossentropy', metrics=['accuracy'])"
+    elif c.expects == "binary" and index_labels and (width or 1) > 1:
+        problem = (f"{c.loss_name} needs a target shaped like the output (N, {width}), but the labels are class "
+                   f"indices {c.shape}")
+        fix = ("For one label out of K, compile with loss='sparse_categorical_crossentropy' and end the model with "
+               "Dense(K, activation='softmax').")
+        snippet = "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy'])"
+    elif c.expects == "binary" and c.kind == "one-hot" and width is not None and width != c.shape[1]:
+        problem = (f"{c.loss_name} needs a target shaped like the output, but the labels are one-hot rows of width "
+                   f"{c.shape[1]} and the model has {width} output(s)")
+        fix = "Compile with loss='categorical_crossentropy' and end the model with Dense(K, activation='softmax')."
+        snippet = "model.compile(optimizer='adam', loss='categorical_crossentropy', metrics=['accuracy'])"
+    else:
+        return
+    yield _encoding_finding(c, problem, fix=fix, snippet=snippet, trial_what="the Keras loss")
+
+
+def _encoding_finding(c, problem: str, *, fix: str, snippet: str, trial_what: str = "the loss") -> Finding:
+    trial = (f" Called on the model's outputs and the labels as stored, {trial_what} raises {c.trial_error}."
              if c.trial_error else "")
-    yield Finding(
+    return Finding(
         message=f"The labels do not match the loss: {problem}.{trial}",
         evidence={"label_kind": c.kind, "label_dtype": c.dtype, "label_shape": list(c.shape), "loss": c.loss_name,
                   "loss_kind": c.loss_kind, "head_width": c.head_width, "trial_error": c.trial_error,
-                  "trial_ran": c.trial_ran},
-        fix="Use class indices 0..K-1 (int64) with CrossEntropyLoss and a K-wide head (for one-hot rows: "
-            "y.argmax(1)); keep BCEWithLogitsLoss for one output per sample or for multi-label targets.",
-        snippet=("y_train = y_train.argmax(axis=1) if y_train.ndim == 2 else y_train   # class indices\n"
-                 "criterion = nn.CrossEntropyLoss()\n"
-                 "loss = criterion(model(xb), torch.as_tensor(yb, dtype=torch.long))"))
+                  "trial_ran": c.trial_ran, "loss_expects": c.expects},
+        fix=fix, snippet=snippet)
 
 
 @check("L103", "class-imbalance", "warning")

@@ -64,15 +64,19 @@ def initial_loss_off(initial_loss, *, max_ratio: float = 2.0, min_ratio: float =
     ratio = value / expected
     evidence["ratio"] = round(ratio, 4)
     if ratio > max_ratio:
-        scale = f" (typical output magnitude {g(init.logit_rms)})" if init.logit_rms is not None else ""
+        probabilities = init.loss_kind in ("cross_entropy_probs", "bce")  # the outputs are already probabilities
+        scale = (f" (typical output magnitude {g(init.logit_rms)})" if init.logit_rms is not None and not probabilities
+                 else "")
+        what = ("the initial logits are far too large, so the softmax starts saturated: the true class gets a "
+                f"probability near e^−{g(value)}" if probabilities else
+                f"the initial outputs are far too large{scale}, so the softmax starts saturated")
         yield Finding(
             message=f"The loss at initialisation is {g(value)}, {ratio:.1f}x the {evidence['expected_formula']} = "
-                    f"{g(expected)} of an undecided head: the initial outputs are far too large{scale}, so the "
-                    "softmax starts saturated and the first steps go into shrinking them.",
+                    f"{g(expected)} of an undecided head: {what} and the first steps go into shrinking them.",
             evidence=evidence, severity=Severity.ERROR if ratio >= error_ratio else None,
             fix="Scale the input to unit range (see D102) and initialise the last layer small: zero its bias and "
                 "shrink its weights so the first logits are near 0.",
-            snippet=_SHRINK_HEAD)
+            snippet=None if probabilities else _SHRINK_HEAD)
     elif ratio < min_ratio:
         yield Finding(
             message=f"The loss at initialisation is {g(value)}, only {ratio:.2f}x the {evidence['expected_formula']} "
@@ -175,7 +179,15 @@ def _mechanics(run, inventory) -> tuple[str, str] | None:
         if inventory.zero_lr:
             return "the optimizer's learning rate is 0", "Give the optimizer a learning rate above 0."
     step = "your train_step" if run.used_train_step else "the training step"
-    if len(run.never_nonzero_grad) == len([r for r in inventory.rows if r.requires_grad]):
+    trainable = [r for r in inventory.rows if r.requires_grad]
+    if len(run.never_nonzero_grad) == len(trainable) and not run.used_train_step and any(r.reached for r in trainable):
+        return ("the loss is connected to them but its gradient is exactly zero at every step: the outputs sit where "
+                "the loss is flat — probabilities saturated at 0 or 1 and clipped by the loss (Keras clips them to "
+                "[1e-7, 1 − 1e-7] when from_logits=False), or a round/argmax/clamp between the weights and the loss",
+                "Find what saturates the outputs (unscaled inputs, huge initial logits) or remove the "
+                "non-differentiable operation; in Keras, end with a linear Dense and compile with from_logits=True so "
+                "the loss never clips.")
+    if len(run.never_nonzero_grad) == len(trainable):
         return (f"no gradient ever reaches them: {step} does not call loss.backward() on a loss connected to the "
                 "model's output (a .detach(), .item(), .numpy() or torch.tensor(...) cuts the graph)",
                 "Compute the loss directly from model(xb) and call loss.backward() on it, without detaching it.")
@@ -195,7 +207,9 @@ def no_learning(training_probe, parameter_inventory, *, max_accumulation: float 
     When the weights never change, the loss cannot move and accuracy stays at chance no
     matter how long you train: gradients that never arrive (`loss.backward()` missing, or a
     `.detach()`/`.item()`/`torch.tensor(...)` that cuts the graph), an optimizer built over
-    another model's parameters, every parameter frozen, or `optimizer.step()` never called.
+    another model's parameters, every parameter frozen, or `optimizer.step()` never called —
+    or gradients that arrive exactly zero because the outputs saturate where the loss is flat
+    (Keras clips probabilities at 1e-7 when `from_logits=False`).
     When `.grad` is never cleared (`optimizer.zero_grad()` missing), every update adds all
     earlier gradients again: the step size grows with each step and training oscillates or
     diverges. The check measures how large `.grad` is after a step relative to the gradient of
@@ -233,8 +247,8 @@ def no_learning(training_probe, parameter_inventory, *, max_accumulation: float 
                                 "tensors_in_optimizer": sum(r.in_optimizer for r in inv.rows),
                                 "parameter_tensors": len(inv.rows), "foreign_tensors_in_optimizer": len(inv.foreign)},
                       fix=fix,
-                      snippet="optimizer.zero_grad()\nloss = criterion(model(xb), yb)\nloss.backward()\n"
-                              "optimizer.step()")
+                      snippet=None if "exactly zero" in why else
+                      "optimizer.zero_grad()\nloss = criterion(model(xb), yb)\nloss.backward()\noptimizer.step()")
         return
     acc = run.grad_accumulation
     if acc is not None and acc >= max_accumulation:

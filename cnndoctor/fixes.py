@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 
+from . import keras_fixes
 from .labels import encode_labels
 
 __all__ = ["FIXERS", "fixer", "fix_for"]
@@ -129,9 +130,15 @@ def _wrap_factory(subject, edit):
 
 @fixer("L202", "L203")
 def drop_final_activation(subject, ctx, finding):
-    """Remove a final softmax/sigmoid/ReLU module; for a functional softmax, feed its log to NLLLoss."""
+    """Remove a final softmax/sigmoid/ReLU module; for a functional softmax, feed its log to NLLLoss.
+
+    Keras: L202 sets the compiled loss's ``from_logits`` to match the output; L203 drops the
+    last Dense layer's activation.
+    """
     import torch
 
+    if keras_fixes.is_keras_subject(subject):
+        return keras_fixes.flip_from_logits(subject) if finding.code == "L202" else keras_fixes.linear_output(subject)
     probe = subject.build_model()
     found = _last_leaf(probe)
     if found is not None and type(found[2]).__name__ in _FINAL_ACTIVATIONS:
@@ -159,10 +166,16 @@ def drop_final_activation(subject, ctx, finding):
 @fixer("L201")
 def set_head_width(subject, ctx, finding):
     """Replace the last Linear layer by one with K outputs (1 for a binary head with BCE)."""
-    import torch
-
     k = ctx.n_classes
     width = 1 if k == 2 and ctx.loss.kind in ("bce_logits", "bce") else k
+    if keras_fixes.is_keras_subject(subject):
+        activation = ctx.output_activation.name if ctx.has("output_activation") else None
+        return keras_fixes.rebuild_head(subject, units=width, activation=activation)
+    return _widen_last_linear(subject, width)
+
+
+def _widen_last_linear(subject, width: int):
+    import torch
 
     def last_linear(model):
         last = None
@@ -187,14 +200,26 @@ def set_head_width(subject, ctx, finding):
 
 @fixer("L204")
 def classification_loss(subject, ctx, finding):
-    """Switch to CrossEntropyLoss (or BCEWithLogitsLoss for a one-output binary head)."""
+    """Switch to CrossEntropyLoss (or BCEWithLogitsLoss for a one-output binary head), widening the
+    head to K outputs when it is narrower: a loss switch alone cannot train a 1-wide head on K classes."""
     import torch
 
     out = ctx.model_output
     width = 1 if out.ndim == 1 else out.shape[1]
-    if width == 1 and ctx.n_classes == 2:
+    k = ctx.n_classes
+    if "binary_accuracy_predicting_nothing" in finding.evidence:
+        return None  # a misleading metric: the probes already measure categorical accuracy, nothing to verify
+    if keras_fixes.is_keras_subject(subject):
+        return keras_fixes.classification_head(subject, k)
+    if width == 1 and k == 2:
         return dataclasses.replace(subject, loss_fn=torch.nn.BCEWithLogitsLoss()), "using BCEWithLogitsLoss"
-    return dataclasses.replace(subject, loss_fn=torch.nn.CrossEntropyLoss()), "using CrossEntropyLoss"
+    fixed = dataclasses.replace(subject, loss_fn=torch.nn.CrossEntropyLoss())
+    if width == k:
+        return fixed, "using CrossEntropyLoss"
+    widened = _widen_last_linear(fixed, k)
+    if widened is None:
+        return None
+    return widened[0], f"using CrossEntropyLoss and {widened[1]}"
 
 
 @fixer("T201", "T202")
@@ -210,6 +235,8 @@ def suggested_lr(subject, ctx, finding):
 @fixer("T103")
 def unfreeze(subject, ctx, finding):
     """Make every parameter trainable."""
+    if keras_fixes.is_keras_subject(subject):
+        return keras_fixes.unfreeze_layers(subject)
 
     def edit(model):
         for p in model.parameters():

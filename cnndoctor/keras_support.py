@@ -1,13 +1,12 @@
 """Keras 3 models, diagnosed through the torch backend.
 
 With ``KERAS_BACKEND=torch`` a Keras model is an ``nn.Module`` whose parameters torch sees, so
-the probes train it like any torch model. Three things differ and are handled here: the backend
-must be chosen before the user's file imports Keras; the loss and optimizer live in the
-``compile()`` call and are mapped to torch equivalents; and Keras layers are not registered as
-torch submodules, so forward hooks see only the top model — ``trace_keras`` runs the layers one
-by one instead and records torch-style ``LayerCall``s (torch type names, torch config names, the
-Keras class in ``config["keras_class"]``), 3-D shapes are recorded as torch's
-``(N, C, L)`` so the shape checks read time on the last axis as for torch models (the model is fed ``(N, L, C)``).
+the probes train it like any torch model. What differs is handled here: the backend must be
+chosen before the user's file imports Keras; the loss and optimizer live in the ``compile()``
+call and are mapped to torch equivalents (keeping what the Keras loss expects of the labels);
+and a Keras model ignores ``model.train()`` — its layers read a ``training`` argument — so the
+fresh models the probes build pass ``training=self.training`` on every call. The layer-by-layer
+shape trace is in ``keras_trace``.
 """
 
 from __future__ import annotations
@@ -20,10 +19,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import InputError
-from .trace import LayerCall, Trace, _user_line, shape_of
 
 __all__ = ["INSTALL_HINT", "mentions_keras", "prepare_backend", "is_keras_model", "keras_loss", "keras_optimizer",
-           "keras_lr", "keras_factory", "trace_keras", "KerasLoss"]
+           "keras_lr", "keras_metrics", "keras_state_ids", "keras_factory", "probe_ready", "train_aware", "KerasLoss"]
 
 INSTALL_HINT = 'pip install "cnndoctor[keras]"'
 _IMPORT_RE = re.compile(r"^\s*(?:from\s+(?:tensorflow\s*\.\s*)?keras\b|import\s+(?:tensorflow\s*\.\s*)?keras\b"
@@ -78,6 +76,20 @@ def is_keras_model(obj) -> bool:
     return keras is not None and isinstance(obj, getattr(keras, "Model", ()))
 
 
+def keras_state_ids(model) -> set[int]:
+    """ids of the torch parameters that are Keras state, not weights (BatchNorm moving statistics,
+    seed-generator states): Keras creates them untrainable by design. Empty for a torch model.
+
+    A weight frozen with ``layer.trainable = False`` is not state: it stays in its layer's
+    trainable variables, only its ``trainable`` flag is off.
+    """
+    if not is_keras_model(model):
+        return set()
+    designed = {id(v.value) for layer in model._flatten_layers(include_self=True, recursive=True)
+                for v in getattr(layer, "_trainable_variables", ())}
+    return {id(p) for p in model.parameters() if id(p) not in designed}
+
+
 # ---------------------------------------------------------------- compile(): loss
 
 
@@ -85,14 +97,19 @@ class KerasLoss:
     """A Keras loss as a torch callable ``fn(output, target)``, with the kind the checks read.
 
     The probes pass integer class ids for every kind but the binary ones; a categorical loss
-    given ids one-hot encodes them, as Keras would need the user to.
+    given ids one-hot encodes them, so the probes measure the model, not the label format.
+    What the Keras loss itself demands of the labels is kept in ``expects`` ("one-hot",
+    "indices", "binary", or None), and ``keras_call`` runs the real Keras loss on the labels as
+    stored, so a label/loss mismatch is shown with the error Keras would raise in ``fit()``.
     """
 
     def __init__(self, name: str, kind: str, from_logits: bool, label_smoothing: float = 0.0,
-                 fallback: Callable | None = None):
+                 fallback: Callable | None = None, regression: Callable | None = None):
         self.name, self.kind, self.from_logits = name, kind, from_logits
         self.label_smoothing = float(label_smoothing or 0.0)
-        self._fallback = fallback
+        self._fallback, self._regression = fallback, regression
+        self.expects = _EXPECTS.get(name)
+        self.metrics: tuple[str, ...] = ()  # the compile() metrics, by name (Keras resolves 'accuracy' per loss)
         self.__name__ = name
 
     def __call__(self, output, target):
@@ -101,6 +118,11 @@ class KerasLoss:
 
         if self._fallback is not None:  # a Keras loss object: Keras argument order is (y_true, y_pred)
             return self._fallback(target, output)
+        if self._regression is not None:  # Keras gives (N,) targets a trailing axis, then broadcasts
+            target = target.to(output.dtype)
+            if target.ndim == output.ndim - 1:
+                target = target.unsqueeze(-1)
+            return self._regression(output, target.expand_as(output))
         if self.kind in ("cross_entropy", "cross_entropy_probs"):
             if target.ndim == output.ndim and target.is_floating_point():
                 soft = target
@@ -121,10 +143,35 @@ class KerasLoss:
             return F.binary_cross_entropy_with_logits(output, target)
         return F.binary_cross_entropy(output.clamp(1e-7, 1 - 1e-7), target)
 
+    def keras_call(self, output, target):
+        """The real Keras loss on ``target`` as stored (raises what ``fit()`` would raise)."""
+        import keras
+
+        classes = {"categorical_crossentropy": keras.losses.CategoricalCrossentropy,
+                   "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
+                   "binary_crossentropy": keras.losses.BinaryCrossentropy}
+        if self.name not in classes:
+            return self(output, target)
+        return classes[self.name](from_logits=self.from_logits)(target, output)
+
+    def with_from_logits(self, from_logits: bool) -> "KerasLoss":
+        """The same loss compiled with ``from_logits`` set (what the L202 fix changes)."""
+        kind = {"cross_entropy": "cross_entropy_probs", "cross_entropy_probs": "cross_entropy",
+                "bce": "bce_logits", "bce_logits": "bce"}[self.kind] if from_logits != self.from_logits else self.kind
+        fixed = KerasLoss(self.name, kind, from_logits, self.label_smoothing)
+        fixed.metrics = self.metrics
+        return fixed
+
+    @property
+    def shown(self) -> str:
+        return self.name + (" (from_logits=True)" if self.from_logits else "")
+
     def __repr__(self):
         return f"KerasLoss({self.name}, from_logits={self.from_logits})"
 
 
+_EXPECTS = {"categorical_crossentropy": "one-hot", "sparse_categorical_crossentropy": "indices",
+            "binary_crossentropy": "binary"}
 _REGRESSION = {"mean_squared_error": "mse_loss", "mse": "mse_loss", "mean_absolute_error": "l1_loss",
                "mae": "l1_loss", "huber": "huber_loss", "huber_loss": "huber_loss"}
 _CATEGORICAL = ("sparse_categorical_crossentropy", "categorical_crossentropy")
@@ -165,13 +212,23 @@ def keras_loss(loss) -> tuple[Any, str, str] | None:
         kind = "bce_logits" if from_logits else "bce"
         return KerasLoss(name, kind, from_logits, smoothing), shown, kind
     if name in _REGRESSION:
-        fn = getattr(F, _REGRESSION[name])
-        return (lambda output, target: fn(output, target.to(output.dtype).reshape(output.shape))), name, "regression"
+        return KerasLoss(name, "regression", False, regression=getattr(F, _REGRESSION[name])), name, "regression"
     if callable(loss) and not isinstance(loss, str):
         return KerasLoss(name, "custom", from_logits, fallback=loss), name, "custom"
     import keras
 
     return KerasLoss(name, "custom", False, fallback=keras.losses.get(name)), name, "custom"
+
+
+def keras_metrics(model) -> tuple[str, ...]:
+    """The names of the metrics a compiled Keras model reports (``'accuracy'``, ``'auc'``…)."""
+    config = getattr(getattr(model, "_compile_config", None), "config", None) or {}
+    metrics = config.get("metrics") or ()
+    if isinstance(metrics, dict):
+        metrics = [m for value in metrics.values() for m in (value if isinstance(value, (list, tuple)) else [value])]
+    elif not isinstance(metrics, (list, tuple)):
+        metrics = [metrics]
+    return tuple(m if isinstance(m, str) else str(getattr(m, "name", type(m).__name__)) for m in metrics)
 
 
 # ---------------------------------------------------------------- compile(): optimizer
@@ -240,174 +297,51 @@ def keras_optimizer(optimizer) -> Callable | None:
 
 
 def keras_factory(target, kind: str, call: Callable[[], Any] | None = None) -> Callable[[], Any]:
-    """A factory of fresh, seeded Keras models: ``clone_model`` for an instance, else ``call()``.
+    """A factory of fresh, seeded, train-aware Keras models: ``clone_model`` for an instance, else ``call()``.
 
     The Keras seed follows torch's (``Subject.build_model`` seeds torch just before calling).
+    Each fresh model passes ``training=self.training`` to Keras, so ``model.train()`` turns on
+    Dropout and batch statistics in BatchNormalization as ``fit()`` does, and ``model.eval()``
+    gives inference mode. BatchNormalization momentum above ``PROBE_BN_MOMENTUM`` is lowered to
+    it: Keras's 0.99 averages over ~100 steps, as long as a whole probe, so eval-mode numbers
+    at the end of a probe would still carry a third of the initial statistics — a lag fit()
+    outgrows in its first epochs. 0.9 is torch's default (its ``momentum=0.1``).
     """
     import keras
 
-    def seeded():
+    def fresh():
         import torch
 
         keras.utils.set_random_seed(int(torch.initial_seed()) % (2 ** 31))
+        model = keras.models.clone_model(target) if kind == "instance" else call()
+        return probe_ready(model) if is_keras_model(model) else model
 
-    if kind == "instance":
-        def factory():
-            seeded()
-            return keras.models.clone_model(target)
-    else:
-        def factory():
-            seeded()
-            return call()
-    return factory
+    return fresh
 
 
-# ---------------------------------------------------------------- layer-by-layer trace
+def probe_ready(model):
+    """``model`` made train-aware, its BatchNormalization momentum capped at ``PROBE_BN_MOMENTUM``."""
+    model.__class__ = train_aware(type(model))
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if type(layer).__name__ == "BatchNormalization" and float(layer.momentum) > PROBE_BN_MOMENTUM:
+            layer.momentum = PROBE_BN_MOMENTUM
+    return model
 
 
-_TORCH_TYPE = {"Conv1D": "Conv1d", "MaxPooling1D": "MaxPool1d", "AveragePooling1D": "AvgPool1d",
-               "GlobalAveragePooling1D": "AdaptiveAvgPool1d", "GlobalMaxPooling1D": "AdaptiveMaxPool1d",
-               "Dense": "Linear", "Flatten": "Flatten", "Dropout": "Dropout", "SpatialDropout1D": "Dropout1d",
-               "BatchNormalization": "BatchNorm1d", "LayerNormalization": "LayerNorm", "LSTM": "LSTM",
-               "GRU": "GRU", "SimpleRNN": "RNN", "MultiHeadAttention": "MultiheadAttention",
-               "Reshape": "Reshape", "Permute": "Permute"}
-_ACTIVATION_TYPE = {"relu": "ReLU", "sigmoid": "Sigmoid", "softmax": "Softmax", "tanh": "Tanh", "elu": "ELU",
-                    "selu": "SELU", "gelu": "GELU", "silu": "SiLU", "swish": "SiLU", "leaky_relu": "LeakyReLU",
-                    "log_softmax": "LogSoftmax", "relu6": "ReLU6", "mish": "Mish"}
-_OUTPUT_OPS = {"softmax": "softmax", "sigmoid": "sigmoid", "log_softmax": "log_softmax", "relu": "relu",
-               "tanh": "tanh"}
+PROBE_BN_MOMENTUM = 0.9
+_TRAIN_AWARE: dict[type, type] = {}
 
 
-def _ints(value) -> list[int]:
-    return [int(v) for v in (value if isinstance(value, (tuple, list)) else (value,))]
+def train_aware(cls: type) -> type:
+    """A subclass of the Keras model class whose calls default ``training`` to torch's ``self.training``."""
+    if getattr(cls, "_cnndoctor_train_aware", False):
+        return cls
+    if cls not in _TRAIN_AWARE:
+        def __call__(self, *args, **kwargs):
+            kwargs.setdefault("training", bool(self.training))
+            return cls.__call__(self, *args, **kwargs)
 
-
-def _activation_name(layer) -> str | None:
-    act = getattr(layer, "activation", None)
-    name = getattr(act, "__name__", None)
-    return None if name in (None, "linear") else name
-
-
-def _keras_config(layer, input_shape) -> tuple[str, dict]:
-    """(torch type name, torch-style config) of one Keras layer."""
-    cls = type(layer).__name__
-    ttype = _TORCH_TYPE.get(cls, cls)
-    channels = (input_shape[1] if len(input_shape) == 3 else input_shape[-1]) \
-        if isinstance(input_shape, tuple) and input_shape else None
-    config: dict = {"keras_class": cls}
-    if cls == "Conv1D":
-        pad = layer.padding
-        config.update(in_channels=channels, out_channels=int(layer.filters), kernel_size=_ints(layer.kernel_size),
-                      stride=_ints(layer.strides), dilation=_ints(layer.dilation_rate), groups=int(layer.groups),
-                      padding="same" if pad == "same" else [0] if pad == "valid" else pad)
-    elif cls == "Dense":
-        config.update(in_features=channels, out_features=int(layer.units))
-    elif cls in ("MaxPooling1D", "AveragePooling1D"):
-        config.update(kernel_size=_ints(layer.pool_size), stride=_ints(layer.strides),
-                      padding="same" if layer.padding == "same" else [0])
-    elif cls in ("GlobalAveragePooling1D", "GlobalMaxPooling1D"):
-        config.update(output_size=1)
-    elif cls in ("Dropout", "SpatialDropout1D"):
-        config.update(p=float(layer.rate))
-    elif cls == "BatchNormalization":
-        if isinstance(input_shape, tuple) and len(input_shape) >= 2:
-            config.update(num_features=int(input_shape[1]))
-    elif cls == "Flatten":
-        config.update(start_dim=1, end_dim=-1)
-    elif cls == "Activation":
-        ttype = _ACTIVATION_TYPE.get(_activation_name(layer) or "", "Identity")
-    activation = _activation_name(layer)
-    if activation is not None and cls != "Activation":
-        config["activation"] = activation
-    return ttype, config
-
-
-def _count(layer, trainable_only: bool) -> int:
-    weights = layer.trainable_weights if trainable_only else layer.weights
-    total = 0
-    for w in weights:
-        n = 1
-        for s in w.shape:
-            n *= int(s)
-        total += n
-    return total
-
-
-def _chain(model) -> list | None:
-    """The model's layers in call order when they form one chain (Sequential, or a plain Functional)."""
-    import keras
-
-    if isinstance(model, keras.Sequential):
-        return list(model.layers)
-    layers = [layer for layer in getattr(model, "layers", []) if type(layer).__name__ != "InputLayer"]
-    if not layers or len(getattr(model, "inputs", None) or []) != 1:
-        return None
-    previous = model.inputs[0]
-    for layer in layers:
-        nodes = [n for n in getattr(layer, "_inbound_nodes", [])]
-        if len(nodes) != 1 or len(nodes[0].input_tensors) != 1 or nodes[0].input_tensors[0] is not previous:
-            return None
-        previous = nodes[0].output_tensors[0]
-    return layers
-
-
-def _ncl(shape):
-    """A 3-D Keras shape (N, L, C) as torch's (N, C, L): the shape checks read time on the last axis."""
-    if isinstance(shape, tuple) and len(shape) == 3 and all(isinstance(s, int) for s in shape):
-        return (shape[0], shape[2], shape[1])
-    return shape
-
-
-def trace_keras(model, x) -> Trace:
-    """Run a Keras model on ``x`` layer by layer (no grad, inference mode) and record every layer.
-
-    A model whose layers do not form one chain (branches, shared layers, subclassed ``call``)
-    is run whole and recorded as one call; the trace's ``time_probe`` says so.
-    """
-    import torch
-
-    calls: list[LayerCall] = []
-    trace = Trace(calls, _ncl(tuple(x.shape)))
-    layers = _chain(model)
-    try:
-        with torch.no_grad():
-            if layers is None:
-                call = LayerCall("(model)", type(model).__name__, 0, tuple(x.shape), params=_count(model, False),
-                                 trainable=_count(model, True), is_leaf=True, config={"keras_class":
-                                                                                      type(model).__name__})
-                calls.append(call)
-                out = model(x, training=False)
-                call.output_shape, call.end = shape_of(out), 0
-                trace.time_probe = ("not measured per layer: the Keras model's layers do not form one chain, so it "
-                                    "was traced as a whole")
-            else:
-                out = x
-                for i, layer in enumerate(layers):
-                    shape = _ncl(shape_of(out))
-                    ttype, config = _keras_config(layer, shape)
-                    call = LayerCall(layer.name, ttype, 1, shape, index=i, config=config,
-                                     input_producer=calls[-1].name if calls else None)
-                    calls.append(call)
-                    out = layer(out, training=False)
-                    call.output_shape, call.end = _ncl(shape_of(out)), i
-                    call.params, call.trainable = _count(layer, False), _count(layer, True)
-        trace.output_shape = _ncl(shape_of(out))
-        if calls:
-            last = calls[-1]
-            act = last.config.get("activation") or (
-                {v: k for k, v in _ACTIVATION_TYPE.items()}.get(last.type) if last.config.get("keras_class") ==
-                "Activation" else None)
-            trace.output_op = _OUTPUT_OPS.get(act) if act else None
-            trace.output_producer = last.name
-            trace.output_op_module = last.name if trace.output_op else None
-        trace.dropouts = [{"op": "dropout", "module": c.name, "p": c.config["p"], "training": False}
-                          for c in calls if "p" in c.config]
-    except Exception as exc:  # noqa: BLE001 — the user's model may raise anything; the trace keeps it
-        trace.error = exc
-        text = str(exc).strip()
-        trace.error_text = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
-        if calls and calls[-1].end < 0:
-            calls[-1].failed = True
-            trace.failing = calls[-1]
-        trace.error_line = _user_line(exc)
-    return trace
+        _TRAIN_AWARE[cls] = type(cls.__name__, (cls,), {"__call__": __call__, "__module__": cls.__module__,
+                                                       "__qualname__": cls.__qualname__,
+                                                       "_cnndoctor_train_aware": True})
+    return _TRAIN_AWARE[cls]

@@ -20,7 +20,7 @@ from .errors import FactUnavailable
 
 __all__ = ["ProbeData", "prepare_probe_data", "label_entropy", "first_output"]
 
-_CLASS_LOSSES = ("cross_entropy", "nll")
+_CLASS_LOSSES = ("cross_entropy", "cross_entropy_probs", "nll")
 _FLOAT_LOSSES = ("bce_logits", "bce", "regression")
 
 

@@ -7,13 +7,14 @@ middle of a run without disturbing the run.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .probe_data import ProbeData, first_output
-from .probe_record import preserved_state
+from .probe_record import dropout_off, preserved_state
 
 __all__ = ["EvalResult", "ModeGap", "evaluate", "measure_initial_loss", "recalibrated_eval", "measure_mode_gap",
            "eval_indices", "scalar_loss", "rounded"]
@@ -67,16 +68,12 @@ def evaluate(model, data: ProbeData, split: str, idx: np.ndarray, *, train_mode:
     — what the model sees during training — and with dropout on unless ``dropout=False``.
     """
     import torch
-    from torch.nn.modules.dropout import _DropoutNd
 
     total, weight, preds, outs, bad = 0.0, 0, [], [], 0
     cuda = str(data.device).startswith("cuda")
-    with preserved_state(model), torch.no_grad(), torch.random.fork_rng(devices=None if cuda else []):
+    with preserved_state(model), torch.no_grad(), torch.random.fork_rng(devices=None if cuda else []), \
+            (dropout_off(model) if train_mode and not dropout else contextlib.nullcontext()):
         model.train(train_mode)
-        if train_mode and not dropout:
-            for m in model.modules():
-                if isinstance(m, _DropoutNd):
-                    m.eval()
         for part in _chunks(idx, chunk):
             xb = data.inputs(split, part, zero=zero)
             bad += int((~torch.isfinite(xb)).reshape(len(part), -1).any(1).sum())
@@ -134,16 +131,13 @@ def recalibrated_eval(model, data: ProbeData, idx: np.ndarray, batch_size: int, 
                       keep_outputs: bool = False) -> EvalResult:
     """Eval-mode result after re-estimating BatchNorm statistics on ``idx`` (model left unchanged)."""
     import torch
-    from torch.nn.modules.dropout import _DropoutNd
 
     norms = [m for _, m in _batchnorms(model)]
-    with preserved_state(model):
+    # dropout off: the statistics are those of the features eval mode will see
+    with preserved_state(model), dropout_off(model):
         momenta = [m.momentum for m in norms]
         try:
             model.train()
-            for m in model.modules():
-                if isinstance(m, _DropoutNd):
-                    m.eval()  # the statistics are those of the features eval mode will see
             for m in norms:
                 m.reset_running_stats()
                 m.momentum = None  # cumulative average over the pass

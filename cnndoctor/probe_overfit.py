@@ -107,6 +107,17 @@ def sane_lrs(optimizer_name: str, user_lr: float, n: int) -> list[float]:
     return far[:n]
 
 
+def _judge(model, data: ProbeData, idx: np.ndarray):
+    """Loss and accuracy on the batch as training sees it, dropout off.
+
+    BatchNorm then normalises with the batch's own statistics — what eval mode gives once its
+    running statistics have caught up with the weights. Eval mode itself would judge the lag
+    of the running averages (momentum 0.1 in torch, 0.01 per step in Keras) rather than
+    whether the batch can be memorised; T207 judges that gap on its own.
+    """
+    return evaluate(model, data, "train", idx, train_mode=True, chunk=len(idx), dropout=False)
+
+
 def _attempt(data: ProbeData, subject, idx: np.ndarray, lr: float, steps: int, check_every: int, seed: int,
              deadline: float | None, floor: float, *, retry: bool) -> tuple[OverfitAttempt, str]:
     import torch
@@ -119,7 +130,7 @@ def _attempt(data: ProbeData, subject, idx: np.ndarray, lr: float, steps: int, c
     name = type(optimizer).__name__
     xb = data.inputs("train", idx)
     try:
-        attempt.initial_loss = evaluate(model, data, "train", idx).loss
+        attempt.initial_loss = _judge(model, data, idx).loss
         for step in range(steps):
             value = step_loss(model, data, subject, optimizer, xb, idx)
             attempt.losses.append(value)
@@ -128,7 +139,7 @@ def _attempt(data: ProbeData, subject, idx: np.ndarray, lr: float, steps: int, c
                 attempt.nonfinite, attempt.nonfinite_step, attempt.stopped_by = True, step, "non-finite loss"
                 break
             if (step + 1) % check_every == 0 or step + 1 == steps:
-                result = evaluate(model, data, "train", idx)
+                result = _judge(model, data, idx)
                 attempt.final_loss, attempt.final_accuracy = result.loss, result.accuracy
                 attempt.best_accuracy = max(attempt.best_accuracy, result.accuracy or 0.0)
                 if result.accuracy is not None and result.accuracy >= 1.0:
@@ -145,7 +156,7 @@ def _attempt(data: ProbeData, subject, idx: np.ndarray, lr: float, steps: int, c
                 attempt.stopped_by = "time"
                 break
         if not attempt.memorised and not attempt.nonfinite:
-            result = evaluate(model, data, "train", idx)
+            result = _judge(model, data, idx)
             attempt.final_loss, attempt.final_accuracy = result.loss, result.accuracy
             attempt.best_accuracy = max(attempt.best_accuracy, result.accuracy or 0.0)
     except Exception as exc:
@@ -193,7 +204,7 @@ def run_overfit_batch(subject, train_X, train_y, *, steps: int, batch: int = 32,
     ``train_X`` as fed to the model, ``train_y`` int64 class ids (as for ``run_training_probe``).
     The first attempt uses ``subject.lr``; when it fails, up to ``retries`` attempts at sane
     learning rates for the optimizer family follow. Each attempt stops once the batch is
-    memorised (every sample right in eval mode), at a non-finite loss, after ``steps``, or at
+    memorised (every sample right with dropout off and BatchNorm on the batch's statistics), at a non-finite loss, after ``steps``, or at
     half its steps when its loss is still no better than the label entropy of the batch (what
     a model ignoring its input scores: "stalled"); a retry also stops once its loss is half
     that floor ("learning": the lr works, which is all a retry has to show).

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .keras_support import keras_state_ids
 from .probe_data import ProbeData, first_output
 
 __all__ = ["ParamRow", "ParameterInventory", "parameter_inventory", "graph_leaves"]
@@ -92,7 +93,8 @@ def parameter_inventory(data: ProbeData, subject, *, samples: int = 4) -> Parame
     for group in optimizer.param_groups:
         for p in group["params"]:
             group_of[id(p)] = float(group.get("lr", 0.0))
-    named = list(model.named_parameters())
+    state = keras_state_ids(model)  # Keras moving statistics and seed states are not weights
+    named = [(n, p) for n, p in model.named_parameters() if id(p) not in state]
     own = {id(p) for _, p in named}
     foreign = [tuple(p.shape) for g in optimizer.param_groups for p in g["params"] if id(p) not in own]
     reached, unregistered, error = None, [], None

@@ -16,12 +16,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GradientRecorder", "UnitRecorder", "UnitActivity", "layer_of", "weight_norms",
+from .keras_support import is_keras_model
+
+__all__ = ["GradientRecorder", "UnitRecorder", "UnitActivity", "dropout_off", "layer_of", "weight_norms",
            "preserved_state", "forward_order"]
 
 
 def layer_of(param_name: str) -> str:
-    """``features.0.weight`` -> ``features.0``; a parameter of the model itself -> ``(model)``."""
+    """``features.0.weight`` -> ``features.0``; a parameter of the model itself -> ``(model)``.
+
+    A Keras variable's path (``..._torch_params.sequential/conv1d/kernel``) gives its layer's
+    name, ``conv1d``, as the shape trace names it.
+    """
+    last = param_name.rsplit(".", 1)[-1]
+    if "/" in last:
+        return last.split("/")[-2]
     return param_name.rsplit(".", 1)[0] if "." in param_name else "(model)"
 
 
@@ -61,8 +70,12 @@ def forward_order(model, run) -> list[str]:
 
 @contextmanager
 def preserved_state(model):
-    """Restore buffers (BatchNorm running statistics) and the train/eval mode after the block."""
-    buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
+    """Restore buffers and untrained parameters and the train/eval mode after the block.
+
+    Buffers hold torch's BatchNorm running statistics; a Keras model keeps its moving
+    statistics as parameters that need no gradient, so those are restored too.
+    """
+    saved = {n: b.detach().clone() for n, b in _state(model)}
     was = model.training
     try:
         yield
@@ -70,10 +83,46 @@ def preserved_state(model):
         import torch
 
         with torch.no_grad():
-            for n, b in model.named_buffers():
-                if n in buffers:
-                    b.copy_(buffers[n])
+            for n, b in _state(model):
+                if n in saved:
+                    b.copy_(saved[n])
         model.train(was)
+
+
+def _state(model):
+    yield from (("buffer:" + n, b) for n, b in model.named_buffers())
+    yield from (("param:" + n, p) for n, p in model.named_parameters() if not p.requires_grad)
+
+
+@contextmanager
+def dropout_off(model):
+    """Dropout disabled for the block, whatever the mode: torch modules set to eval, Keras rates set to 0."""
+    from torch.nn.modules.dropout import _DropoutNd
+
+    torch_dropouts = [m for m in model.modules() if isinstance(m, _DropoutNd) and m.training]
+    keras_dropouts = [(layer, layer.rate) for layer in _keras_layers(model)
+                      if "Dropout" in type(layer).__name__ and isinstance(getattr(layer, "rate", None), (int, float))]
+    try:
+        for m in torch_dropouts:
+            m.eval()
+        for layer, _ in keras_dropouts:
+            layer.rate = 0.0
+        yield
+    finally:
+        for m in torch_dropouts:
+            m.train()
+        for layer, rate in keras_dropouts:
+            layer.rate = rate
+
+
+def _keras_layers(model) -> list:
+    flatten = getattr(model, "_flatten_layers", None)
+    if not callable(flatten):
+        return []
+    try:
+        return list(flatten(include_self=False, recursive=True))
+    except TypeError:
+        return []
 
 
 class GradientRecorder:
@@ -174,6 +223,7 @@ class UnitRecorder:
 
         self._funcs = {F.relu, F.relu6, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_}
         self.model = model
+        self._channel_dim = -1 if is_keras_model(model) else 1  # Keras tensors are (N, L, C)
         self._names = {m: (n or "(model)") for n, m in model.named_modules()}
         self._by_name = {n: m for m, n in self._names.items()}
         self._stack: list[str] = []
@@ -202,7 +252,8 @@ class UnitRecorder:
             k = self._count.get(owner, 0)
             self._count[owner] = k + 1
             site = f"{owner}:relu#{k + 1}"
-        dims = [d for d in range(out.ndim) if d != 1]
+        channel = self._channel_dim % out.ndim
+        dims = [d for d in range(out.ndim) if d != channel]
         fired = (out.detach() > 0).any(dim=dims).cpu().numpy()
         prev = self.fired.get(site)
         self.fired[site] = fired if prev is None or prev.shape != fired.shape else (prev | fired)

@@ -174,7 +174,7 @@ def _keras_settings(target, kind, factory, options, layout):
 
     if "keras" not in sys.modules:
         return options, layout
-    from .keras_support import is_keras_model, keras_factory, keras_loss, keras_lr, keras_optimizer
+    from .keras_support import is_keras_model, keras_factory, keras_loss, keras_lr, keras_metrics, keras_optimizer
 
     sample = target if kind == "instance" else None
     if sample is None:
@@ -189,6 +189,8 @@ def _keras_settings(target, kind, factory, options, layout):
     compiled = keras_loss(getattr(sample, "loss", None)) if getattr(sample, "compiled", False) else None
     if compiled is not None and options.get("loss_fn") is None:
         options["loss_fn"] = compiled[0]
+        if hasattr(compiled[0], "metrics"):
+            compiled[0].metrics = keras_metrics(sample)
     opt = getattr(sample, "optimizer", None) if getattr(sample, "compiled", False) else None
     if opt is not None and options.get("optimizer") is None:
         options["optimizer"] = keras_optimizer(opt)

@@ -25,7 +25,8 @@ if keras.backend.backend() != "torch":
 
 import torch  # noqa: E402
 
-from cnndoctor.keras_support import keras_loss, keras_optimizer, trace_keras  # noqa: E402
+from cnndoctor.keras_support import keras_loss, keras_optimizer  # noqa: E402
+from cnndoctor.keras_trace import trace_keras  # noqa: E402
 from cnndoctor.subject import make_subject  # noqa: E402
 from cnndoctor.load_data import Data  # noqa: E402
 
@@ -150,3 +151,205 @@ def test_other_backend_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     with pytest.raises(InputError, match="already imported with the 'jax' backend"):
         prepare_backend(path)
+
+
+# ---------------------------------------------------------------- training mode, state, branched graphs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _arrowhead_fcn(last_activation="softmax", units=3, dropout=0.0):
+    from tests.fixtures.data import arrowhead
+
+    X = arrowhead()[0]
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((X.shape[1], 1)), layers.Conv1D(32, 7, padding="same"),
+                             layers.BatchNormalization(), layers.Activation("relu"),
+                             layers.Conv1D(64, 5, padding="same"), layers.BatchNormalization(),
+                             layers.Activation("relu"), layers.GlobalAveragePooling1D(),
+                             layers.Dropout(dropout), layers.Dense(units, activation=last_activation)])
+
+
+def test_fresh_models_follow_torch_train_and_eval_modes():
+    from cnndoctor.probe_record import dropout_off, preserved_state
+
+    model = _arrowhead_fcn(dropout=0.5)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    X = np.random.default_rng(0).normal(size=(8, 251)).astype(np.float32)
+    subject = make_subject(model, "instance", Data(X, np.arange(8) % 3, X, np.arange(8) % 3), name="model")
+    fresh = subject.build_model()
+    bn = fresh.layers[1]
+    assert bn.momentum == pytest.approx(0.9)  # Keras's 0.99 capped for 100-step probes
+    x = torch.as_tensor(X[:, :, None])
+    fresh.eval()
+    a, b = fresh(x), fresh(x)
+    assert torch.equal(a, b)  # inference mode: no dropout, moving statistics
+    before = bn.moving_mean.value.detach().clone()
+    with preserved_state(fresh):
+        fresh.train()
+        c = fresh(x)
+        assert not torch.allclose(c, a)  # batch statistics and dropout in train mode
+        assert not torch.equal(bn.moving_mean.value, before)  # fit()-style update of the moving mean
+        with dropout_off(fresh):
+            assert fresh.layers[7].rate == 0.0
+            assert torch.equal(fresh(x), fresh(x))  # batch statistics only: deterministic
+        assert fresh.layers[7].rate == 0.5
+    assert torch.equal(bn.moving_mean.value, before)  # Keras state restored like torch buffers
+    assert fresh.training is False
+
+
+def test_branched_functional_model_is_traced_layer_by_layer():
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((60, 2))
+    a = layers.Conv1D(8, 3, padding="same", name="short")(inp)
+    b = layers.Conv1D(8, 9, padding="same", name="long")(inp)
+    x = layers.Concatenate(name="merge")([a, b])
+    x = layers.GlobalAveragePooling1D(name="gap")(x)
+    out = layers.Dense(4, activation="softmax", name="head")(x)
+    trace = trace_keras(keras.Model(inp, out), torch.randn(3, 60, 2))
+    assert trace.ok, trace.error_text
+    names = [c.name for c in trace.calls]
+    assert set(names) == {"short", "long", "merge", "gap", "head"} and names[-1] == "head"
+    merge = trace.calls[names.index("merge")]
+    assert merge.config["input_shapes"] == [[3, 8, 60], [3, 8, 60]] and merge.output_shape == (3, 16, 60)
+    assert trace.calls[names.index("gap")].input_producer == "merge"
+    assert trace.calls[names.index("long")].config["kernel_size"] == [9]
+    assert trace.output_op == "softmax" and trace.output_producer == "head"
+
+
+# ---------------------------------------------------------------- Keras label / loss semantics
+
+
+def _keras_run(run, model, loss, y, yt, metrics=(), **kw):
+    from tests.fixtures.data import arrowhead
+
+    X, _, Xt, _ = arrowhead()
+    model.compile(optimizer="adam", loss=loss, metrics=list(metrics))
+    return run(model, (X, y), (Xt, yt), **kw)
+
+
+def _onehot(v, k=3):
+    return np.eye(k, dtype=np.float32)[v]
+
+
+@pytest.mark.fires("L102")
+def test_categorical_crossentropy_with_class_ids_is_l102(run):
+    from tests.fixtures.data import arrowhead
+
+    _, y, _, yt = arrowhead()
+    report = _keras_run(run, _arrowhead_fcn(), "categorical_crossentropy", y, yt, select=["L102"])
+    found = _found(report, "L102")
+    assert found, [(f.code, f.message) for f in report.findings]
+    assert "expects one-hot rows" in found[0].message and "sparse_categorical_crossentropy" in found[0].fix
+    assert "must have the same shape" in found[0].evidence["trial_error"]  # what Keras's fit() would raise
+
+
+@pytest.mark.fires("L102")
+def test_sparse_crossentropy_with_one_hot_rows_is_l102(run):
+    from tests.fixtures.data import arrowhead
+
+    _, y, _, yt = arrowhead()
+    report = _keras_run(run, _arrowhead_fcn(), "sparse_categorical_crossentropy", _onehot(y), _onehot(yt),
+                        select=["L102"])
+    found = _found(report, "L102")
+    assert found and "expects class indices" in found[0].message
+    assert found[0].evidence["loss_expects"] == "indices"
+
+
+@pytest.mark.silent("L102", "L202", "L204")
+def test_matching_keras_label_contracts_are_silent(run):
+    from tests.fixtures.data import arrowhead
+
+    _, y, _, yt = arrowhead()
+    for loss, labels in (("sparse_categorical_crossentropy", (y, yt)),
+                         ("categorical_crossentropy", (_onehot(y), _onehot(yt)))):
+        report = _keras_run(run, _arrowhead_fcn(), loss, *labels, select=["L102", "L202", "L204"])
+        assert not report.findings, (loss, [(f.code, f.message) for f in report.findings])
+
+
+@pytest.mark.fires("L202")
+def test_softmax_with_from_logits_true_is_l202(run):
+    from tests.fixtures.data import arrowhead
+
+    _, y, _, yt = arrowhead()
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    found = _found(_keras_run(run, _arrowhead_fcn(), loss, y, yt, select=["L202"]), "L202")
+    assert found and "softmax" in found[0].message and "from_logits=False" in found[0].fix
+
+
+@pytest.mark.fires("L202")
+def test_raw_logits_into_a_probability_loss_is_l202_and_the_fix_is_verified(run):
+    from tests.fixtures.data import arrowhead
+
+    _, y, _, yt = arrowhead()
+    report = _keras_run(run, _arrowhead_fcn(last_activation=None), "sparse_categorical_crossentropy", y, yt)
+    assert report.primary is not None and report.primary.code == "L202", [(f.code, f.message) for f in report.findings]
+    found = report.primary
+    assert "from_logits=False, the Keras default" in found.message and "from_logits=True" in found.fix
+    verified = dict(found.verified)
+    assert verified["fix"] == "compiling sparse_categorical_crossentropy with from_logits=True"
+    assert verified["after"] > verified["before"] + 0.1, verified
+
+
+@pytest.mark.fires("L204")
+def test_sigmoid_head_with_binary_crossentropy_on_k_classes_is_l204(run):
+    from tests.fixtures.data import arrowhead
+
+    _, y, _, yt = arrowhead()
+    report = _keras_run(run, _arrowhead_fcn(last_activation="sigmoid"), "binary_crossentropy", _onehot(y), _onehot(yt),
+                        metrics=["accuracy"], select=["L204"])
+    found = _found(report, "L204")
+    assert found and "binary_accuracy" in found[0].message
+    assert found[0].evidence["binary_accuracy_predicting_nothing"] == pytest.approx(2 / 3)
+    one = _keras_run(run, _arrowhead_fcn(last_activation="sigmoid", units=1), "binary_crossentropy", y, yt,
+                     select=["L204"])
+    assert _found(one, "L204") and "Dense(3, activation='softmax')" in _found(one, "L204")[0].fix
+    silent = _keras_run(run, _arrowhead_fcn(last_activation="sigmoid"), "binary_crossentropy", _onehot(y), _onehot(yt),
+                        select=["L204"])
+    assert not _found(silent, "L204")  # one-vs-rest without the misleading metric trains
+
+
+def test_keras_state_is_not_reported_as_frozen_but_a_frozen_layer_is(run):
+    from tests.fixtures.data import arrowhead
+
+    X, y, Xt, yt = arrowhead()
+    model = _arrowhead_fcn()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    assert not _found(run(model, (X, y), (Xt, yt), select=["T103"], budget="quick"), "T103")
+    frozen = _arrowhead_fcn()
+    frozen.layers[0].trainable = False
+    frozen.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    found = _found(run(frozen, (X, y), (Xt, yt), select=["T103"], budget="quick"), "T103")
+    assert found and "conv1d" in found[0].message and "moving_mean" not in found[0].message
+
+
+# ---------------------------------------------------------------- the samples' Keras twins
+
+
+def _cli_json(tmp_path, folder, model_file):
+    from cnndoctor.cli import main
+
+    out = tmp_path / f"{folder}-{model_file}.json"
+    code = main(["run", os.path.join(ROOT, "sample_data", folder, model_file),
+                 os.path.join(ROOT, "sample_data", folder, "data.npz"), "--budget", "quick", "--format", "json",
+                 "-o", str(out), "-q"])
+    import json
+
+    return code, json.loads(out.read_text())
+
+
+def test_keras_twins_get_the_same_diagnoses_as_the_torch_samples(tmp_path):
+    for folder in ("chance_accuracy", "healthy"):
+        torch_code, torch_doc = _cli_json(tmp_path, folder, "model.py")
+        keras_code, keras_doc = _cli_json(tmp_path, folder, "model_keras.py")
+        assert keras_code == torch_code, folder
+        assert keras_doc["diagnosis"]["primary"] == torch_doc["diagnosis"]["primary"], folder
+        assert keras_doc["subject"]["layout"] != torch_doc["subject"]["layout"] or folder == "healthy"
+        if folder == "healthy":
+            assert keras_code == 0 and not [f for f in keras_doc["findings"] if f["severity"] == "error"]
+        else:
+            assert keras_code == 1 and keras_doc["diagnosis"]["primary"] == "D102"
+            fixes = [(f["verified"] or {}).get("fix") for f in (keras_doc["findings"][0], torch_doc["findings"][0])]
+            assert fixes[0] == fixes[1] == "standardising each channel with training statistics"
+            after = keras_doc["findings"][0]["verified"]
+            assert after["after"] > after["before"] + 0.1, after

@@ -165,6 +165,21 @@ def test_t102_t103_fire_on_an_optimizer_over_another_models_parameters(gun):
 
 
 @pytest.mark.fires("T102")
+def test_t102_tells_a_zero_gradient_from_a_cut_graph(gun):
+    X, y, Xt, yt = gun
+
+    class RoundedLogits(ProbeCNN):
+        def forward(self, x):
+            return torch.round(super().forward(x))  # connected to the loss, but its derivative is 0 everywhere
+
+    report = _diagnose(RoundedLogits, (X, y), (Xt, yt), select=["T102"])
+    f = _finding(report, "T102")
+    assert f.evidence["changed_fraction"] == 0 and f.evidence["train_step"] is False
+    assert "gradient is exactly zero" in f.message and "no gradient ever reaches" not in f.message
+    assert f.snippet is None
+
+
+@pytest.mark.fires("T102")
 def test_t102_reports_a_train_step_that_raises(gun):
     X, y, Xt, yt = gun
 

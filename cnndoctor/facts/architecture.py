@@ -168,6 +168,7 @@ def _output_stats(out: np.ndarray) -> dict:
             "row_sum_max_deviation": float(np.abs(row_sum - 1).max()),
             "logsumexp_max_deviation": float(np.abs(lse).max()),
             "fraction_exact_zero": float((finite == 0).mean()),
+            "fraction_negative": float((finite < 0).mean()),
             "fraction_in_unit_interval": float(((finite >= 0) & (finite <= 1)).mean())}
 
 

@@ -107,6 +107,7 @@ class LabelContract:
     bad_one_hot_rows: dict | None  # one-hot only: {"no_one": n, "several_ones": n, "not_binary": n, "examples": [...]}
     trial_error: str | None  # the loss called on the model's outputs and the labels as stored
     trial_ran: bool
+    expects: str | None = None  # a Keras loss's own label contract: "one-hot", "indices", "binary"
 
 
 def _one_hot_health(y: np.ndarray) -> dict:
@@ -148,7 +149,8 @@ def label_contract(ctx) -> LabelContract:
         if target is not None and out.ndim <= 2:
             trial_ran = True
             try:
-                value = loss.fn(torch.as_tensor(out[:_TRIAL_SAMPLES], dtype=torch.float32), target)
+                call = getattr(loss.fn, "keras_call", loss.fn)  # a Keras loss: the error fit() would raise
+                value = call(torch.as_tensor(out[:_TRIAL_SAMPLES], dtype=torch.float32), target)
                 if hasattr(value, "shape") and value.numel() != 1:
                     trial_error = f"the loss returned shape {tuple(value.shape)} instead of a scalar"
             except Exception as exc:  # noqa: BLE001 — the user's loss: any error is the evidence
@@ -156,4 +158,4 @@ def label_contract(ctx) -> LabelContract:
                 trial_error = f"{type(exc).__name__}: {text}"
     bad = _one_hot_health(raw) if labels.kind == "one-hot" else None
     return LabelContract(labels.kind, str(raw.dtype), tuple(raw.shape), loss.name, loss.kind, width, bad,
-                         trial_error, trial_ran)
+                         trial_error, trial_ran, getattr(loss.fn, "expects", None))

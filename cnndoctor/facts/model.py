@@ -163,7 +163,7 @@ def _is_keras(model) -> bool:
 def _trace(model, x) -> Trace:
     """The shape trace: torch forward hooks, or layer by layer for a Keras model (its layers are not hookable)."""
     if _is_keras(model):
-        from ..keras_support import trace_keras
+        from ..keras_trace import trace_keras
 
         return trace_keras(model, x)
     return trace_forward(model, x)

@@ -166,7 +166,7 @@ def _floor(data: ProbeData, run: ProbeRun, seed: int, eval_samples: int) -> tupl
     labels = data.labels("train", idx)
     majority = float(np.bincount(labels - labels.min()).max() / len(labels))
     weighted = any(getattr(data.loss_fn, name, None) is not None for name in ("weight", "pos_weight"))
-    bounded = data.loss_kind in ("cross_entropy", "nll") or (data.loss_kind in ("bce_logits", "bce")
+    bounded = data.loss_kind in ("cross_entropy", "cross_entropy_probs", "nll") or (data.loss_kind in ("bce_logits", "bce")
                                                              and data.output_width == 1)
     return (label_entropy(labels) if bounded and not weighted else None), majority
 

@@ -88,7 +88,7 @@ def _model_reading(ctx, X: np.ndarray) -> tuple[int | None, int | None, str, str
         return None, None, "unknown: the forward pass fails in every layout", feed.transform
     first = _first_conv_input(feed.trace)
     if X.ndim == 2:
-        if feed.transform == "channel axis added last":
+        if feed.transform == "channel axis added last" and not (first is not None and first[1] == X.shape[1]):
             return 1, None, "the model runs only with the series as channels (N, L, 1)", feed.transform
         if feed.transform == "channel axis added" or (first is not None and first[1] == X.shape[1]):
             how = (f"the first convolution receives {first[0] if first else 1} channel(s) of length "
