@@ -350,5 +350,15 @@ def parameter_budget(model_size, data, shape_trace, *, max_params_per_sample: fl
         message=(f"The model has {total:,} trainable parameters for {n} training samples: {per:,.0f} per sample, "
                  f"above the {max_params_per_sample:,.0f} the reference 1D CNNs stay well within{where}."),
         evidence={"trainable_parameters": total, "n_train": n, "parameters_per_sample": per,
-                  "max_params_per_sample": max_params_per_sample, "largest_layers": model_size.largest},
+                  "max_params_per_sample": max_params_per_sample, "largest_layers": model_size.largest,
+                  "followed_by": _next_layers(shape_trace, top["layer"]) if top else []},
         fix=fix, location=top["layer"] if top else None)
+
+
+def _next_layers(shape_trace, name: str, n: int = 2) -> list[str]:
+    """The leaf layers that run right after ``name`` (its activation, typically)."""
+    leaves = [c.name for c in shape_trace.calls if c.is_leaf]
+    if name not in leaves:
+        return []
+    i = leaves.index(name)
+    return leaves[i + 1:i + 1 + n]

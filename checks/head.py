@@ -56,6 +56,9 @@ def output_class_mismatch(model_output, n_classes, loss, shape_trace):
         return
     if width == 1 and k == 2 and loss.kind in ("bce_logits", "bce"):
         return
+    if loss.kind == "regression" or (width == 1 and loss.kind in ("bce_logits", "bce")):
+        raise Skip(f"{loss.name} is not a K-way classification loss, so one output is what it expects; L204 judges "
+                   "whether the loss fits the task")
     layer = _head_layer(shape_trace, width)
     named = f"`{layer}`'s out_features" if layer else "the last layer's out_features"
     if width == 1:
@@ -327,6 +330,8 @@ def loss_task_mismatch(loss, labels, shape_trace):
         if labels.kind == "one-hot" and width == k:
             yield from _keras_binary_accuracy(loss, labels, evidence)
             return  # otherwise one-vs-rest over one-hot rows: a multi-label formulation that trains
+        if width == k:
+            return  # a K-wide head read as K binary outputs: the class ids are the wrong encoding, which is L102's
         yield Finding(
             message=(f"{loss.name} is a binary loss, but the labels have {k} classes: with class ids as targets it "
                      "reads class 2 as a 'probability' of 2 (or fails on the target shape), and it cannot express "

@@ -19,7 +19,7 @@ def _lr_evidence(lr_range, run) -> dict:
 
 
 @check("T201", "lr-too-high", "error")
-def lr_too_high(lr_range, training_probe, *, max_drop: float = 0.3):
+def lr_too_high(lr_range, training_probe, *, max_drop: float = 0.3, spike_factor: float = 10.0):
     """## What it does
     Runs a learning-rate range test — one short run from fresh weights whose learning rate
     grows exponentially step by step (from 1e-6, or 100x below yours, to 10, or 10x above
@@ -32,7 +32,10 @@ def lr_too_high(lr_range, training_probe, *, max_drop: float = 0.3):
     becomes NaN), every step undoes the previous one: the loss oscillates or explodes, ReLUs
     die, and the model ends predicting one class. The check fires when your lr is at or
     beyond that point *and* the training probe at your lr confirms it (its loss fell by less
-    than `max_drop`, 30%, or became non-finite), so a noisy sweep alone never fires it.
+    than `max_drop`, 30%, became non-finite, or jumped above `spike_factor` (10) times its
+    starting value on the way — a recovery after such a blow-up is luck, not a working lr), so
+    a noisy sweep alone never fires it. A loss that is already non-finite before the first
+    update says nothing about the learning rate; T203 reports it.
 
     ## Example
     `lr=10` with Adam (typical values are 1e-4 to 1e-2), or `lr=1` with SGD on unscaled data.
@@ -46,20 +49,28 @@ def lr_too_high(lr_range, training_probe, *, max_drop: float = 0.3):
     require_steps(run)
     if lr.nonfinite_input or run.nonfinite_input:
         raise Skip("the probes met NaN/Inf inputs (D101), so the loss curve says nothing about the learning rate")
+    initial = run.initial_loss
+    if lr.start_loss is None or initial is None or not math.isfinite(initial):
+        raise Skip("the loss is non-finite before any update (T203 reports it), so no learning rate is to blame")
     if lr.diverge_lr is None or lr.user_lr < lr.diverge_lr:
         return
-    if not run.nonfinite and (run.loss_drop is None or run.loss_drop >= max_drop):
+    finite = [v for v in run.losses if math.isfinite(v)]
+    peak = max(finite) if finite else None
+    spiked = peak is not None and initial > 0 and peak > spike_factor * initial
+    if not run.nonfinite and not spiked and (run.loss_drop is None or run.loss_drop >= max_drop):
         return
     suggestion = lr.suggestion if lr.suggestion is not None else lr.diverge_lr / 100
     rule = ("a tenth of the lr at the loss minimum" if lr.suggestion is not None else
             "two decades below the divergence point, as the sweep's loss never fell clearly")
     outcome = ("its loss became non-finite" if run.nonfinite else
+               f"its loss jumped from {g(initial)} to {g(peak)} (step {finite.index(peak) + 1})" if spiked else
                f"its loss went from {g(run.initial_loss)} to {g(run.loss_window(False))}")
     yield Finding(
         message=f"The learning rate {g(lr.user_lr)} is past the point where training diverges: in a learning-rate "
                 f"range test the loss climbs back above its starting value (or becomes non-finite) from lr "
                 f"{g(lr.diverge_lr)} on, and in {run.steps} training steps at {g(lr.user_lr)} {outcome}.",
-        evidence={**_lr_evidence(lr, run), "max_drop": max_drop, "suggestion_rule": rule},
+        evidence={**_lr_evidence(lr, run), "max_drop": max_drop, "probe_peak_loss": peak,
+                  "spike_factor": spike_factor, "suggestion_rule": rule},
         fix=f"Lower the learning rate to about {g(suggestion, 2)} ({rule}).",
         snippet=f"optimizer = torch.optim.{lr.optimizer or 'Adam'}(model.parameters(), lr={g(suggestion, 2)})")
 
@@ -321,7 +332,7 @@ def dead_units(training_probe, *, max_dead_fraction: float = 0.5):
         evidence={"probe": run.summary(),
                   "per_layer": units.to_dict(), "at_start": run.units_start.to_dict() if run.units_start else None,
                   "max_dead_fraction": max_dead_fraction, "all_dead_layers": all_dead, "samples": run.n_eval_train,
-                  "lr": run.lr, "steps": run.steps},
+                  "lr": run.lr, "steps": run.steps, "layer": worst},
         severity=Severity.ERROR if all_dead else None,
         fix="Lower the learning rate, scale the input, and use Kaiming initialisation with zero biases; LeakyReLU "
             "keeps a gradient for inactive units.")

@@ -94,6 +94,19 @@ _PRECEDENCE = {"A102": -1, "L204": -1, "T203": -6, "T102": -5, "T205": -4, "T204
                "T206": -1, "T101": 1}
 
 
+def explains(cause: Finding, symptom: Finding) -> bool:
+    """Whether fixing ``cause`` usually removes ``symptom``: by code, or by where they happen.
+
+    An oversized dense layer (A205) explains the dead units (T206) of the layer right after it:
+    thousands of inputs per unit give pre-activations whose scale makes most units die early.
+    """
+    if symptom.code in EXPLAINS.get(cause.code, ()):
+        return True
+    if cause.code == "A205" and symptom.code == "T206":
+        return symptom.evidence.get("layer") in (cause.evidence.get("followed_by") or ())
+    return False
+
+
 def _gain(f: Finding) -> float:
     """Measured held-out accuracy gain of a verified fix, in 5-point steps (noise below that)."""
     v = f.verified or {}
@@ -113,7 +126,7 @@ def order_findings(findings: Iterable[Finding]) -> list[Finding]:
     attached: dict[int, list[Finding]] = {id(c): [] for c in causes}
     loose = []
     for s in sorted(symptoms, key=lambda f: (-int(f.severity), _PRECEDENCE.get(f.code, 0), f.code)):
-        owner = next((c for c in causes if s.code in EXPLAINS.get(c.code, ())), None)
+        owner = next((c for c in causes if explains(c, s)), None)
         if owner is None:
             loose.append(s)
         else:
@@ -123,8 +136,8 @@ def order_findings(findings: Iterable[Finding]) -> list[Finding]:
         loose.sort(key=lambda f: (_PRECEDENCE.get(f.code, 0), -int(f.severity), f.code))
         head, rest = loose[0], loose[1:]
         causes.append(head)
-        attached[id(head)] = [r for r in rest if r.code in EXPLAINS.get(head.code, ())]
-        loose = [r for r in rest if r.code not in EXPLAINS.get(head.code, ())]
+        attached[id(head)] = [r for r in rest if explains(head, r)]
+        loose = [r for r in rest if not explains(head, r)]
     stories = []
     for c in causes:
         kids = attached[id(c)]

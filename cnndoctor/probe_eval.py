@@ -165,15 +165,22 @@ def _discrepancy(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
     return float(np.sqrt(np.mean((a - b) ** 2)) / spread)
 
 
-def measure_mode_gap(model, data: ProbeData, idx: np.ndarray, batch_size: int, *, zero: bool = False) -> ModeGap | None:
+def measure_mode_gap(model, data: ProbeData, idx: np.ndarray, batch_size: int, *, zero: bool = False,
+                     seed: int = 0) -> ModeGap | None:
     """Train mode vs eval mode (as is, and recalibrated) for the model's BatchNorm layers; None without any.
 
     Only whole batches of ``batch_size`` are compared (the remainder of the slice is left out), so
     a small leftover batch does not pass for the batch size.
     """
+    import torch
+
     norms = _batchnorms(model)
     if not norms:
         return None
+    # Batches drawn as training draws them — shuffled: consecutive chunks of a class- or
+    # recording-ordered file would each hold one class, a gap that shuffled training never has.
+    gen = torch.Generator().manual_seed(int(seed))
+    idx = np.asarray(idx)[torch.randperm(len(idx), generator=gen).numpy()]
     if len(idx) >= batch_size:
         idx = idx[:len(idx) // batch_size * batch_size]
     tm = evaluate(model, data, "train", idx, train_mode=True, chunk=batch_size, zero=zero, keep_outputs=True,

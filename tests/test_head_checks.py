@@ -139,9 +139,13 @@ def test_l204_fires_on_mse_for_class_ids(run, ah):
 
 @pytest.mark.fires("L204")
 def test_l204_fires_on_binary_loss_for_three_classes(run, ah):
-    report = run(PlainCNN, *ah, loss_fn=nn.BCEWithLogitsLoss(), select=["L204"])
+    report = run(PlainCNN(num_classes=1), *ah, loss_fn=nn.BCEWithLogitsLoss(), select=["L201", "L204"])
     (f,) = _found(report, "L204")
-    assert "binary loss" in f.message and f.evidence["output_width"] == 3
+    assert "binary loss" in f.message and f.evidence["output_width"] == 1
+    assert not _found(report, "L201")  # one output is what a binary loss expects: L204 tells the whole story
+    # With a 3-wide head the loss reads three binary outputs: the class ids are the wrong encoding (L102)
+    wide = run(PlainCNN, *ah, loss_fn=nn.BCEWithLogitsLoss(), select=["L102", "L204"])
+    assert codes(wide) == ["L102"]
 
 
 @pytest.mark.silent("L204")

@@ -248,6 +248,29 @@ def test_t201_fires_on_lr_ten_with_adam(lr_ten):
     assert f.evidence["suggested_lr"] < 0.1
 
 
+@pytest.mark.fires("T201")
+def test_t201_counts_a_blow_up_the_probe_recovers_from(gun):
+    X, y, Xt, yt = gun
+    report = _diagnose(PlainCNN, (X, y), (Xt, yt), lr=1.0, select=["T201"], budget="standard")
+    f = _finding(report, "T201")
+    assert f.evidence["lr_loss_diverges"] < 1.0
+    assert f.evidence["probe_peak_loss"] > f.evidence["spike_factor"] * f.evidence["probe_initial_loss"]
+    assert "jumped from" in f.message or "non-finite" in f.message
+
+
+@pytest.mark.silent("T201")
+def test_t201_skips_a_loss_that_is_nan_before_any_update(gun):
+    X, y, Xt, yt = gun
+
+    class LogOfInput(PlainCNN):
+        def forward(self, x):
+            return super().forward(torch.log(x))  # z-normalised series: log of negatives is NaN from the start
+
+    report = _diagnose(LogOfInput, (X, y), (Xt, yt), select=["T201", "T203"])
+    assert _status(report, "T201").status == "skipped" and "before any update" in _status(report, "T201").reason
+    assert _finding(report, "T203")
+
+
 @pytest.mark.fires("T202")
 def test_t202_fires_on_lr_1e6_with_adam(gun):
     X, y, Xt, yt = gun
@@ -310,6 +333,15 @@ def test_t207_fires_on_batchnorm_with_batches_of_two(gun):
 def test_t207_silent_with_batches_of_eight(gun):
     X, y, Xt, yt = gun
     report = _diagnose(ProbeCNN, (X, y), (Xt, yt), batch_size=8, select=["T207"])
+    assert codes(report) == [] and _status(report, "T207").status == "passed"
+
+
+@pytest.mark.silent("T207")
+def test_t207_silent_on_a_class_sorted_file():
+    X, y, Xt, yt = ucr("ArrowHead")
+    order = np.argsort(y, kind="stable")  # every class in one block, as many files are stored
+    # batches of consecutive sorted samples would each hold one class: discrepancy 0.58 (measured)
+    report = _diagnose(ProbeCNN(num_classes=3), (X[order], y[order]), (Xt, yt), batch_size=8, select=["T207"])
     assert codes(report) == [] and _status(report, "T207").status == "passed"
 
 
