@@ -18,6 +18,7 @@ from .plots import report_figures
 from .verify import verify_fixes
 from .errors import InputError
 from .findings import CheckOutcome, Status
+from .keras_support import momentum_note
 from .load_data import Data, data_from_arrays, load_data
 from .registry import all_checks, select_checks
 from .report import Report
@@ -228,6 +229,9 @@ def run_diagnosis(subject: Subject, *, select=None, ignore=None, budget: str = "
     specs, waived = _selection(select, ignore)
     with _progress(progress) as update:
         ctx = Context(subject, budget=budget, progress=update, verbose=verbose)
+        keras_note = momentum_note(subject)
+        if keras_note:
+            ctx.note(keras_note)
         if config_file is not None:
             ctx.note(f"Settings from [tool.cnndoctor] in {display_path(config_file)}; command-line options "
                      "override them.")

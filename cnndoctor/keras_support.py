@@ -21,7 +21,7 @@ from typing import Any, Callable
 from .errors import InputError
 
 __all__ = ["INSTALL_HINT", "mentions_keras", "prepare_backend", "is_keras_model", "keras_loss", "keras_optimizer",
-           "keras_lr", "keras_metrics", "keras_state_ids", "keras_factory", "probe_ready", "train_aware", "KerasLoss"]
+           "keras_lr", "keras_metrics", "keras_state_ids", "keras_factory", "momentum_note", "probe_ready", "train_aware", "KerasLoss"]
 
 INSTALL_HINT = 'pip install "cnndoctor[keras]"'
 _IMPORT_RE = re.compile(r"^\s*(?:from\s+(?:tensorflow\s*\.\s*)?keras\b|import\s+(?:tensorflow\s*\.\s*)?keras\b"
@@ -316,16 +316,46 @@ def keras_factory(target, kind: str, call: Callable[[], Any] | None = None) -> C
         model = keras.models.clone_model(target) if kind == "instance" else call()
         return probe_ready(model) if is_keras_model(model) else model
 
+    fresh.keras = True
     return fresh
 
 
 def probe_ready(model):
     """``model`` made train-aware, its BatchNormalization momentum capped at ``PROBE_BN_MOMENTUM``."""
     model.__class__ = train_aware(type(model))
+    capped = []
     for layer in model._flatten_layers(include_self=False, recursive=True):
         if type(layer).__name__ == "BatchNormalization" and float(layer.momentum) > PROBE_BN_MOMENTUM:
+            capped.append((layer.name, float(layer.momentum)))
             layer.momentum = PROBE_BN_MOMENTUM
+    model._cnndoctor_capped_momentum = capped
     return model
+
+
+def momentum_note(subject, *, epochs: int = 10, min_left: float = 0.1) -> str | None:
+    """A note when the probes capped Keras BatchNormalization momentum and fit()'s epochs are short.
+
+    After ``epochs`` epochs of ``N / batch_size`` steps a moving average with momentum m still
+    holds m ** steps of its initial value (mean 0, variance 1); above ``min_left`` eval-mode
+    results in fit() — validation accuracy — lag behind the training accuracy.
+    """
+    if not getattr(subject.factory, "keras", False):
+        return None
+    try:
+        capped = getattr(subject.build_model(), "_cnndoctor_capped_momentum", [])
+    except Exception:  # noqa: BLE001 — a model that cannot be built is A101's finding, not this note's
+        return None
+    if not capped:
+        return None
+    momentum = max(m for _, m in capped)
+    steps = -(-len(subject.data.X_train) // max(1, subject.batch_size))
+    left = momentum ** (epochs * steps)
+    if left <= min_left:
+        return None
+    return (f"Keras BatchNormalization momentum {momentum:g} ({len(capped)} layer(s)) was set to "
+            f"{PROBE_BN_MOMENTUM:g} for the probes. With {steps} steps per epoch, fit()'s moving statistics still "
+            f"hold {left:.0%} of their initial values after {epochs} epochs, so validation accuracy can sit near "
+            "chance while training accuracy climbs; use BatchNormalization(momentum=0.9) when epochs are this short.")
 
 
 PROBE_BN_MOMENTUM = 0.9

@@ -213,6 +213,24 @@ SCENARIOS: list[Scenario] = [
       note="torch.log(x + 1) on z-normalised series"),
     S("ten-sigmoid-layers", ("T205",), "deep_sigmoid.py", lambda: b.load("GunPoint"),
       note="10 Conv1d + Sigmoid, no normalisation"),
+
+    # --- Keras 3 models, run through the torch backend -----------------------------------------------
+    S("healthy-keras-fcn-basicmotions", (), "keras_fcn.py", lambda: b.to_nlc(_std("BasicMotions")),
+      note="Keras FCN, (N, L, C) arrays, sparse categorical CE"),
+    S("healthy-keras-ecg-binary", (), "keras_ecg_binary.py", lambda: b.load("GunPoint"),
+      note="Dense(1, sigmoid) + binary_crossentropy, 0/1 labels"),
+    S("keras-adc-counts-acsf1", ("D102",), "keras_tutorial_cnn.py", lambda: b.adc_counts(b.load("ACSF1")),
+      note="the tutorial CNN in Keras on 16-bit ADC counts"),
+    S("keras-categorical-ce-on-class-ids", ("L102",), "keras_categorical_ids.py", lambda: b.load("ArrowHead"),
+      note="categorical_crossentropy with labels 0..2"),
+    S("keras-dense-without-softmax", ("L202",), "keras_no_softmax.py", lambda: b.load("ArrowHead"),
+      note="Dense(K) and the default from_logits=False"),
+    S("keras-softmax-with-from-logits", ("L202",), "keras_softmax_from_logits.py", lambda: b.load("OSULeaf"),
+      note="Dense(K, softmax) and from_logits=True"),
+    S("keras-conv-into-dense", ("A104",), "keras_conv_dense.py", lambda: b.load("GunPoint"),
+      note="Conv1D → Dense with no Flatten"),
+    S("keras-sigmoid-bce-accuracy", ("L204",), "keras_sigmoid_bce.py", lambda: b.one_hot(b.load("OSULeaf")),
+      note="Dense(6, sigmoid), binary_crossentropy, metrics=['accuracy']"),
 ]
 
 # Catalogue codes with no scenario of their own, and why: each is a symptom that seeded causes produce.
