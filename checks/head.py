@@ -294,15 +294,12 @@ def loss_task_mismatch(loss, labels, shape_trace):
     calibrated. `BCELoss`/`BCEWithLogitsLoss` is a binary (or multi-label) loss: with more
     than two exclusive classes it either raises on the target shape or reads the class id
     as a probability. `CrossEntropyLoss` on continuous targets makes every distinct value a
-    class of its own. In Keras, `Dense(K, activation='sigmoid')` with `binary_crossentropy` on
-    one-hot rows does train (one-vs-rest), but `metrics=['accuracy']` then means binary
-    accuracy over the K outputs: predicting no class at all scores 1 − 1/K (90% for ten
-    classes), a suspiciously good number that hides a model at chance.
+    class of its own.
 
     ## Example
     `criterion = nn.MSELoss()` with labels 0..9 and one output; `nn.BCEWithLogitsLoss()` kept
-    from a binary tutorial on a 5-class problem; Keras `Dense(10, activation='sigmoid')` with
-    `compile(loss='binary_crossentropy', metrics=['accuracy'])`.
+    from a binary tutorial on a 5-class problem; Keras `Dense(1, activation='sigmoid')` with
+    `loss='binary_crossentropy'` on labels 0..9.
 
     ## Fix
     Use `nn.CrossEntropyLoss` with K outputs and integer class ids (or `BCEWithLogitsLoss`
@@ -328,8 +325,7 @@ def loss_task_mismatch(loss, labels, shape_trace):
         return
     if loss.kind in ("bce", "bce_logits") and k > 2:
         if labels.kind == "one-hot" and width == k:
-            yield from _keras_binary_accuracy(loss, labels, evidence)
-            return  # otherwise one-vs-rest over one-hot rows: a multi-label formulation that trains
+            return  # one-vs-rest over one-hot rows: a multi-label formulation that trains
         if width == k:
             return  # a K-wide head read as K binary outputs: the class ids are the wrong encoding, which is L102's
         yield Finding(
@@ -352,23 +348,3 @@ def _classification_fix(loss, k: int) -> str:
                 "loss='sparse_categorical_crossentropy' (class ids) or 'categorical_crossentropy' (one-hot rows).")
     return (f"Use nn.CrossEntropyLoss with {k} outputs and integer class ids 0..{k - 1}"
             + (" (or BCEWithLogitsLoss with one output)." if k == 2 else "."))
-
-
-def _keras_binary_accuracy(loss, labels, evidence: dict):
-    """binary_crossentropy on K > 2 one-hot classes with metrics=['accuracy']: Keras reports binary accuracy."""
-    if not _keras(loss) or not {"accuracy", "acc"} & set(getattr(loss.fn, "metrics", ())):
-        return
-    import numpy as np
-
-    k = labels.n_classes
-    one_hot = np.eye(k)[np.asarray(labels.train)]
-    all_zero = float((one_hot == 0).mean())  # binary accuracy of a model that predicts no class at all
-    yield Finding(
-        message=(f"binary_crossentropy with metrics=['accuracy'] on {k} exclusive classes: Keras resolves "
-                 f"'accuracy' to binary_accuracy, averaged over the {k} sigmoid outputs, so a model that predicts "
-                 f"no class at all already scores {all_zero:.1%} on the training labels — the reported accuracy is "
-                 "not the share of samples classified correctly."),
-        evidence={**evidence, "metrics": list(loss.fn.metrics), "binary_accuracy_predicting_nothing": all_zero,
-                  "chance_accuracy": 1 / k},
-        fix=(f"Compile with loss='categorical_crossentropy' and end the model with Dense({k}, activation='softmax'); "
-             "then 'accuracy' means categorical accuracy."))

@@ -67,7 +67,8 @@ def initial_loss_off(initial_loss, *, max_ratio: float = 2.0, min_ratio: float =
         probabilities = init.loss_kind in ("cross_entropy_probs", "bce")  # the outputs are already probabilities
         scale = (f" (typical output magnitude {g(init.logit_rms)})" if init.logit_rms is not None and not probabilities
                  else "")
-        what = ("the initial logits are far too large, so the softmax starts saturated: the true class gets a "
+        squash = "sigmoid" if init.loss_kind == "bce" else "softmax"
+        what = (f"the initial logits are far too large, so the {squash} starts saturated: the true class gets a "
                 f"probability near e^−{g(value)}" if probabilities else
                 f"the initial outputs are far too large{scale}, so the softmax starts saturated")
         yield Finding(
@@ -162,7 +163,7 @@ def cannot_overfit_batch(overfit_batch, *, min_accuracy: float = 0.95, stuck_fra
             "frozen or disconnected layers, a forward() that ignores its input) usually name it.")
 
 
-def _mechanics(run, inventory) -> tuple[str, str] | None:
+def _mechanics(run, inventory, keras: bool = False) -> tuple[str, str] | None:
     """Why the weights never moved, and the fix; None when they did move."""
     if run.changed_fraction is None or run.changed_fraction > 0 or run.steps == 0:
         return None
@@ -181,12 +182,17 @@ def _mechanics(run, inventory) -> tuple[str, str] | None:
     step = "your train_step" if run.used_train_step else "the training step"
     trainable = [r for r in inventory.rows if r.requires_grad]
     if len(run.never_nonzero_grad) == len(trainable) and not run.used_train_step and any(r.reached for r in trainable):
+        if keras:
+            return ("the loss is connected to them but its gradient is exactly zero at every step: the outputs sit "
+                    "where the loss is flat — probabilities saturated at 0 or 1, which Keras clips to [1e-7, 1 − 1e-7] "
+                    "when from_logits=False, so no gradient passes",
+                    "Find what saturates the outputs (unscaled inputs, huge initial logits); end with a linear Dense "
+                    "and compile with from_logits=True so the loss never clips.")
         return ("the loss is connected to them but its gradient is exactly zero at every step: the outputs sit where "
-                "the loss is flat — probabilities saturated at 0 or 1 and clipped by the loss (Keras clips them to "
-                "[1e-7, 1 − 1e-7] when from_logits=False), or a round/argmax/clamp between the weights and the loss",
-                "Find what saturates the outputs (unscaled inputs, huge initial logits) or remove the "
-                "non-differentiable operation; in Keras, end with a linear Dense and compile with from_logits=True so "
-                "the loss never clips.")
+                "the loss is flat — a round/argmax/clamp/sign between the weights and the loss, or probabilities "
+                "saturated and clipped inside the loss",
+                "Remove the non-differentiable operation from the path to the loss (keep round/argmax for "
+                "inference), and find what saturates the outputs (unscaled inputs, huge initial logits).")
     if len(run.never_nonzero_grad) == len(trainable):
         return (f"no gradient ever reaches them: {step} does not call loss.backward() on a loss connected to the "
                 "model's output (a .detach(), .item(), .numpy() or torch.tensor(...) cuts the graph)",
@@ -196,7 +202,7 @@ def _mechanics(run, inventory) -> tuple[str, str] | None:
 
 
 @check("T102", "no-learning", "error")
-def no_learning(training_probe, parameter_inventory, *, max_accumulation: float = 2.0, min_drop: float = 0.1):
+def no_learning(training_probe, parameter_inventory, loss, *, max_accumulation: float = 2.0, min_drop: float = 0.1):
     """## What it does
     Runs a short training probe at your settings — your loss, optimizer, learning rate,
     batch size and, when model.py defines one, your own `train_step` — and checks the
@@ -238,7 +244,7 @@ def no_learning(training_probe, parameter_inventory, *, max_accumulation: float 
                       fix="Make one training step run on a batch of the data before anything else: fix the error "
                           "above (shapes, dtypes and devices of xb, yb and the model output).")
         return
-    cause = _mechanics(run, inv)
+    cause = _mechanics(run, inv, keras=type(loss.fn).__name__ == "KerasLoss")
     if cause is not None:
         why, fix = cause
         yield Finding(message=f"The weights never change during {run.steps} training steps because {why}. The loss "

@@ -32,8 +32,8 @@ def lr_too_high(lr_range, training_probe, *, max_drop: float = 0.3, spike_factor
     becomes NaN), every step undoes the previous one: the loss oscillates or explodes, ReLUs
     die, and the model ends predicting one class. The check fires when your lr is at or
     beyond that point *and* the training probe at your lr confirms it (its loss fell by less
-    than `max_drop`, 30%, became non-finite, or jumped above `spike_factor` (10) times its
-    starting value on the way — a recovery after such a blow-up is luck, not a working lr), so
+    than `max_drop`, 30%, became non-finite, or — as the median of three consecutive batches —
+    jumped above `spike_factor` (10) times its starting value on the way — a recovery after such a blow-up is luck, not a working lr), so
     a noisy sweep alone never fires it. A loss that is already non-finite before the first
     update says nothing about the learning rate; T203 reports it.
 
@@ -54,7 +54,9 @@ def lr_too_high(lr_range, training_probe, *, max_drop: float = 0.3, spike_factor
         raise Skip("the loss is non-finite before any update (T203 reports it), so no learning rate is to blame")
     if lr.diverge_lr is None or lr.user_lr < lr.diverge_lr:
         return
-    finite = [v for v in run.losses if math.isfinite(v)]
+    # a median of three consecutive batches: one unlucky batch is not a blow-up
+    finite = [float(np.median(run.losses[i:i + 3])) for i in range(max(0, len(run.losses) - 2))
+              if all(math.isfinite(v) for v in run.losses[i:i + 3])]
     peak = max(finite) if finite else None
     spiked = peak is not None and initial > 0 and peak > spike_factor * initial
     if not run.nonfinite and not spiked and (run.loss_drop is None or run.loss_drop >= max_drop):
@@ -63,7 +65,8 @@ def lr_too_high(lr_range, training_probe, *, max_drop: float = 0.3, spike_factor
     rule = ("a tenth of the lr at the loss minimum" if lr.suggestion is not None else
             "two decades below the divergence point, as the sweep's loss never fell clearly")
     outcome = ("its loss became non-finite" if run.nonfinite else
-               f"its loss jumped from {g(initial)} to {g(peak)} (step {finite.index(peak) + 1})" if spiked else
+               f"its loss jumped from {g(initial)} to {g(peak)} (median of three batches, from step "
+               f"{finite.index(peak) + 1})" if spiked else
                f"its loss went from {g(run.initial_loss)} to {g(run.loss_window(False))}")
     yield Finding(
         message=f"The learning rate {g(lr.user_lr)} is past the point where training diverges: in a learning-rate "

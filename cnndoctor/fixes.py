@@ -207,8 +207,6 @@ def classification_loss(subject, ctx, finding):
     out = ctx.model_output
     width = 1 if out.ndim == 1 else out.shape[1]
     k = ctx.n_classes
-    if "binary_accuracy_predicting_nothing" in finding.evidence:
-        return None  # a misleading metric: the probes already measure categorical accuracy, nothing to verify
     if keras_fixes.is_keras_subject(subject):
         return keras_fixes.classification_head(subject, k)
     if width == 1 and k == 2:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .keras_support import KerasLoss, is_keras_model, probe_ready
+from .keras_support import KerasLoss, is_keras_model, output_layer, probe_ready
 
 __all__ = ["is_keras_subject", "classification_head", "flip_from_logits", "linear_output", "rebuild_head",
            "unfreeze_layers"]
@@ -20,8 +20,8 @@ def is_keras_subject(subject) -> bool:
 
 
 def _output_layer(model):
-    layers = getattr(model, "layers", None) or []
-    return layers[-1] if layers and type(layers[-1]).__name__ == "Dense" else None
+    last = output_layer(model)
+    return last if type(last).__name__ == "Dense" else None
 
 
 def _edited(subject, edit):
@@ -64,6 +64,7 @@ def rebuild_head(subject, *, units: int, activation: str | None, loss: KerasLoss
 
     if _output_layer(subject.build_model()) is None:
         return None
+    activation = _keras_activation(activation, units)
 
     def edit(model):
         last = _output_layer(model)
@@ -100,3 +101,10 @@ def unfreeze_layers(subject):
         return model
 
     return _edited(subject, edit), "setting trainable=True on every layer"
+
+
+def _keras_activation(name: str | None, units: int) -> str | None:
+    """A Keras activation name for the rebuilt head: softmax over one unit is always 1, so sigmoid."""
+    if name == "softmax" and units == 1:
+        return "sigmoid"
+    return name if name in ("softmax", "sigmoid", "relu", "tanh", "log_softmax", "elu", "selu", "gelu") else None

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from .errors import InputError
 
 __all__ = ["INSTALL_HINT", "mentions_keras", "prepare_backend", "is_keras_model", "keras_loss", "keras_optimizer",
-           "keras_lr", "keras_metrics", "keras_state_ids", "keras_factory", "momentum_note", "probe_ready", "train_aware", "KerasLoss"]
+           "keras_lr", "keras_state_ids", "output_layer", "default_loss", "keras_factory", "momentum_note", "probe_ready", "train_aware", "KerasLoss"]
 
 INSTALL_HINT = 'pip install "cnndoctor[keras]"'
 _IMPORT_RE = re.compile(r"^\s*(?:from\s+(?:tensorflow\s*\.\s*)?keras\b|import\s+(?:tensorflow\s*\.\s*)?keras\b"
@@ -90,6 +90,49 @@ def keras_state_ids(model) -> set[int]:
     return {id(p) for p in model.parameters() if id(p) not in designed}
 
 
+def output_layer(model):
+    """The layer that produces a Sequential or Functional model's output; None for a subclassed model.
+
+    ``model.layers[-1]`` is the last layer *created*, which in a subclassed model need not be the
+    one whose output is returned.
+    """
+    import keras
+
+    if isinstance(model, keras.Sequential):
+        return model.layers[-1] if model.layers else None
+    outputs = getattr(model, "outputs", None)
+    if not outputs or len(outputs) != 1:
+        return None
+    history = getattr(outputs[0], "_keras_history", None)
+    return history[0] if history else None
+
+
+def default_loss(model):
+    """The loss that matches an uncompiled Keras model's last layer, as ``keras_loss`` returns it.
+
+    One output: binary cross-entropy; K outputs: sparse categorical cross-entropy; from_logits
+    unless the layer ends in a sigmoid / softmax. An unknown last layer gets the Keras default.
+    """
+    last = output_layer(model)
+    act = getattr(getattr(last, "activation", None), "__name__", None)
+    if getattr(last, "units", None) == 1:
+        return keras_loss(keras_binary(from_logits=act != "sigmoid"))
+    from_logits = last is not None and act != "softmax"
+    return keras_loss(keras_sparse(from_logits=from_logits))
+
+
+def keras_binary(*, from_logits: bool):
+    import keras
+
+    return keras.losses.BinaryCrossentropy(from_logits=from_logits)
+
+
+def keras_sparse(*, from_logits: bool):
+    import keras
+
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+
+
 # ---------------------------------------------------------------- compile(): loss
 
 
@@ -109,7 +152,6 @@ class KerasLoss:
         self.label_smoothing = float(label_smoothing or 0.0)
         self._fallback, self._regression = fallback, regression
         self.expects = _EXPECTS.get(name)
-        self.metrics: tuple[str, ...] = ()  # the compile() metrics, by name (Keras resolves 'accuracy' per loss)
         self.__name__ = name
 
     def __call__(self, output, target):
@@ -158,9 +200,7 @@ class KerasLoss:
         """The same loss compiled with ``from_logits`` set (what the L202 fix changes)."""
         kind = {"cross_entropy": "cross_entropy_probs", "cross_entropy_probs": "cross_entropy",
                 "bce": "bce_logits", "bce_logits": "bce"}[self.kind] if from_logits != self.from_logits else self.kind
-        fixed = KerasLoss(self.name, kind, from_logits, self.label_smoothing)
-        fixed.metrics = self.metrics
-        return fixed
+        return KerasLoss(self.name, kind, from_logits, self.label_smoothing)
 
     @property
     def shown(self) -> str:
@@ -172,9 +212,9 @@ class KerasLoss:
 
 _EXPECTS = {"categorical_crossentropy": "one-hot", "sparse_categorical_crossentropy": "indices",
             "binary_crossentropy": "binary"}
-_REGRESSION = {"mean_squared_error": "mse_loss", "mse": "mse_loss", "mean_absolute_error": "l1_loss",
-               "mae": "l1_loss", "huber": "huber_loss", "huber_loss": "huber_loss"}
+_REGRESSION = {"mse": "mse_loss", "mae": "l1_loss", "huber": "huber_loss"}
 _CATEGORICAL = ("sparse_categorical_crossentropy", "categorical_crossentropy")
+_KNOWN = (*_CATEGORICAL, "binary_crossentropy", *_REGRESSION)
 
 
 def _snake(name: str) -> str:
@@ -195,13 +235,17 @@ def keras_loss(loss) -> tuple[Any, str, str] | None:
         raise InputError("The Keras model was compiled with several losses (one per output); cnndoctor "
                          "diagnoses single-output classifiers. Compile it with one loss.")
     if isinstance(loss, str):
-        name, config = loss.lower(), {}
+        name, config = _canonical(loss), {}
     else:
         getter = getattr(loss, "get_config", None)
         config = getter() if callable(getter) else {}
-        name = str(config.get("name") or _snake(getattr(loss, "__name__", type(loss).__name__)))
+        by_class = _canonical(type(loss).__name__)  # a user-given name= must not hide what the loss is
+        if by_class in _KNOWN:
+            name = by_class
+        else:
+            name = str(config.get("name") or _snake(getattr(loss, "__name__", type(loss).__name__)))
         if name in ("loss_function_wrapper", "lossfunctionwrapper"):
-            name = _snake(getattr(getattr(loss, "fn", None), "__name__", name))
+            name = _canonical(getattr(getattr(loss, "fn", None), "__name__", name))
     from_logits = bool(config.get("from_logits", False))
     smoothing = config.get("label_smoothing", 0.0)
     shown = name + (" (from_logits=True)" if from_logits else "")
@@ -217,18 +261,29 @@ def keras_loss(loss) -> tuple[Any, str, str] | None:
         return KerasLoss(name, "custom", from_logits, fallback=loss), name, "custom"
     import keras
 
-    return KerasLoss(name, "custom", False, fallback=keras.losses.get(name)), name, "custom"
+    if name in ("crossentropy", "ce"):
+        raise InputError(f"The Keras model was compiled with loss={loss!r}, which Keras resolves from the label and "
+                         "output shapes inside fit(). Name the loss cnndoctor should probe: "
+                         "'sparse_categorical_crossentropy' (class ids), 'categorical_crossentropy' (one-hot rows) "
+                         "or 'binary_crossentropy' (one sigmoid output).")
+    try:
+        fallback = keras.losses.get(loss if isinstance(loss, str) else name)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"The Keras model was compiled with loss={loss!r}, which Keras cannot resolve ({exc}). "
+                         "Compile with a loss Keras knows, e.g. 'sparse_categorical_crossentropy'.") from None
+    return KerasLoss(name, "custom", False, fallback=fallback), name, "custom"
 
 
-def keras_metrics(model) -> tuple[str, ...]:
-    """The names of the metrics a compiled Keras model reports (``'accuracy'``, ``'auc'``…)."""
-    config = getattr(getattr(model, "_compile_config", None), "config", None) or {}
-    metrics = config.get("metrics") or ()
-    if isinstance(metrics, dict):
-        metrics = [m for value in metrics.values() for m in (value if isinstance(value, (list, tuple)) else [value])]
-    elif not isinstance(metrics, (list, tuple)):
-        metrics = [metrics]
-    return tuple(m if isinstance(m, str) else str(getattr(m, "name", type(m).__name__)) for m in metrics)
+# Keras's aliases, and the names its loss classes and functions go by, to one canonical name.
+_ALIASES = {"cce": "categorical_crossentropy", "scce": "sparse_categorical_crossentropy",
+            "bce": "binary_crossentropy", "mean_squared_error": "mse", "mean_absolute_error": "mae",
+            "huber_loss": "huber"}
+
+
+def _canonical(name: str) -> str:
+    snake = _snake(name) if any(c.isupper() for c in name) else name.lower()
+    snake = snake.replace("cross_entropy", "crossentropy")
+    return _ALIASES.get(snake, snake)
 
 
 # ---------------------------------------------------------------- compile(): optimizer

@@ -61,11 +61,14 @@ def _chunks(idx: np.ndarray, size: int) -> list[np.ndarray]:
 
 
 def evaluate(model, data: ProbeData, split: str, idx: np.ndarray, *, train_mode: bool = False,
-             chunk: int = 64, zero: bool = False, keep_outputs: bool = False, dropout: bool = True) -> EvalResult:
+             chunk: int = 64, zero: bool = False, keep_outputs: bool = False, dropout: bool = True,
+             batch_norm_stats: bool = False) -> EvalResult:
     """Loss and accuracy of ``model`` on ``idx`` without changing it (buffers, mode and RNG restored).
 
     ``train_mode`` evaluates with BatchNorm on batch statistics, in chunks of ``chunk`` samples
     — what the model sees during training — and with dropout on unless ``dropout=False``.
+    ``batch_norm_stats`` keeps eval mode for everything but torch BatchNorm layers, which use the
+    chunk's own statistics (every dropout, functional or inside other modules, stays off).
     """
     import torch
 
@@ -74,6 +77,9 @@ def evaluate(model, data: ProbeData, split: str, idx: np.ndarray, *, train_mode:
     with preserved_state(model), torch.no_grad(), torch.random.fork_rng(devices=None if cuda else []), \
             (dropout_off(model) if train_mode and not dropout else contextlib.nullcontext()):
         model.train(train_mode)
+        if batch_norm_stats and not train_mode:
+            for _, m in _batchnorms(model):
+                m.train()
         for part in _chunks(idx, chunk):
             xb = data.inputs(split, part, zero=zero)
             bad += int((~torch.isfinite(xb)).reshape(len(part), -1).any(1).sum())

@@ -108,14 +108,15 @@ def sane_lrs(optimizer_name: str, user_lr: float, n: int) -> list[float]:
 
 
 def _judge(model, data: ProbeData, idx: np.ndarray):
-    """Loss and accuracy on the batch as training sees it, dropout off.
+    """Loss and accuracy on the batch in eval mode, but with BatchNorm on the batch's own statistics.
 
-    BatchNorm then normalises with the batch's own statistics — what eval mode gives once its
-    running statistics have caught up with the weights. Eval mode itself would judge the lag
-    of the running averages (momentum 0.1 in torch, 0.01 per step in Keras) rather than
-    whether the batch can be memorised; T207 judges that gap on its own.
+    That is what eval mode gives once the running statistics have caught up with the weights;
+    eval mode as is would judge how far the running averages lag behind weights that move fast
+    on one repeated batch (T207 judges that gap on its own). Dropout of every kind stays off.
+    Keras layers take one ``training`` flag for the whole model, so a Keras model is judged in
+    eval mode; its BatchNormalization momentum is capped for the probes (see keras_support).
     """
-    return evaluate(model, data, "train", idx, train_mode=True, chunk=len(idx), dropout=False)
+    return evaluate(model, data, "train", idx, chunk=len(idx), batch_norm_stats=True)
 
 
 def _attempt(data: ProbeData, subject, idx: np.ndarray, lr: float, steps: int, check_every: int, seed: int,
@@ -204,7 +205,7 @@ def run_overfit_batch(subject, train_X, train_y, *, steps: int, batch: int = 32,
     ``train_X`` as fed to the model, ``train_y`` int64 class ids (as for ``run_training_probe``).
     The first attempt uses ``subject.lr``; when it fails, up to ``retries`` attempts at sane
     learning rates for the optimizer family follow. Each attempt stops once the batch is
-    memorised (every sample right with dropout off and BatchNorm on the batch's statistics), at a non-finite loss, after ``steps``, or at
+    memorised (every sample right in eval mode with BatchNorm on the batch's statistics), at a non-finite loss, after ``steps``, or at
     half its steps when its loss is still no better than the label entropy of the batch (what
     a model ignoring its input scores: "stalled"); a retry also stops once its loss is half
     that floor ("learning": the lr works, which is all a retry has to show).

@@ -161,6 +161,8 @@ def make_subject(target, kind: str, data: Data, *, name: str, options: dict | No
         raise InputError(f"lr and batch_size must be positive; got lr={lr_value}, batch_size={bs}.")
     for key in ("loss_fn", "optimizer", "preprocess", "train_step"):
         source[key] = "model file" if options.get(key) is not None else "default"
+    if options.get("_keras_default_loss"):
+        source["loss_fn"] = "default"
     return Subject(factory=factory, data=data, labels=labels, model_name=name, loss_fn=loss,
                    optimizer=options.get("optimizer"), lr=lr_value, batch_size=bs,
                    preprocess=options.get("preprocess"), train_step=options.get("train_step"),
@@ -174,7 +176,7 @@ def _keras_settings(target, kind, factory, options, layout):
 
     if "keras" not in sys.modules:
         return options, layout
-    from .keras_support import is_keras_model, keras_factory, keras_loss, keras_lr, keras_metrics, keras_optimizer
+    from .keras_support import default_loss, is_keras_model, keras_factory, keras_loss, keras_lr, keras_optimizer
 
     sample = target if kind == "instance" else None
     if sample is None:
@@ -186,11 +188,12 @@ def _keras_settings(target, kind, factory, options, layout):
         return options, layout
     options = dict(options)
     options["_keras"] = keras_factory(target, kind, factory)
-    compiled = keras_loss(getattr(sample, "loss", None)) if getattr(sample, "compiled", False) else None
-    if compiled is not None and options.get("loss_fn") is None:
+    if options.get("loss_fn") is None:
+        compiled = keras_loss(getattr(sample, "loss", None)) if getattr(sample, "compiled", False) else None
+        if compiled is None:  # not compiled: probe with the loss its last layer is built for
+            compiled = default_loss(sample)
+            options["_keras_default_loss"] = True
         options["loss_fn"] = compiled[0]
-        if hasattr(compiled[0], "metrics"):
-            compiled[0].metrics = keras_metrics(sample)
     opt = getattr(sample, "optimizer", None) if getattr(sample, "compiled", False) else None
     if opt is not None and options.get("optimizer") is None:
         options["optimizer"] = keras_optimizer(opt)

@@ -296,17 +296,14 @@ def test_sigmoid_head_with_binary_crossentropy_on_k_classes_is_l204(run):
     from tests.fixtures.data import arrowhead
 
     _, y, _, yt = arrowhead()
-    report = _keras_run(run, _arrowhead_fcn(last_activation="sigmoid"), "binary_crossentropy", _onehot(y), _onehot(yt),
-                        metrics=["accuracy"], select=["L204"])
-    found = _found(report, "L204")
-    assert found and "binary_accuracy" in found[0].message
-    assert found[0].evidence["binary_accuracy_predicting_nothing"] == pytest.approx(2 / 3)
     one = _keras_run(run, _arrowhead_fcn(last_activation="sigmoid", units=1), "binary_crossentropy", y, yt,
-                     select=["L204"])
-    assert _found(one, "L204") and "Dense(3, activation='softmax')" in _found(one, "L204")[0].fix
-    silent = _keras_run(run, _arrowhead_fcn(last_activation="sigmoid"), "binary_crossentropy", _onehot(y), _onehot(yt),
-                        select=["L204"])
-    assert not _found(silent, "L204")  # one-vs-rest without the misleading metric trains
+                     select=["L201", "L204"])
+    assert [f.code for f in one.findings] == ["L204"]
+    assert "Dense(3, activation='softmax')" in one.findings[0].fix
+    # Dense(K, sigmoid) on one-hot rows is one-vs-rest: it trains, and Keras 3 reports categorical accuracy
+    wide = _keras_run(run, _arrowhead_fcn(last_activation="sigmoid"), "binary_crossentropy", _onehot(y), _onehot(yt),
+                      metrics=["accuracy"], select=["L204"])
+    assert not _found(wide, "L204")
 
 
 def test_keras_state_is_not_reported_as_frozen_but_a_frozen_layer_is(run):
@@ -356,3 +353,41 @@ def test_keras_twins_get_the_same_diagnoses_as_the_torch_samples(tmp_path):
             assert fixes[0] == fixes[1] == "standardising each channel with training statistics"
             after = keras_doc["findings"][0]["verified"]
             assert after["after"] > after["before"] + 0.1, after
+
+
+def test_loss_names_aliases_and_renamed_objects_are_recognised():
+    for given, name in (("CategoricalCrossentropy", "categorical_crossentropy"), ("scce", "sparse_categorical_crossentropy"),
+                        ("MeanSquaredError", "mse"), (keras.losses.BinaryCrossentropy(name="my_bce"),
+                                                      "binary_crossentropy")):
+        assert keras_loss(given)[0].name == name, given
+    with pytest.raises(InputError, match="resolves from the label and output shapes"):
+        keras_loss("crossentropy")
+
+
+@pytest.mark.silent("L202")
+def test_an_uncompiled_model_is_probed_with_the_loss_its_head_is_built_for(run):
+    from tests.fixtures.data import arrowhead
+
+    X, y, Xt, yt = arrowhead()
+    report = run(_arrowhead_fcn(), (X, y), (Xt, yt), select=["L202"])  # softmax head, never compiled
+    assert not report.findings
+    subject = make_subject(_arrowhead_fcn(last_activation=None), "instance", Data(X, y, Xt, yt), name="model")
+    assert subject.loss_fn.name == "sparse_categorical_crossentropy" and subject.loss_fn.from_logits
+    assert subject.settings_source["loss_fn"] == "default"
+
+
+def test_the_output_layer_of_a_subclassed_model_is_not_guessed():
+    from cnndoctor.keras_support import output_layer
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.head = layers.Dense(3)
+            self.hidden = layers.Dense(8)  # created last, runs first
+
+        def call(self, x):
+            return self.head(self.hidden(x))
+
+    assert output_layer(Net()) is None
+    model = _arrowhead_fcn()
+    assert output_layer(model) is model.layers[-1]

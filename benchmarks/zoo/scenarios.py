@@ -229,8 +229,8 @@ SCENARIOS: list[Scenario] = [
       note="Dense(K, softmax) and from_logits=True"),
     S("keras-conv-into-dense", ("A104",), "keras_conv_dense.py", lambda: b.load("GunPoint"),
       note="Conv1D → Dense with no Flatten"),
-    S("keras-sigmoid-bce-accuracy", ("L204",), "keras_sigmoid_bce.py", lambda: b.one_hot(b.load("OSULeaf")),
-      note="Dense(6, sigmoid), binary_crossentropy, metrics=['accuracy']"),
+    S("keras-one-sigmoid-on-6-classes", ("L204",), "keras_sigmoid_bce.py", lambda: b.load("OSULeaf"),
+      note="Dense(1, sigmoid), binary_crossentropy, labels 0..5"),
 ]
 
 # Catalogue codes with no scenario of their own, and why: each is a symptom that seeded causes produce.

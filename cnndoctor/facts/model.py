@@ -232,7 +232,7 @@ def loss(ctx) -> LossInfo:
     fn = ctx.subject.loss_fn
     if fn is not None and getattr(fn, "kind", None) and getattr(fn, "name", None):  # a Keras compile() loss
         return LossInfo(fn, fn.name + (" (from_logits=True)" if getattr(fn, "from_logits", False) else ""),
-                        fn.kind, "model file")
+                        fn.kind, ctx.subject.settings_source.get("loss_fn", "model file"))
     if fn is not None:
         name, kind = loss_kind(fn)
         return LossInfo(fn, name, kind, "model file")
