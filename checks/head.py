@@ -7,6 +7,7 @@ import math
 
 from cnndoctor import Finding, check
 from cnndoctor.errors import Skip
+from cnndoctor.keras_support import is_keras_loss
 
 __all__ = ["activation_loss_mismatch", "bounded_logits", "loss_task_mismatch", "output_class_mismatch"]
 
@@ -79,11 +80,6 @@ def output_class_mismatch(model_output, n_classes, loss, shape_trace):
                   evidence={"output_width": width, "n_classes": k, "output_shape": list(out.shape),
                             "loss": loss.name},
                   fix=fix, location=layer)
-
-
-def _keras(loss) -> bool:
-    """Whether the loss came from a Keras compile() call (fixes are then said in Keras terms)."""
-    return getattr(loss.fn, "expects", None) is not None or type(loss.fn).__name__ == "KerasLoss"
 
 
 def _keras_class(loss) -> str:
@@ -175,7 +171,7 @@ def activation_loss_mismatch(output_activation, loss, n_classes):
                    f"e/(e+K−1) = {best:.2f} (K = {k}) and the loss cannot fall below {floor:.2f} (chance: "
                    f"ln K = {math.log(max(k, 2)):.2f}); the gradients are squashed twice.")
         fix = (f"Remove the softmax from {_where(act)} and return raw logits; apply softmax only when you need "
-               "probabilities at inference." if not _keras(loss) else
+               "probabilities at inference." if not is_keras_loss(loss.fn) else
                f"Compile with keras.losses.{_keras_class(loss)}() (from_logits=False: the outputs are already "
                f"probabilities), or drop activation='softmax' from {_where(act)}.")
     elif kind == "nll" and name != "log_softmax":
@@ -198,7 +194,8 @@ def activation_loss_mismatch(output_activation, loss, n_classes):
                    f"probability lies in [{p_lo:.2f}, {p_hi:.2f}], so "
                    + ("no sample can ever be predicted positive." if name == "log_softmax"
                       else "no sample can ever be predicted negative (below 0.5)."))
-        fix = (f"Remove the {name} from {_where(act)} and return raw logits to {loss.name}." if not _keras(loss) else
+        fix = (f"Remove the {name} from {_where(act)} and return raw logits to {loss.name}."
+               if not is_keras_loss(loss.fn) else
                f"Compile with keras.losses.BinaryCrossentropy() (from_logits=False), or drop the {name} from "
                f"{_where(act)}.")
     elif kind == "bce" and name not in ("sigmoid", "softmax", "hardsigmoid"):
@@ -216,7 +213,7 @@ def activation_loss_mismatch(output_activation, loss, n_classes):
                        + (" — raw logits" if name is None else f" ({name} outputs)") +
                        f": {loss.name} raises on values outside [0, 1] or saturates at its clamp.")
         fix = ("Use BCEWithLogitsLoss on the raw logits (numerically stable), or end the model with torch.sigmoid."
-               if not _keras(loss) else "End the model with Dense(1, activation='sigmoid'), or compile with "
+               if not is_keras_loss(loss.fn) else "End the model with Dense(1, activation='sigmoid'), or compile with "
                "keras.losses.BinaryCrossentropy(from_logits=True).")
     if message is None:
         return
@@ -343,7 +340,7 @@ def loss_task_mismatch(loss, labels, shape_trace):
 
 
 def _classification_fix(loss, k: int) -> str:
-    if _keras(loss):
+    if is_keras_loss(loss.fn):
         return (f"End the model with Dense({k}, activation='softmax') and compile with "
                 "loss='sparse_categorical_crossentropy' (class ids) or 'categorical_crossentropy' (one-hot rows).")
     return (f"Use nn.CrossEntropyLoss with {k} outputs and integer class ids 0..{k - 1}"

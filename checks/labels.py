@@ -12,7 +12,6 @@ _REMAP = ("classes, y_train = np.unique(y_train, return_inverse=True)   # ids 0.
           "y_test = np.searchsorted(classes, y_test)                    # the same mapping for test\n"
           "# predictions map back with classes[pred]")
 _BINARY_LOSSES = ("bce_logits", "bce")
-_INDEX_LOSSES = ("cross_entropy", "cross_entropy_probs", "nll")
 
 
 def _values(labels) -> np.ndarray:
@@ -177,7 +176,8 @@ def label_encoding_mismatch(label_contract):
                             fix="Use class indices 0..K-1 (int64) with CrossEntropyLoss and a K-wide head (for one-hot "
                                 "rows: y.argmax(1)); keep BCEWithLogitsLoss for one output per sample or for "
                                 "multi-label targets.",
-                            snippet=("y_train = y_train.argmax(axis=1) if y_train.ndim == 2 else y_train   # class indices\n"
+                            snippet=("y_train = y_train.argmax(axis=1) if y_train.ndim == 2 else y_train"
+                                     "   # class indices\n"
                                      "criterion = nn.CrossEntropyLoss()\n"
                                      "loss = criterion(model(xb), torch.as_tensor(yb, dtype=torch.long))"))
 

@@ -6,6 +6,7 @@ import math
 
 from cnndoctor import Finding, Severity, check
 from cnndoctor.errors import Skip
+from cnndoctor.keras_support import is_keras_loss
 
 from ._probes import attempt_row, g, is_memorised, is_stuck, pct, require_steps
 
@@ -163,22 +164,26 @@ def cannot_overfit_batch(overfit_batch, *, min_accuracy: float = 0.95, stuck_fra
             "frozen or disconnected layers, a forward() that ignores its input) usually name it.")
 
 
-def _mechanics(run, inventory, keras: bool = False) -> tuple[str, str] | None:
-    """Why the weights never moved, and the fix; None when they did move."""
+_STEP_SNIPPET = "optimizer.zero_grad()\nloss = criterion(model(xb), yb)\nloss.backward()\noptimizer.step()"
+
+
+def _mechanics(run, inventory, keras: bool = False) -> tuple[str, str, str | None] | None:
+    """Why the weights never moved, the fix and its snippet (None: no loop to show); None when they moved."""
     if run.changed_fraction is None or run.changed_fraction > 0 or run.steps == 0:
         return None
     if not inventory.rows:
-        return "the model has no parameters", "Give the model trainable layers."
+        return "the model has no parameters", "Give the model trainable layers.", _STEP_SNIPPET
     if not inventory.trainable:
         if len(inventory.frozen) == len(inventory.rows):
             return ("every parameter has requires_grad=False",
-                    "Remove the requires_grad_(False) / torch.no_grad() that freezes the model.")
+                    "Remove the requires_grad_(False) / torch.no_grad() that freezes the model.", _STEP_SNIPPET)
         if not any(r.in_optimizer for r in inventory.rows):
             other = f" (it holds {len(inventory.foreign)} tensors of another model)" if inventory.foreign else ""
             return (f"the optimizer holds none of the model's {len(inventory.rows)} parameter tensors{other}",
-                    "Build the optimizer from this model's parameters: make_optimizer(model.parameters()).")
+                    "Build the optimizer from this model's parameters: make_optimizer(model.parameters()).",
+                    _STEP_SNIPPET)
         if inventory.zero_lr:
-            return "the optimizer's learning rate is 0", "Give the optimizer a learning rate above 0."
+            return "the optimizer's learning rate is 0", "Give the optimizer a learning rate above 0.", _STEP_SNIPPET
     step = "your train_step" if run.used_train_step else "the training step"
     trainable = [r for r in inventory.rows if r.requires_grad]
     if len(run.never_nonzero_grad) == len(trainable) and not run.used_train_step and any(r.reached for r in trainable):
@@ -187,18 +192,19 @@ def _mechanics(run, inventory, keras: bool = False) -> tuple[str, str] | None:
                     "where the loss is flat — probabilities saturated at 0 or 1, which Keras clips to [1e-7, 1 − 1e-7] "
                     "when from_logits=False, so no gradient passes",
                     "Find what saturates the outputs (unscaled inputs, huge initial logits); end with a linear Dense "
-                    "and compile with from_logits=True so the loss never clips.")
+                    "and compile with from_logits=True so the loss never clips.", None)
         return ("the loss is connected to them but its gradient is exactly zero at every step: the outputs sit where "
                 "the loss is flat — a round/argmax/clamp/sign between the weights and the loss, or probabilities "
                 "saturated and clipped inside the loss",
                 "Remove the non-differentiable operation from the path to the loss (keep round/argmax for "
-                "inference), and find what saturates the outputs (unscaled inputs, huge initial logits).")
+                "inference), and find what saturates the outputs (unscaled inputs, huge initial logits).", None)
     if len(run.never_nonzero_grad) == len(trainable):
         return (f"no gradient ever reaches them: {step} does not call loss.backward() on a loss connected to the "
                 "model's output (a .detach(), .item(), .numpy() or torch.tensor(...) cuts the graph)",
-                "Compute the loss directly from model(xb) and call loss.backward() on it, without detaching it.")
+                "Compute the loss directly from model(xb) and call loss.backward() on it, without detaching it.",
+                _STEP_SNIPPET)
     return (f"the gradients are there but {step} never applies them (optimizer.step() is not called, or is called "
-            "on another optimizer)", "Call optimizer.step() after loss.backward() in every step.")
+            "on another optimizer)", "Call optimizer.step() after loss.backward() in every step.", _STEP_SNIPPET)
 
 
 @check("T102", "no-learning", "error")
@@ -244,17 +250,16 @@ def no_learning(training_probe, parameter_inventory, loss, *, max_accumulation: 
                       fix="Make one training step run on a batch of the data before anything else: fix the error "
                           "above (shapes, dtypes and devices of xb, yb and the model output).")
         return
-    cause = _mechanics(run, inv, keras=type(loss.fn).__name__ == "KerasLoss")
+    cause = _mechanics(run, inv, keras=is_keras_loss(loss.fn))
     if cause is not None:
-        why, fix = cause
+        why, fix, snippet = cause
         yield Finding(message=f"The weights never change during {run.steps} training steps because {why}. The loss "
                               "cannot move, so the model stays at chance however long it trains.",
                       evidence={**base, "tensors_without_gradient": run.never_nonzero_grad[:20],
                                 "tensors_in_optimizer": sum(r.in_optimizer for r in inv.rows),
                                 "parameter_tensors": len(inv.rows), "foreign_tensors_in_optimizer": len(inv.foreign)},
                       fix=fix,
-                      snippet=None if "exactly zero" in why else
-                      "optimizer.zero_grad()\nloss = criterion(model(xb), yb)\nloss.backward()\noptimizer.step()")
+                      snippet=snippet)
         return
     acc = run.grad_accumulation
     if acc is not None and acc >= max_accumulation:
@@ -266,8 +271,7 @@ def no_learning(training_probe, parameter_inventory, loss, *, max_accumulation: 
                       evidence={**base, "grad_accumulation": round(acc, 3), "max_accumulation": max_accumulation},
                       severity=Severity.WARNING if learning else None,
                       fix="Call optimizer.zero_grad() at the start of every training step.",
-                      snippet="optimizer.zero_grad()\nloss = criterion(model(xb), yb)\nloss.backward()\n"
-                              "optimizer.step()")
+                      snippet=_STEP_SNIPPET)
 
 
 def _rows(rows, limit: int = 6) -> str:

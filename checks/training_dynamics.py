@@ -31,11 +31,12 @@ def lr_too_high(lr_range, training_probe, *, max_drop: float = 0.3, spike_factor
     Past the point where the range test's loss turns back up above where it started (or
     becomes NaN), every step undoes the previous one: the loss oscillates or explodes, ReLUs
     die, and the model ends predicting one class. The check fires when your lr is at or
-    beyond that point *and* the training probe at your lr confirms it (its loss fell by less
-    than `max_drop`, 30%, became non-finite, or — as the median of three consecutive batches —
-    jumped above `spike_factor` (10) times its starting value on the way — a recovery after such a blow-up is luck, not a working lr), so
-    a noisy sweep alone never fires it. A loss that is already non-finite before the first
-    update says nothing about the learning rate; T203 reports it.
+    beyond that point *and* the training probe at your lr confirms it — its loss fell by less
+    than `max_drop` (30%), became non-finite, or jumped above `spike_factor` (10) times its
+    starting value on the way (median of three consecutive batches; a recovery after such a
+    blow-up is luck, not a working lr) — so a noisy sweep alone never fires it. A loss that is
+    already non-finite before the first update says nothing about the learning rate; T203
+    reports it.
 
     ## Example
     `lr=10` with Adam (typical values are 1e-4 to 1e-2), or `lr=1` with SGD on unscaled data.

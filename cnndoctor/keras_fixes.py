@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from .keras_support import KerasLoss, is_keras_model, output_layer, probe_ready
+from .keras_support import KerasLoss, is_keras_loss, is_keras_model, keras_layers, output_layer, probe_ready
 
 __all__ = ["is_keras_subject", "classification_head", "flip_from_logits", "linear_output", "rebuild_head",
            "unfreeze_layers"]
 
 
 def is_keras_subject(subject) -> bool:
-    return isinstance(subject.loss_fn, KerasLoss) or is_keras_model(subject.build_model())
+    return is_keras_loss(subject.loss_fn) or is_keras_model(subject.build_model())
 
 
 def _output_layer(model):
@@ -96,7 +96,7 @@ def unfreeze_layers(subject):
     """Every layer trainable (T103)."""
 
     def edit(model):
-        for layer in model._flatten_layers(include_self=True, recursive=True):
+        for layer in keras_layers(model, include_self=True):
             layer.trainable = True
         return model
 

@@ -20,8 +20,9 @@ from typing import Any, Callable
 
 from .errors import InputError
 
-__all__ = ["INSTALL_HINT", "mentions_keras", "prepare_backend", "is_keras_model", "keras_loss", "keras_optimizer",
-           "keras_lr", "keras_state_ids", "output_layer", "default_loss", "keras_factory", "momentum_note", "probe_ready", "train_aware", "KerasLoss"]
+__all__ = ["INSTALL_HINT", "mentions_keras", "prepare_backend", "is_keras_model", "is_keras_loss", "keras_layers",
+           "keras_loss", "keras_optimizer", "keras_lr", "keras_state_ids", "output_layer", "default_loss",
+           "keras_factory", "momentum_note", "probe_ready", "train_aware", "KerasLoss"]
 
 INSTALL_HINT = 'pip install "cnndoctor[keras]"'
 _IMPORT_RE = re.compile(r"^\s*(?:from\s+(?:tensorflow\s*\.\s*)?keras\b|import\s+(?:tensorflow\s*\.\s*)?keras\b"
@@ -76,6 +77,18 @@ def is_keras_model(obj) -> bool:
     return keras is not None and isinstance(obj, getattr(keras, "Model", ()))
 
 
+def is_keras_loss(fn) -> bool:
+    """Whether a loss came from a Keras ``compile()`` (findings then say their fixes in Keras terms)."""
+    return isinstance(fn, KerasLoss)
+
+
+def keras_layers(model, *, include_self: bool = False) -> list:
+    """Every layer of a Keras model, nested ones included; empty for a torch model."""
+    if not is_keras_model(model):
+        return []
+    return list(model._flatten_layers(include_self=include_self, recursive=True))
+
+
 def keras_state_ids(model) -> set[int]:
     """ids of the torch parameters that are Keras state, not weights (BatchNorm moving statistics,
     seed-generator states): Keras creates them untrainable by design. Empty for a torch model.
@@ -85,7 +98,7 @@ def keras_state_ids(model) -> set[int]:
     """
     if not is_keras_model(model):
         return set()
-    designed = {id(v.value) for layer in model._flatten_layers(include_self=True, recursive=True)
+    designed = {id(v.value) for layer in keras_layers(model, include_self=True)
                 for v in getattr(layer, "_trainable_variables", ())}
     return {id(p) for p in model.parameters() if id(p) not in designed}
 
@@ -113,24 +126,13 @@ def default_loss(model):
     One output: binary cross-entropy; K outputs: sparse categorical cross-entropy; from_logits
     unless the layer ends in a sigmoid / softmax. An unknown last layer gets the Keras default.
     """
+    import keras
+
     last = output_layer(model)
     act = getattr(getattr(last, "activation", None), "__name__", None)
     if getattr(last, "units", None) == 1:
-        return keras_loss(keras_binary(from_logits=act != "sigmoid"))
-    from_logits = last is not None and act != "softmax"
-    return keras_loss(keras_sparse(from_logits=from_logits))
-
-
-def keras_binary(*, from_logits: bool):
-    import keras
-
-    return keras.losses.BinaryCrossentropy(from_logits=from_logits)
-
-
-def keras_sparse(*, from_logits: bool):
-    import keras
-
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+        return keras_loss(keras.losses.BinaryCrossentropy(from_logits=act != "sigmoid"))
+    return keras_loss(keras.losses.SparseCategoricalCrossentropy(from_logits=last is not None and act != "softmax"))
 
 
 # ---------------------------------------------------------------- compile(): loss
@@ -379,7 +381,7 @@ def probe_ready(model):
     """``model`` made train-aware, its BatchNormalization momentum capped at ``PROBE_BN_MOMENTUM``."""
     model.__class__ = train_aware(type(model))
     capped = []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    for layer in keras_layers(model):
         if type(layer).__name__ == "BatchNormalization" and float(layer.momentum) > PROBE_BN_MOMENTUM:
             capped.append((layer.name, float(layer.momentum)))
             layer.momentum = PROBE_BN_MOMENTUM

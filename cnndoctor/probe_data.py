@@ -18,9 +18,10 @@ import numpy as np
 
 from .errors import FactUnavailable
 
-__all__ = ["ProbeData", "prepare_probe_data", "label_entropy", "first_output"]
+__all__ = ["CLASS_LOSSES", "ProbeData", "prepare_probe_data", "label_entropy", "first_output"]
 
-_CLASS_LOSSES = ("cross_entropy", "cross_entropy_probs", "nll")
+# loss kinds that take one class id per sample against K outputs
+CLASS_LOSSES = ("cross_entropy", "cross_entropy_probs", "nll")
 _FLOAT_LOSSES = ("bce_logits", "bce", "regression")
 
 
@@ -81,7 +82,7 @@ class ProbeData:
     @property
     def expected_initial_loss(self) -> float | None:
         """ln K for a K-way softmax head, ln 2 for a binary (one-output) head; None for other losses."""
-        if self.loss_kind in _CLASS_LOSSES:
+        if self.loss_kind in CLASS_LOSSES:
             return math.log(self.output_width) if self.output_width > 1 else None
         if self.loss_kind in ("bce_logits", "bce"):
             return math.log(2.0)
@@ -156,7 +157,7 @@ def _describe_ids(ids: np.ndarray) -> str:
 
 
 def _check_targets(kind: str, width: int, n_classes: int, ids: np.ndarray, name: str) -> None:
-    if kind in _CLASS_LOSSES:
+    if kind in CLASS_LOSSES:
         if width < 2:
             raise FactUnavailable(f"the head has {width} output for {name}, which needs one logit per class "
                                   "(see L201)")

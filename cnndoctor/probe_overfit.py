@@ -205,10 +205,10 @@ def run_overfit_batch(subject, train_X, train_y, *, steps: int, batch: int = 32,
     ``train_X`` as fed to the model, ``train_y`` int64 class ids (as for ``run_training_probe``).
     The first attempt uses ``subject.lr``; when it fails, up to ``retries`` attempts at sane
     learning rates for the optimizer family follow. Each attempt stops once the batch is
-    memorised (every sample right in eval mode with BatchNorm on the batch's statistics), at a non-finite loss, after ``steps``, or at
-    half its steps when its loss is still no better than the label entropy of the batch (what
-    a model ignoring its input scores: "stalled"); a retry also stops once its loss is half
-    that floor ("learning": the lr works, which is all a retry has to show).
+    memorised (every sample right in eval mode with BatchNorm on the batch's statistics), at a
+    non-finite loss, after ``steps``, or at half its steps when its loss is still no better than
+    the label entropy of the batch (what a model ignoring its input scores: "stalled"); a retry
+    also stops once its loss is half that floor ("learning": the lr works, which is all a retry has to show).
     """
     data = prepare_probe_data(subject, train_X, train_y, loss=loss, step_train_y=step_train_y,
                               n_classes=subject.labels.n_classes if getattr(subject, "labels", None) else None)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .keras_support import is_keras_model
+from .keras_support import is_keras_model, keras_layers
 
 __all__ = ["GradientRecorder", "UnitRecorder", "UnitActivity", "dropout_off", "layer_of", "weight_norms",
            "preserved_state", "forward_order"]
@@ -100,7 +100,7 @@ def dropout_off(model):
     from torch.nn.modules.dropout import _DropoutNd
 
     torch_dropouts = [m for m in model.modules() if isinstance(m, _DropoutNd) and m.training]
-    keras_dropouts = [(layer, layer.rate) for layer in _keras_layers(model)
+    keras_dropouts = [(layer, layer.rate) for layer in keras_layers(model)
                       if "Dropout" in type(layer).__name__ and isinstance(getattr(layer, "rate", None), (int, float))]
     try:
         for m in torch_dropouts:
@@ -113,16 +113,6 @@ def dropout_off(model):
             m.train()
         for layer, rate in keras_dropouts:
             layer.rate = rate
-
-
-def _keras_layers(model) -> list:
-    flatten = getattr(model, "_flatten_layers", None)
-    if not callable(flatten):
-        return []
-    try:
-        return list(flatten(include_self=False, recursive=True))
-    except TypeError:
-        return []
 
 
 class GradientRecorder:

@@ -356,9 +356,9 @@ def test_keras_twins_get_the_same_diagnoses_as_the_torch_samples(tmp_path):
 
 
 def test_loss_names_aliases_and_renamed_objects_are_recognised():
-    for given, name in (("CategoricalCrossentropy", "categorical_crossentropy"), ("scce", "sparse_categorical_crossentropy"),
-                        ("MeanSquaredError", "mse"), (keras.losses.BinaryCrossentropy(name="my_bce"),
-                                                      "binary_crossentropy")):
+    for given, name in (("CategoricalCrossentropy", "categorical_crossentropy"),
+                        ("scce", "sparse_categorical_crossentropy"), ("MeanSquaredError", "mse"),
+                        (keras.losses.BinaryCrossentropy(name="my_bce"), "binary_crossentropy")):
         assert keras_loss(given)[0].name == name, given
     with pytest.raises(InputError, match="resolves from the label and output shapes"):
         keras_loss("crossentropy")

@@ -19,7 +19,7 @@ from ..lr_range import LRRange, lr_range_probe
 from ..probe import ProbeRun, Runtime, runtime_for, train_probe
 from ..probe_eval import ModeGap, eval_indices, evaluate
 from ..probe_budget import ProbeBudget, probe_budget_for
-from ..probe_data import ProbeData, label_entropy, prepare_probe_data
+from ..probe_data import CLASS_LOSSES, ProbeData, label_entropy, prepare_probe_data
 from ..probe_overfit import OverfitResult, overfit_probe
 from ..probe_params import ParameterInventory, parameter_inventory as _inventory
 
@@ -166,8 +166,7 @@ def _floor(data: ProbeData, run: ProbeRun, seed: int, eval_samples: int) -> tupl
     labels = data.labels("train", idx)
     majority = float(np.bincount(labels - labels.min()).max() / len(labels))
     weighted = any(getattr(data.loss_fn, name, None) is not None for name in ("weight", "pos_weight"))
-    bounded = data.loss_kind in ("cross_entropy", "cross_entropy_probs", "nll") or (data.loss_kind in ("bce_logits", "bce")
-                                                             and data.output_width == 1)
+    bounded = data.loss_kind in CLASS_LOSSES or (data.loss_kind in ("bce_logits", "bce") and data.output_width == 1)
     return (label_entropy(labels) if bounded and not weighted else None), majority
 
 
