@@ -7,7 +7,7 @@ import math
 
 from cnndoctor.errors import Skip
 
-__all__ = ["g", "pct", "require_steps", "is_stuck", "is_memorised", "attempt_row"]
+__all__ = ["g", "pct", "require_steps", "require_complete", "is_stuck", "is_memorised", "attempt_row"]
 
 
 def g(value, digits: int = 3) -> str:
@@ -22,9 +22,25 @@ def pct(value) -> str:
 
 
 def require_steps(run) -> None:
-    """Skip a check when the training probe could not take a single step."""
+    """Skip a check when the training probe could not take a single step, or its time cap truncated it."""
     if run.error is not None and run.steps == 0:
         raise Skip(f"the training step fails before the first update ({run.error}); T102 reports it")
+    require_complete(run, "training probe")
+
+
+def require_complete(probe, what: str) -> None:
+    """Skip a check when the wall-clock safety net stopped ``probe`` before its planned steps.
+
+    Such a probe is inconclusive: how far it got depends on the machine's load, so a verdict
+    built on it would differ from one run of the same command and seed to the next.
+    """
+    if probe is None or getattr(probe, "stopped_by", None) != "time":
+        return
+    steps = getattr(probe, "steps", None)
+    if not isinstance(steps, int):
+        steps = len(probe.losses)
+    raise Skip(f"the {what} stopped at the time cap after {steps} of {probe.max_steps} steps; the verdict would "
+               "rest on a truncated run")
 
 
 def is_memorised(attempt, min_accuracy: float) -> bool:

@@ -1,5 +1,6 @@
 """Capacity checks: A201 receptive field vs the signal's time scale, A202 stacked linear layers,
-A203 BatchNorm with tiny batches, A204 heavy dropout, A205 parameters vs training samples."""
+A203 BatchNorm with tiny batches, A204 heavy dropout, A205 parameters vs training samples, A207 BatchNorm
+on the one-sample last batch of an epoch."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from cnndoctor import Finding, Severity, check
 from cnndoctor.errors import Skip
 
 __all__ = [
+    "batchnorm_batch_of_one",
     "batchnorm_small_batch",
     "heavy_dropout",
     "missing_nonlinearity",
@@ -362,3 +364,61 @@ def _next_layers(shape_trace, name: str, n: int = 2) -> list[str]:
         return []
     i = leaves.index(name)
     return leaves[i + 1:i + 1 + n]
+
+
+def _batch_without_one(n: int, batch: int) -> int | None:
+    """The batch size nearest ``batch`` (trying smaller first) whose last batch of ``n`` is not a single sample."""
+    for step in range(1, batch):
+        for b in (batch - step, batch + step):
+            if 1 < b < n and n % b != 1:
+                return b
+    return None
+
+
+@check("A207", "batchnorm-batch-of-one", "error")
+def batchnorm_batch_of_one(batch_of_one):
+    """## What it does
+    Works out the last batch of each epoch of your training loop (training samples modulo the
+    batch size, unless the loop drops it: `drop_last` of the DataLoader you pass, or a
+    `drop_last = True` in model.py) and, when it holds a single sample and the model has
+    BatchNorm layers, runs a fresh copy of the model in train mode on one sample to see whether
+    a BatchNorm raises.
+
+    ## Why is this bad?
+    In train mode BatchNorm normalises with the batch's own statistics, and one value per channel
+    has no variance: `BatchNorm1d` on `(1, C)` — after global pooling or a flatten — or on
+    `(1, C, 1)` raises "Expected more than 1 value per channel when training", so your loop
+    crashes at the last batch of the first epoch, and of every epoch if you catch it. Inside the
+    conv blocks BatchNorm sees `(1, C, L)` and trains on one sample (badly, but without error),
+    so the check only fires where the forward pass really fails. cnndoctor's own probes merge a
+    one-sample last batch into the previous one and never see it; A203 warns about small batches
+    from the architecture alone.
+
+    ## Example
+    161 training windows in batches of 32 (161 = 5 × 32 + 1) and `nn.BatchNorm1d(64)` after
+    `nn.AdaptiveAvgPool1d(1)` and `nn.Flatten()`.
+
+    ## Fix
+    Pass `drop_last=True` to the training DataLoader, or choose a batch size that does not leave
+    a single sample.
+    """
+    b = batch_of_one
+    if not b.batchnorm or b.drop_last or b.last_batch != 1 or not b.ran or b.error is None:
+        return
+    n, bs = b.n_train, b.batch_size
+    where = (f"at the last batch of every epoch (N={n}, batch_size={bs} → last batch has 1 sample)")
+    layer = f"{b.module_type} `{b.module}`" if b.module else "a batch_norm call in forward()"
+    shape = f" (its input is {b.input_shape})" if b.input_shape else ""
+    other = _batch_without_one(n, bs)
+    yield Finding(
+        message=f"{layer[0].upper() + layer[1:]} cannot normalise a batch of one sample in train mode{shape}: "
+                f"training crashes {where}, with {b.error}.",
+        evidence={"n_train": n, "batch_size": bs, "last_batch": b.last_batch, "drop_last": b.drop_last,
+                  "batchnorm_layers": list(b.batchnorm), "failing_layer": b.module, "failing_input_shape":
+                  list(b.input_shape) if b.input_shape else None, "error": b.error, "crashes_at": where,
+                  "batch_size_without_single_last": other},
+        fix="Pass drop_last=True to the training DataLoader" + (
+            f", or use batch_size={other} ({n} = {n // other} × {other}" + (f" + {n % other}" if n % other else "")
+            + ")" if other else "") + ".",
+        snippet=f"train_loader = DataLoader(train_set, batch_size={bs}, shuffle=True, drop_last=True)",
+        location=b.module)

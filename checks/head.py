@@ -1,15 +1,17 @@
 """Checks on the contract between the model's output, the labels and the loss:
-L201 output width, L202 activation vs loss, L203 bounded logits, L204 loss vs task."""
+L201 output width, L202 activation vs loss, L203 bounded logits, L204 loss vs task, L206 softmax over an
+axis of size 1."""
 
 from __future__ import annotations
 
 import math
 
-from cnndoctor import Finding, check
+from cnndoctor import Finding, Severity, check
 from cnndoctor.errors import Skip
 from cnndoctor.keras_support import is_keras_loss
 
-__all__ = ["activation_loss_mismatch", "bounded_logits", "loss_task_mismatch", "output_class_mismatch"]
+__all__ = ["activation_loss_mismatch", "bounded_logits", "loss_task_mismatch", "output_class_mismatch",
+           "softmax_over_singleton_axis"]
 
 _LINEAR = ("Linear", "LazyLinear")
 # Output ranges of the bounded ops: (low, high); None for an open end.
@@ -149,6 +151,9 @@ def activation_loss_mismatch(output_activation, loss, n_classes):
     name = act.name
     if kind in ("regression", "custom"):
         raise Skip(f"{loss.name} has no activation contract to check")
+    if name in ("softmax", "log_softmax") and act.width == 1 and act.stats.get("finite") and \
+            act.stats.get("min") == act.stats.get("max"):
+        raise Skip(f"the {name} normalises a single output, so the output is a constant: L206 reports it")
     message = fix = None
     extra: dict = {}
     if kind == "cross_entropy_probs" and name not in ("softmax", "sigmoid"):
@@ -345,3 +350,58 @@ def _classification_fix(loss, k: int) -> str:
                 "loss='sparse_categorical_crossentropy' (class ids) or 'categorical_crossentropy' (one-hot rows).")
     return (f"Use nn.CrossEntropyLoss with {k} outputs and integer class ids 0..{k - 1}"
             + (" (or BCEWithLogitsLoss with one output)." if k == 2 else "."))
+
+
+@check("L206", "softmax-over-singleton-axis", "error")
+def softmax_over_singleton_axis(softmax_axes, loss):
+    """## What it does
+    Records every softmax and log-softmax of one forward pass — `nn.Softmax`/`nn.LogSoftmax`
+    modules and `F.softmax`/`x.softmax(dim)`/`torch.log_softmax` calls in `forward` alike — with
+    the size of the axis each one normalises, and checks whether the model's outputs differ
+    between samples.
+
+    ## Why is this bad?
+    A softmax over an axis of size 1 divides every value by itself: it returns exactly 1 (0 for
+    log-softmax) whatever its input, and its gradient is exactly zero. At the end of the model
+    the output is the same constant for every sample, no gradient reaches any weight, and
+    accuracy stays at chance however long you train (T102 sees the weights never move). The
+    usual causes are a binary head with one output followed by `F.softmax(x, dim=1)`, and a
+    softmax over the wrong axis — one that a `unsqueeze`, a pooling to length 1 or a `(N, K, 1)`
+    head made singleton. It is an error when the outputs are constant across samples; inside
+    the model (attention weights over a single position) it is a warning: that branch passes
+    no information.
+
+    ## Example
+    `return F.softmax(self.fc(x), dim=1)` with `self.fc = nn.Linear(64, 1)` and
+    `BCEWithLogitsLoss`; `scores.softmax(dim=-1)` on attention scores of shape `(N, L, 1)`.
+
+    ## Fix
+    Normalise over the axis that holds the alternatives (the K classes, the L positions). For a
+    one-output binary head return the raw logit to `BCEWithLogitsLoss` and apply `torch.sigmoid`
+    only at inference; before `CrossEntropyLoss` return raw logits. In Keras, end a binary model
+    with `Dense(1, activation='sigmoid')` and `binary_crossentropy`, not `Dense(1, activation='softmax')`.
+    """
+    hits = softmax_axes.singleton
+    if not hits:
+        return
+    first = hits[0]
+    value = 1 if first["op"] == "softmax" else 0
+    where = f"in `{first['module']}`" if first["module"] and first["module"] != "(model)" else "in forward()"
+    dim = f"dim={first['dim']}" if first["dim_given"] else f"the implicit dim {first['dim']}"
+    constant = softmax_axes.output_constant
+    tail = (f": the output is the same for every sample ({softmax_axes.output_sample[:4]}) and no gradient reaches "
+            "the weights, so the model cannot learn" if constant else
+            ": the tensor it produces carries no information and passes no gradient back")
+    more = f" ({len(hits) - 1} more such call{'s' if len(hits) > 2 else ''})" if len(hits) > 1 else ""
+    yield Finding(
+        message=f"The model applies {first['op']} over an axis of size 1 ({dim} of a {tuple(first['shape'])} tensor) "
+                f"{where}, so it returns exactly {value} whatever its input{more}{tail}.",
+        evidence={"calls": hits[:8], "all_softmax_calls": len(softmax_axes.calls),
+                  "output_constant_across_samples": constant, "output_sample": softmax_axes.output_sample,
+                  "samples": softmax_axes.n_samples},
+        severity=None if constant else Severity.WARNING,
+        fix=("End a binary model with Dense(1, activation='sigmoid') and binary_crossentropy, or use "
+             "Dense(K, activation='softmax') over the K classes." if is_keras_loss(loss.fn) else
+             "Normalise over the axis that holds the alternatives (the classes or the positions); for a one-output "
+             "binary head return the raw logit to BCEWithLogitsLoss (torch.sigmoid only at inference)."),
+        location=first["module"] if first["module"] not in (None, "(model)") else None)

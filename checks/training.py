@@ -8,7 +8,7 @@ from cnndoctor import Finding, Severity, check
 from cnndoctor.errors import Skip
 from cnndoctor.keras_support import is_keras_loss
 
-from ._probes import attempt_row, g, is_memorised, is_stuck, pct, require_steps
+from ._probes import attempt_row, g, is_memorised, is_stuck, pct, require_complete, require_steps
 
 _SHRINK_HEAD = ("last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]\n"
                 "nn.init.zeros_(last.bias)\n"
@@ -90,8 +90,8 @@ def initial_loss_off(initial_loss, *, max_ratio: float = 2.0, min_ratio: float =
 
 
 @check("T101", "cannot-overfit-batch", "error")
-def cannot_overfit_batch(overfit_batch, *, min_accuracy: float = 0.95, stuck_fraction: float = 0.8,
-                         min_progress: float = 0.01):
+def cannot_overfit_batch(overfit_batch, optimizer_settings, *, min_accuracy: float = 0.95,
+                         stuck_fraction: float = 0.8, min_progress: float = 0.01):
     """## What it does
     Trains a fresh model on one small, class-balanced batch (at most 32 training samples) at
     your settings and checks that it can memorise it. When it cannot at your learning rate,
@@ -125,13 +125,15 @@ def cannot_overfit_batch(overfit_batch, *, min_accuracy: float = 0.95, stuck_fra
         raise Skip(f"the training step fails ({user.error}); T102 reports it")
     if result.nonfinite_inputs:
         raise Skip(f"{result.nonfinite_inputs} samples of the batch hold NaN/Inf inputs (D101, T203 report them)")
+    for a in result.attempts:  # neither verdict may rest on an attempt the time cap cut short
+        require_complete(a, f"overfit probe at lr {g(a.lr)}")
     floor = result.floor_loss
     kw = {"min_accuracy": min_accuracy, "stuck_fraction": stuck_fraction}
     if not is_stuck(user, floor, **kw):
         return
     evidence = {"batch_size": result.batch_size, "class_counts": {str(k): v for k, v in result.class_counts.items()},
                 "floor_loss": round(floor, 5), "min_accuracy": min_accuracy, "stuck_fraction": stuck_fraction,
-                "optimizer": result.optimizer, "attempts": [attempt_row(a) for a in result.attempts]}
+                "optimizer": optimizer_settings.describe(user.lr), "attempts": [attempt_row(a) for a in result.attempts]}
     what = (f"its loss became non-finite at step {user.nonfinite_step + 1}" if user.nonfinite else
             f"after {user.steps} steps its loss on that batch is {g(user.final_loss)} (a model that ignores its input "
             f"scores {g(floor)}) and it gets {pct(user.best_accuracy)} of the batch right")
@@ -146,7 +148,8 @@ def cannot_overfit_batch(overfit_batch, *, min_accuracy: float = 0.95, stuck_fra
             user.final_loss <= (1 - min_progress) * user.initial_loss
         slow = user.lr < a.lr and moving
         yield Finding(
-            message=f"At your learning rate {g(user.lr)} the model cannot memorise one batch of {result.batch_size} "
+            message=f"At your learning rate {g(user.lr)} ({optimizer_settings.brief()}) the model cannot memorise one "
+                    f"batch of {result.batch_size} "
                     f"training samples: {what}. At lr {g(a.lr)} it {how}, so the learning rate is what "
                     + ("slows it down." if slow else "stops it."),
             evidence={**evidence, "verdict": "learning rate", "user_lr_moving": bool(moving),
@@ -155,11 +158,14 @@ def cannot_overfit_batch(overfit_batch, *, min_accuracy: float = 0.95, stuck_fra
             fix=f"Train at a learning rate near {g(a.lr)} (the LR range test, T201/T202, refines it).")
         return
     tried = ", ".join(g(a.lr) for a in result.retries)
+    # no retry runs only when every sane lr of the optimizer family lies within 3x of the user's: theirs is one
     yield Finding(
         message=f"The model cannot memorise one batch of {result.batch_size} training samples, not at your learning "
-                f"rate {g(user.lr)}" + (f" nor at {tried}" if tried else "") + f": {what}. Something that no "
-                "learning rate fixes blocks learning.",
-        evidence={**evidence, "verdict": "no learning rate helps" if tried else "not retried (time cap)"},
+                f"rate {g(user.lr)} ({optimizer_settings.brief()})"
+                + (f" nor at {tried}" if tried else f", already a usual one for {result.optimizer}")
+                + f": {what}. Something that no learning rate fixes blocks learning.",
+        evidence={**evidence, "verdict": "no learning rate helps" if tried else
+                  "no learning rate helps (yours is already a usual one)"},
         fix="Fix what blocks learning before tuning anything: the other findings (data scale, labels, head and loss, "
             "frozen or disconnected layers, a forward() that ignores its input) usually name it.")
 
@@ -250,6 +256,7 @@ def no_learning(training_probe, parameter_inventory, loss, *, max_accumulation: 
                       fix="Make one training step run on a batch of the data before anything else: fix the error "
                           "above (shapes, dtypes and devices of xb, yb and the model output).")
         return
+    require_complete(run, "training probe")
     cause = _mechanics(run, inv, keras=is_keras_loss(loss.fn))
     if cause is not None:
         why, fix, snippet = cause
@@ -386,6 +393,7 @@ def input_independent(training_probe, zero_input_probe, *, min_gain: float = 0.0
     """
     real, zero = training_probe, zero_input_probe
     require_steps(real)
+    require_complete(zero.run, "zeroed-input baseline")
     if real.nonfinite:
         raise Skip("the training probe's loss became non-finite (T203), so its final model says nothing")
     evidence = {"real_train_loss": real.train_loss, "real_train_accuracy": real.train_accuracy,

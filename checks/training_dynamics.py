@@ -9,17 +9,34 @@ import numpy as np
 from cnndoctor import Finding, Severity, check
 from cnndoctor.errors import Skip
 
-from ._probes import g, is_stuck, pct, require_steps
+from ._probes import g, is_stuck, pct, require_complete, require_steps
 
 
-def _lr_evidence(lr_range, run) -> dict:
-    return {**lr_range.summary(), "probe_loss_drop": None if run.loss_drop is None else round(run.loss_drop, 4),
+def _lr_evidence(lr_range, run, optimizer_settings) -> dict:
+    return {**lr_range.summary(), "optimizer": optimizer_settings.describe(lr_range.user_lr),
+            "probe_loss_drop": None if run.loss_drop is None else round(run.loss_drop, 4),
             "probe_initial_loss": run.initial_loss, "probe_final_loss": run.loss_window(False),
             "probe_non_finite": run.nonfinite, "probe": run.summary()}
 
 
+def _divergence(run, spike_factor: float) -> tuple[bool, str | None, float | None]:
+    """Whether a probe diverged (non-finite loss, or a jump above ``spike_factor`` times its start), in words."""
+    initial = run.initial_loss
+    # a median of three consecutive batches: one unlucky batch is not a blow-up
+    finite = [float(np.median(run.losses[i:i + 3])) for i in range(max(0, len(run.losses) - 2))
+              if all(math.isfinite(v) for v in run.losses[i:i + 3])]
+    peak = max(finite) if finite else None
+    if run.nonfinite:
+        return True, f"its loss became non-finite at step {run.nonfinite_step + 1}", peak
+    if peak is not None and initial is not None and initial > 0 and peak > spike_factor * initial:
+        return True, (f"its loss jumped from {g(initial)} to {g(peak)} (median of three batches, from step "
+                      f"{finite.index(peak) + 1})"), peak
+    return False, None, peak
+
+
 @check("T201", "lr-too-high", "error")
-def lr_too_high(lr_range, training_probe, *, max_drop: float = 0.3, spike_factor: float = 10.0):
+def lr_too_high(lr_range, training_probe, optimizer_settings, other_seed_probes, *, max_drop: float = 0.3,
+                spike_factor: float = 10.0, near_factor: float = 10.0, other_seeds: int = 2):
     """## What it does
     Runs a learning-rate range test — one short run from fresh weights whose learning rate
     grows exponentially step by step (from 1e-6, or 100x below yours, to 10, or 10x above
@@ -36,7 +53,17 @@ def lr_too_high(lr_range, training_probe, *, max_drop: float = 0.3, spike_factor
     starting value on the way (median of three consecutive batches; a recovery after such a
     blow-up is luck, not a working lr) — so a noisy sweep alone never fires it. A loss that is
     already non-finite before the first update says nothing about the learning rate; T203
-    reports it.
+    reports it, and neither does a curve whose weights never moved (T102).
+
+    Close to that point, whether training survives depends on the seed: an lr that trains on one
+    initialisation and batch order diverges to NaN on another, and you meet it on the next run.
+    When your lr lies within `near_factor` (10x) below the divergence point — or beyond it with a
+    probe that did not blow up — the training probe is repeated on `other_seeds` (2) more seeds,
+    and divergence (non-finite or spiking loss) on any seed is an error; the evidence gives the
+    margin and how many seeds diverged. The factor is measured: the sweep spends one step at each
+    lr (x1.2-1.4 apart), so it meets divergence late, and constant-lr training diverged on some
+    seeds 3.4-7.4x below the sweep's divergence point (SGD on GunPoint, no normalisation), where
+    the seed the sweep used still trained.
 
     ## Example
     `lr=10` with Adam (typical values are 1e-4 to 1e-2), or `lr=1` with SGD on unscaled data.
@@ -48,39 +75,82 @@ def lr_too_high(lr_range, training_probe, *, max_drop: float = 0.3, spike_factor
     """
     lr, run = lr_range, training_probe
     require_steps(run)
+    require_complete(lr, "LR range test")
     if lr.nonfinite_input or run.nonfinite_input:
         raise Skip("the probes met NaN/Inf inputs (D101), so the loss curve says nothing about the learning rate")
     initial = run.initial_loss
     if lr.start_loss is None or initial is None or not math.isfinite(initial):
         raise Skip("the loss is non-finite before any update (T203 reports it), so no learning rate is to blame")
-    if lr.diverge_lr is None or lr.user_lr < lr.diverge_lr:
+    if run.changed_fraction == 0 and not run.nonfinite:
+        raise Skip("the weights never changed during the training probe (T102 reports why), so the range test's "
+                   "curve says nothing about the learning rate")
+    if lr.diverge_lr is None or lr.user_lr < lr.diverge_lr / near_factor:
         return
-    # a median of three consecutive batches: one unlucky batch is not a blow-up
-    finite = [float(np.median(run.losses[i:i + 3])) for i in range(max(0, len(run.losses) - 2))
-              if all(math.isfinite(v) for v in run.losses[i:i + 3])]
-    peak = max(finite) if finite else None
-    spiked = peak is not None and initial > 0 and peak > spike_factor * initial
-    if not run.nonfinite and not spiked and (run.loss_drop is None or run.loss_drop >= max_drop):
-        return
+    diverged, outcome, peak = _divergence(run, spike_factor)
+    past = lr.user_lr >= lr.diverge_lr
     suggestion = lr.suggestion if lr.suggestion is not None else lr.diverge_lr / 100
     rule = ("a tenth of the lr at the loss minimum" if lr.suggestion is not None else
             "two decades below the divergence point, as the sweep's loss never fell clearly")
-    outcome = ("its loss became non-finite" if run.nonfinite else
-               f"its loss jumped from {g(initial)} to {g(peak)} (median of three batches, from step "
-               f"{finite.index(peak) + 1})" if spiked else
-               f"its loss went from {g(run.initial_loss)} to {g(run.loss_window(False))}")
+    if not diverged and not (past and (run.loss_drop is None or run.loss_drop < max_drop)):
+        yield from _seed_instability(lr, run, optimizer_settings, other_seed_probes, spike_factor=spike_factor,
+                                     near_factor=near_factor, other_seeds=other_seeds, suggestion=suggestion,
+                                     rule=rule)
+        return
+    if not diverged:
+        outcome = f"its loss went from {g(run.initial_loss)} to {g(run.loss_window(False))}"
     yield Finding(
-        message=f"The learning rate {g(lr.user_lr)} is past the point where training diverges: in a learning-rate "
+        message=f"The learning rate {g(lr.user_lr)} ({optimizer_settings.brief()}) is past the point where training "
+                f"diverges: in a learning-rate "
                 f"range test the loss climbs back above its starting value (or becomes non-finite) from lr "
                 f"{g(lr.diverge_lr)} on, and in {run.steps} training steps at {g(lr.user_lr)} {outcome}.",
-        evidence={**_lr_evidence(lr, run), "max_drop": max_drop, "probe_peak_loss": peak,
+        evidence={**_lr_evidence(lr, run, optimizer_settings), "max_drop": max_drop, "probe_peak_loss": peak,
                   "spike_factor": spike_factor, "suggestion_rule": rule},
         fix=f"Lower the learning rate to about {g(suggestion, 2)} ({rule}).",
-        snippet=f"optimizer = torch.optim.{lr.optimizer or 'Adam'}(model.parameters(), lr={g(suggestion, 2)})")
+        snippet=f"optimizer = {optimizer_settings.call(float(g(suggestion, 2)))}")
+
+
+def _seed_instability(lr, run, optimizer_settings, seeds, *, spike_factor, near_factor, other_seeds, suggestion,
+                      rule):
+    """T201 near the divergence point: the training probe on other seeds, and an error if any diverges."""
+    rows, bad = [], []
+    for offset in range(1, other_seeds + 1):
+        other = seeds.run(offset)
+        if other.error is not None and other.steps == 0:
+            continue
+        diverged, outcome, peak = _divergence(other, spike_factor)
+        if not diverged and other.truncated:
+            continue  # cut short by the time cap: says nothing either way
+        seed = seeds.seed(offset)
+        rows.append({"seed": seed, "diverged": diverged, "non_finite": other.nonfinite, "peak_loss": peak,
+                     "loss_drop": None if other.loss_drop is None else round(other.loss_drop, 4),
+                     "steps": other.steps, "outcome": outcome})
+        if diverged:
+            bad.append((seed, outcome))
+    if not bad:
+        return
+    user_seed = seeds.base_seed
+    rows.insert(0, {"seed": user_seed, "diverged": False, "non_finite": False, "peak_loss": None,
+                    "loss_drop": None if run.loss_drop is None else round(run.loss_drop, 4), "steps": run.steps,
+                    "outcome": None})
+    margin = lr.diverge_lr / lr.user_lr
+    place = (f"sits {margin:.1f}x below the point where the learning-rate range test diverges ({g(lr.diverge_lr)})"
+             if margin > 1 else f"is at or past the point where the range test diverges ({g(lr.diverge_lr)})")
+    kept = (f"fell {pct(run.loss_drop)}" if run.loss_drop is not None and run.loss_drop >= 0 else "did not blow up")
+    which = "; ".join(f"seed {s}: {o}" for s, o in bad)
+    yield Finding(
+        message=f"The learning rate {g(lr.user_lr)} ({optimizer_settings.brief()}) {place} and training at it is "
+                f"unstable: the training probe diverged on {len(bad)} of {len(rows)} seeds ({which}), while on "
+                f"seed {user_seed} its loss {kept} in {run.steps} steps.",
+        evidence={**_lr_evidence(lr, run, optimizer_settings), "divergence_margin": round(margin, 3),
+                  "near_factor": near_factor, "spike_factor": spike_factor, "seeds": rows,
+                  "seeds_diverged": len(bad), "seeds_run": len(rows), "suggestion_rule": rule},
+        fix=f"Lower the learning rate to about {g(suggestion, 2)} ({rule}), well clear of the divergence point.",
+        snippet=f"optimizer = {optimizer_settings.call(float(g(suggestion, 2)))}")
 
 
 @check("T202", "lr-too-low", "warning")
-def lr_too_low(lr_range, training_probe, overfit_batch, *, min_factor: float = 10.0, max_drop: float = 0.1):
+def lr_too_low(lr_range, training_probe, overfit_batch, optimizer_settings, *, min_factor: float = 10.0,
+               max_drop: float = 0.1):
     """## What it does
     Compares your learning rate with the learning-rate range test's suggestion and with the
     overfit probe, and checks whether the loss moves during the training probe at your lr.
@@ -102,22 +172,26 @@ def lr_too_low(lr_range, training_probe, overfit_batch, *, min_factor: float = 1
     """
     lr, run, over = lr_range, training_probe, overfit_batch
     require_steps(run)
+    require_complete(lr, "LR range test")
+    for a in over.attempts:
+        require_complete(a, f"overfit probe at lr {g(a.lr)}")
     if lr.nonfinite_input or over.nonfinite_inputs:
         raise Skip("the probes met NaN/Inf inputs (D101), so the loss curve says nothing about the learning rate")
     if run.nonfinite or run.changed_fraction == 0:
         raise Skip("the probe's weights never moved or its loss became non-finite (T102/T203 explain)")
     if run.loss_drop is None or run.loss_drop >= max_drop:
         return
-    evidence = {**_lr_evidence(lr, run), "min_factor": min_factor, "max_drop": max_drop}
+    evidence = {**_lr_evidence(lr, run, optimizer_settings), "min_factor": min_factor, "max_drop": max_drop}
+    user = f"{g(lr.user_lr)} ({optimizer_settings.brief()})"
     if lr.suggestion is not None and lr.user_lr * min_factor <= lr.suggestion:
         yield Finding(
-            message=f"The learning rate {g(lr.user_lr)} is {lr.suggestion / lr.user_lr:.0f}x below the range test's "
+            message=f"The learning rate {user} is {lr.suggestion / lr.user_lr:.0f}x below the range test's "
                     f"suggestion ({g(lr.suggestion)}): in {run.steps} training steps the loss only went from "
                     f"{g(run.initial_loss)} to {g(run.loss_window(False))}.",
             evidence=evidence,
             fix=f"Raise the learning rate to about {g(lr.suggestion, 2)} (a tenth of the lr at the range test's "
                 "loss minimum).",
-            snippet=f"optimizer = torch.optim.{lr.optimizer or 'Adam'}(model.parameters(), lr={g(lr.suggestion, 2)})")
+            snippet=f"optimizer = {optimizer_settings.call(float(g(lr.suggestion, 2)))}")
         return
     floor = over.floor_loss
     kw = {"min_accuracy": 0.95, "stuck_fraction": 0.8}
@@ -125,7 +199,7 @@ def lr_too_low(lr_range, training_probe, overfit_batch, *, min_factor: float = 1
     if is_stuck(over.user, floor, **kw) and higher and over.user.lr * min_factor <= higher[0].lr:
         a = higher[0]
         yield Finding(
-            message=f"The learning rate {g(lr.user_lr)} is too low to learn: in {run.steps} training steps the loss "
+            message=f"The learning rate {user} is too low to learn: in {run.steps} training steps the loss "
                     f"only went from {g(run.initial_loss)} to {g(run.loss_window(False))}, and one batch of "
                     f"{over.batch_size} samples cannot be memorised at it, while at lr {g(a.lr)} its loss falls to "
                     f"{g(a.final_loss)}.",
@@ -156,6 +230,8 @@ def non_finite_loss(training_probe, overfit_batch):
     use numerically stable losses on logits (`BCEWithLogitsLoss`, `CrossEntropyLoss`).
     """
     run, over = training_probe, overfit_batch
+    require_complete(run, "training probe")  # a truncated run may have stopped short of its first NaN
+    require_complete(over.user, f"overfit probe at lr {g(over.user.lr)}")
     hits = []
     if run.nonfinite:
         hits.append(("training probe", run.nonfinite_step, run.losses[:run.nonfinite_step][-1:] or [None]))

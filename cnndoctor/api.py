@@ -13,16 +13,18 @@ from typing import Any
 from ._version import __version__
 from .config import Ignore, parse_ignore, validate_thresholds
 from .context import Context
-from .diagnosis import build_diagnosis, order_findings
+from .diagnosis import at_chance, build_diagnosis, chance_consequence, escalate, order_findings
 from .plots import report_figures
 from .verify import verify_fixes
 from .errors import InputError
-from .findings import CheckOutcome, Status
+from .findings import CheckOutcome, Severity, Status
 from .keras_support import momentum_note
 from .load_data import Data, data_from_arrays, load_data
 from .registry import all_checks, select_checks
 from .report import Report
+from .outputs import describe_choice
 from .runner import run_checks
+from .settings import run_settings
 from .subject import Subject, make_subject
 from .torch_data import DEFAULT_MAX_SAMPLES, arrays_from_torch, is_torch_data
 
@@ -55,6 +57,21 @@ def _split_input(value, split: str, *, seed: int, max_samples: int, notes: list[
         return drawn.X, drawn.y, drawn.batch_size
     X, y = _pair(value, split)
     return X, y, None
+
+
+def _loop_settings(train) -> dict:
+    """``drop_last`` and the samples per epoch of a training Dataset/DataLoader handed in (A207 reads them)."""
+    if train is None or isinstance(train, (str, os.PathLike)) or not is_torch_data(train):
+        return {}
+    from torch.utils.data import DataLoader
+
+    loader = train if isinstance(train, DataLoader) else None
+    out = {"drop_last": bool(loader.drop_last)} if loader is not None else {}
+    try:
+        out["epoch_samples"] = len(loader.dataset if loader is not None else train)
+    except TypeError:  # an iterable dataset without a length
+        pass
+    return out
 
 
 def _target_kind(model) -> str:
@@ -107,7 +124,7 @@ def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, 
              preprocess=None, train_step=None, device: str = "auto", select=None, ignore=None,
              budget: str = "standard", seed: int = 0, progress: bool = True, layout: str = "auto",
              model_args: dict | None = None, groups=None, thresholds: dict | None = None,
-             max_samples: int = DEFAULT_MAX_SAMPLES, figures: bool = True) -> Report:
+             max_samples: int = DEFAULT_MAX_SAMPLES, figures: bool = True, output=None) -> Report:
     """Diagnose ``model`` on ``train`` (and ``test``) data; the model's weights are never changed.
 
     ``model`` is an ``nn.Module`` (deep-copied and re-initialised for every probe), a model class
@@ -120,6 +137,8 @@ def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, 
     ``ignore`` entries may carry a reason (``{"code": "A205", "reason": "..."}`` or a dict
     ``{"A205": "..."}``): those checks are listed as skipped with the reason.
     ``thresholds`` is ``{code or name: {parameter: value}}``, checked against each check's parameters.
+    ``output`` says which element of a tuple/list/dict that ``forward`` returns is the logits (an
+    index or a key); without it the rule in ``cnndoctor.outputs`` decides.
     """
     notes: list[str] = []
     loader_batch = None
@@ -141,15 +160,21 @@ def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, 
     kind = _target_kind(model)
     name = getattr(model, "__name__", type(model).__name__)
     options = {"loss_fn": loss_fn, "optimizer": optimizer, "preprocess": preprocess, "train_step": train_step}
+    options.update(_loop_settings(train))
     use_loader_batch = batch_size is None and loader_batch is not None
     subject = make_subject(model, kind, data, name=name, options=options, model_args=model_args, lr=lr,
                            batch_size=loader_batch if use_loader_batch else batch_size, device=device, seed=seed,
-                           layout=layout)
+                           layout=layout, explicit_source="diagnose() argument",
+                           options_source="diagnose() argument", output=output)
     if use_loader_batch:
         subject.settings_source["batch_size"] = "DataLoader"
     model_file, model_line = model_source(model)
+    defaults = {"device": "auto", "seed": 0, "budget": "standard", "layout": "auto"}
+    given = {"device": device, "seed": seed, "budget": budget, "layout": layout}
+    sources = {k: "default" if v == defaults[k] else "diagnose() argument" for k, v in given.items()}
     return run_diagnosis(subject, select=select, ignore=ignore, budget=budget, progress=progress,
-                         thresholds=thresholds, model_file=model_file, model_line=model_line, figures=figures)
+                         thresholds=thresholds, model_file=model_file, model_line=model_line, figures=figures,
+                         sources=sources)
 
 
 @contextmanager
@@ -165,7 +190,8 @@ def _progress(enabled: bool):
         yield lambda text: status.update(f"cnndoctor: {text}")
 
 
-def _subject_summary(ctx: Context, data: Data, subject: Subject) -> dict[str, Any]:
+def _subject_summary(ctx: Context, data: Data, subject: Subject, *, budget: str,
+                     sources: dict[str, str]) -> dict[str, Any]:
     inputs = ctx.inputs
     layout = ctx.data_layout
     X = inputs["train"]
@@ -184,17 +210,24 @@ def _subject_summary(ctx: Context, data: Data, subject: Subject) -> dict[str, An
         "label_kind": subject.labels.kind, "layout": fed, "stored_layout": layout.name,
         "device": subject.device, "seed": subject.seed, "lr": subject.lr, "batch_size": subject.batch_size,
         "loss": loss.name if loss else None,
-        "optimizer": _optimizer_name(subject.optimizer),
+        "optimizer": _optimizer_name(subject),
         "settings_source": dict(subject.settings_source), "model_arguments": dict(subject.model_arguments),
         "preprocess": subject.preprocess is not None, "train_step": subject.train_step is not None,
+        "constructor_arguments": [a.to_dict() for a in subject.constructor_arguments],
+        "output": dict(subject.output_choice) if subject.output_choice else None,
+        "optimizer_settings": (subject.optimizer_settings.to_dict() if subject.optimizer_settings is not None
+                               else None),
+        "settings": run_settings(subject, loss=loss, fed=fed, budget=budget,
+                                 sources={**sources, "layout": sources.get("layout", "default")
+                                          if subject.layout != "auto" else "data (inferred)"}),
     }
 
 
-def _optimizer_name(opt) -> str:
-    if opt is None:
+def _optimizer_name(subject: Subject) -> str:
+    settings = subject.optimizer_settings
+    if settings is None or settings.given_as == "none":
         return "Adam (default)"
-    target = getattr(opt, "func", opt)  # functools.partial
-    return getattr(target, "__name__", type(target).__name__)
+    return settings.name
 
 
 def _selection(select, ignore) -> tuple[list, list[CheckOutcome]]:
@@ -216,11 +249,13 @@ def _selection(select, ignore) -> tuple[list, list[CheckOutcome]]:
 def run_diagnosis(subject: Subject, *, select=None, ignore=None, budget: str = "standard",
                   progress: bool = True, verbose: bool = False, thresholds: dict | None = None,
                   model_file: str | None = None, model_line: int | None = None,
-                  config_file: str | Path | None = None, figures: bool = True) -> Report:
+                  config_file: str | Path | None = None, figures: bool = True,
+                  sources: dict[str, str] | None = None) -> Report:
     """Run the selected checks on ``subject`` and assemble the report.
 
     ``model_file``/``model_line`` say where the model is defined (CI annotations point there);
-    ``config_file`` is the pyproject.toml the settings came from, if any.
+    ``config_file`` is the pyproject.toml the settings came from, if any; ``sources`` says where
+    the run options (device, seed, budget, layout) came from, for the report's settings block.
     """
     if budget not in BUDGETS:
         raise InputError(f"Unknown budget {budget!r}; use one of {', '.join(BUDGETS)}.")
@@ -229,6 +264,8 @@ def run_diagnosis(subject: Subject, *, select=None, ignore=None, budget: str = "
     specs, waived = _selection(select, ignore)
     with _progress(progress) as update:
         ctx = Context(subject, budget=budget, progress=update, verbose=verbose)
+        for note in subject.notes:
+            ctx.note(note)
         keras_note = momentum_note(subject)
         if keras_note:
             ctx.note(keras_note)
@@ -236,9 +273,15 @@ def run_diagnosis(subject: Subject, *, select=None, ignore=None, budget: str = "
             ctx.note(f"Settings from [tool.cnndoctor] in {display_path(config_file)}; command-line options "
                      "override them.")
         findings, outcomes = run_checks(ctx, specs, thresholds=thresholds, progress=update)
+        output_note = describe_choice(subject.output_choice)
+        if output_note:
+            ctx.note(output_note)
         findings, fix_runs = verify_fixes(ctx, order_findings(findings))
         findings = order_findings(findings)
-        summary = _subject_summary(ctx, subject.data, subject)
+        probe = _probe_summary(ctx)
+        consequence = _consequence(ctx, findings, probe)
+        findings = escalate(findings, consequence)
+        summary = _subject_summary(ctx, subject.data, subject, budget=budget, sources=dict(sources or {}))
         figures = report_figures(ctx, fix_runs, findings) if figures else []
     summary.update(model_file=model_file, model_line=model_line,
                    config=display_path(config_file) if config_file is not None else None)
@@ -247,7 +290,7 @@ def run_diagnosis(subject: Subject, *, select=None, ignore=None, budget: str = "
         outcomes = sorted([*outcomes, *waived], key=lambda o: order.get(o.code, len(order)))
     diagnosis = build_diagnosis(findings, subject.labels,
                                 reference=ctx.get("reference") if ctx.computed("reference") else None,
-                                probe=_probe_summary(ctx))
+                                probe=probe, consequence=consequence)
     trace = ctx.shape_trace.to_dict() if ctx.computed("feed") else None
     timings = {f"fact:{k}": v for k, v in ctx.timings.items()}
     timings["total"] = time.perf_counter() - start
@@ -260,4 +303,43 @@ def _probe_summary(ctx: Context) -> dict | None:
         return None
     run = ctx.get("training_probe")
     return {"steps": run.steps, "held_out_accuracy": run.held_out_accuracy, "train_accuracy": run.train_accuracy,
-            "held_out_loss": run.held_out_loss, "seconds": round(run.seconds, 2)}
+            "held_out_loss": run.held_out_loss,  # its seconds are in the timings: seeded output stays identical
+            "balanced_accuracy": None if run.balanced_accuracy is None else round(run.balanced_accuracy, 4),
+            "split": run.prediction_split, "n_classes": ctx.subject.labels.n_classes,
+            "n_per_class": {str(k): v for k, v in run.true_counts.items()},
+            "loss_drop": None if run.loss_drop is None else round(run.loss_drop, 4), "nonfinite": run.nonfinite,
+            "train_loss": run.train_loss, "truncated": run.stopped_by == "time"}
+
+
+def _floor_loss(ctx: Context) -> float | None:
+    """The lowest loss a model that ignores its input reaches on the training probe's slice (the label entropy),
+    for class losses without class weights; None otherwise."""
+    from .probe_data import CLASS_LOSSES, label_entropy
+    from .probe_eval import eval_indices
+
+    data = ctx.probe_data
+    bounded = data.loss_kind in CLASS_LOSSES or (data.loss_kind in ("bce_logits", "bce") and data.output_width == 1)
+    if not bounded or any(getattr(data.loss_fn, name, None) is not None for name in ("weight", "pos_weight")):
+        return None
+    idx = eval_indices(data.n_train, ctx.probe_budget.eval_samples, ctx.subject.seed + 1)
+    return round(label_entropy(data.labels("train", idx)), 5)
+
+
+def _consequence(ctx: Context, findings: list, probe: dict | None) -> dict | None:
+    """``chance_consequence`` when the probe sits at chance and the gate would otherwise pass the primary cause.
+
+    Only then are the reference baselines and the overfit probe measured if no check asked for them.
+    """
+    if probe is None or not at_chance(probe) or (findings and findings[0].severity >= Severity.ERROR):
+        return None
+    try:
+        reference = ctx.get("reference")
+        over = ctx.get("overfit_batch")
+    except Exception:  # noqa: BLE001 — no test split, no baselines, a probe that cannot run: no verdict
+        return None
+    user = over.user
+    probe = {**probe, "floor_loss": _floor_loss(ctx),
+             "overfit": {"best_accuracy": user.best_accuracy, "final_loss": user.final_loss,
+                         "floor_loss": over.floor_loss, "nonfinite": user.nonfinite, "error": user.error,
+                         "truncated": user.stopped_by == "time"}}
+    return chance_consequence(probe, reference)

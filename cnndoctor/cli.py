@@ -15,12 +15,23 @@ from pathlib import Path
 
 from ._version import __version__
 from .config import FORMATS, LAYOUTS
-from .errors import InputError
+from .errors import InputError, UserCodeError
+from .timeout import BUDGET_TIMEOUTS, DiagnosisTimeout
 
 __all__ = ["main", "build_parser"]
 
 DEFAULTS = {"fail_on": "error", "format": "text", "device": "auto", "seed": 0, "budget": "standard",
-            "layout": "auto"}
+            "layout": "auto", "timeout": None}  # timeout None: BUDGET_TIMEOUTS[budget]
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds ≥ 0 (0: no limit), got {text!r}")
+    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,12 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", help="auto (CUDA when available, the default), cpu or cuda")
     run.add_argument("--seed", type=int, help="seed for weights, splits and sampling (default: 0)")
     run.add_argument("--budget", choices=("quick", "standard", "thorough"), help="default: standard")
+    run.add_argument("--timeout", type=_timeout, metavar="SECONDS",
+                     help="stop with exit code 2 when the run takes longer (default: 600 s for --budget quick, "
+                          "1800 s standard, 7200 s thorough; 0: no limit)")
     run.add_argument("--layout", choices=LAYOUTS, help="how the stored arrays are laid out (default: work it out)")
     run.add_argument("--label-column", metavar="COL",
                      help="CSV data: the label column, an index (0, -1) or a header name (default: a column "
                           "named label/class/target/y, else the first)")
     run.add_argument("--model-arg", action="append", default=[], metavar="K=V",
-                     help="a constructor/build_model argument (repeatable)")
+                     help="a constructor/build_model argument (repeatable); it wins over the value "
+                          "cnndoctor would fill from the data")
+    run.add_argument("--model-output", metavar="INDEX_OR_KEY",
+                     help="when forward() returns a tuple, list or dict: the element that holds the logits, an "
+                          "index (1) or a key (logits); overrides `output = ...` in the model file. Not -o/--output, "
+                          "which names the report file")
     run.add_argument("--lr", type=float, help="learning rate (overrides the model file)")
     run.add_argument("--batch-size", type=int, help="batch size (overrides the model file)")
     config = run.add_mutually_exclusive_group()
@@ -163,27 +182,26 @@ def _settings(args):
     return cfg, chosen, select, ignore
 
 
+def _sources(args, cfg) -> dict[str, str]:
+    """Where each run option came from, for the report's settings block."""
+    return {key: "command line" if getattr(args, key, None) is not None else
+            "config file" if getattr(cfg, key, None) is not None else "default"
+            for key in ("device", "seed", "budget", "layout")}
+
+
 def _cmd_run(args, console) -> int:
-    from .api import display_path, model_source, run_diagnosis
-    from .load_data import load_data
-    from .load_model import load_model_file, parse_model_args
-    from .subject import make_subject
+    from .streams import stdout_to_stderr
+    from .timeout import preload_torch, watchdog
 
     cfg, opt, select, ignore = _settings(args)
-    model_file = load_model_file(args.model, verbose=args.verbose)
-    data = load_data(args.data, seed=opt["seed"], label_column=_label_column(args.label_column))
-    if data.source == str(Path(args.data)):
-        data.source = str(args.data)  # as the user wrote it
-    name = f"{Path(model_file.path).name}:{model_file.name}"
-    subject = make_subject(model_file.target, model_file.kind, data, name=name, options=model_file.options,
-                           model_args=parse_model_args(args.model_arg), lr=args.lr, batch_size=args.batch_size,
-                           device=opt["device"], seed=opt["seed"], layout=opt["layout"])
-    _, line = model_source(model_file.target)
+    limit = BUDGET_TIMEOUTS[opt["budget"]] if opt["timeout"] is None else opt["timeout"]
+    if limit:
+        preload_torch()  # torch's own import time (seconds) does not count against --timeout
+    # User code runs in here: its prints go to stderr, so the report alone reaches stdout; and a model
+    # that never returns stops the run after `limit` seconds (DiagnosisTimeout, exit code 2).
+    with stdout_to_stderr(), watchdog(limit):
+        report = _diagnose(args, cfg, opt, select, ignore)
     fmt = opt["format"]
-    report = run_diagnosis(subject, select=select, ignore=ignore, budget=opt["budget"],
-                           progress=not args.quiet, verbose=args.verbose, thresholds=cfg.thresholds,
-                           model_file=display_path(model_file.path), model_line=line, config_file=cfg.path,
-                           figures=fmt == "html")
     if fmt == "github":
         _append_step_summary(report)
     text = _render(report, fmt, bool(args.output), console)
@@ -195,6 +213,36 @@ def _cmd_run(args, console) -> int:
         else:
             sys.stdout.write(text)
     return 0 if report.passed(opt["fail_on"]) else 1
+
+
+def _diagnose(args, cfg, opt, select, ignore):
+    """Everything that runs user code: import model.py, load the data, build the subject, run the checks."""
+    from .api import display_path, model_source, run_diagnosis
+    from .load_data import load_data
+    from .load_model import load_model_file, parse_model_args
+    from .subject import make_subject
+    from .timeout import step
+
+    step("importing the model file")
+    model_file = load_model_file(args.model, verbose=args.verbose)
+    step("loading the data")
+    data = load_data(args.data, seed=opt["seed"], label_column=_label_column(args.label_column))
+    if data.source == str(Path(args.data)):
+        data.source = str(args.data)  # as the user wrote it
+    step("preparing the model")
+    name = f"{Path(model_file.path).name}:{model_file.name}"
+    subject = make_subject(model_file.target, model_file.kind, data, name=name, options=model_file.options,
+                           model_args=parse_model_args(args.model_arg), lr=args.lr, batch_size=args.batch_size,
+                           device=opt["device"], seed=opt["seed"], layout=opt["layout"],
+                           model_args_source="command line", output=args.model_output)
+    _, line = model_source(model_file.target)
+    fmt = opt["format"]
+    step("running the checks")
+    report = run_diagnosis(subject, select=select, ignore=ignore, budget=opt["budget"],
+                           progress=not args.quiet, verbose=args.verbose, thresholds=cfg.thresholds,
+                           model_file=display_path(model_file.path), model_line=line, config_file=cfg.path,
+                           figures=fmt == "html", sources=_sources(args, cfg))
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,6 +262,13 @@ def main(argv: list[str] | None = None) -> int:
             return docs_main([*(["-o", args.output] if args.output else []), *(["--check"] if args.check else [])])
         return _cmd_run(args, console)
     except InputError as exc:
+        if verbose and isinstance(exc, UserCodeError) and exc.__cause__ is not None:
+            traceback.print_exception(exc.__cause__)  # the user's constructor raised: their traceback
+        print(f"cnndoctor: error: {exc}", file=sys.stderr)
+        return 2
+    except DiagnosisTimeout as exc:  # --timeout: the message names the phase and the module
+        if verbose:
+            traceback.print_exception(exc)
         print(f"cnndoctor: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

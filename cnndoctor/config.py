@@ -13,6 +13,7 @@ format = "github"
 device = "cpu"
 seed = 0
 budget = "quick"
+timeout = 900      # seconds for the whole run; 0: no limit (default: per budget)
 
 [tool.cnndoctor.thresholds.D102]   # a check's keyword-only parameters
 max_rms = 20
@@ -33,7 +34,7 @@ __all__ = ["Config", "Ignore", "find_config", "load_config", "parse_config", "pa
 
 FORMATS = ("text", "json", "markdown", "html", "github", "gitlab", "junit")
 LAYOUTS = ("auto", "ncl", "nlc")
-KEYS = ("select", "ignore", "fail-on", "format", "device", "seed", "budget", "layout", "thresholds")
+KEYS = ("select", "ignore", "fail-on", "format", "device", "seed", "budget", "layout", "timeout", "thresholds")
 _ALIASES = {"output-format": "format"}
 _SECTION = re.compile(r"^\s*\[\s*tool\s*\.\s*cnndoctor\b", re.MULTILINE)
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -64,6 +65,7 @@ class Config:
     device: str | None = None
     seed: int | None = None
     budget: str | None = None
+    timeout: float | None = None
     layout: str | None = None
     thresholds: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -321,6 +323,11 @@ def parse_config(table: Mapping, path: str | Path | None = None) -> Config:
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise InputError(f"{where}: seed = {seed!r}; expected a whole number ≥ 0.")
         cfg.seed = seed
+    if "timeout" in norm:
+        timeout = norm["timeout"]
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout < float("inf"):
+            raise InputError(f"{where}: timeout = {timeout!r}; expected a number of seconds ≥ 0 (0: no limit).")
+        cfg.timeout = float(timeout)
     cfg.thresholds = validate_thresholds(norm.get("thresholds"), where=where, style="config")
     return cfg
 

@@ -4,7 +4,7 @@
 ``Skip`` and ``FactUnavailable`` let a check or a fact say "this does not apply here".
 """
 
-__all__ = ["CnndoctorError", "InputError", "Skip", "FactUnavailable"]
+__all__ = ["CnndoctorError", "InputError", "UserCodeError", "Skip", "FactUnavailable"]
 
 
 class CnndoctorError(Exception):
@@ -15,6 +15,14 @@ class InputError(CnndoctorError):
     """The user's model file, data file or options cannot be used.
 
     The message is a complete paragraph: what was found and what was expected.
+    """
+
+
+class UserCodeError(InputError):
+    """The user's own code (or a library it calls) raised while cnndoctor built the model.
+
+    Exit code 2 like any input error: the message names the exception, where it was raised and
+    the arguments cnndoctor passed — it is not a bug in cnndoctor.
     """
 
 

@@ -226,7 +226,9 @@ def suggested_lr(subject, ctx, finding):
     for key in ("suggested_lr", "suggestion", "lr_suggested"):
         value = finding.evidence.get(key)
         if isinstance(value, (int, float)) and value > 0:
-            return dataclasses.replace(subject, lr=float(value)), f"using the suggested lr {value:.2g}"
+            # the user's optimizer with every other setting kept: only the learning rate moves
+            fixed = dataclasses.replace(subject, lr=float(value))
+            return fixed, f"using the suggested lr {value:.2g} instead of {subject.lr:.2g} ({subject.optimizer_brief()})"
     return None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import inspect
+import numbers
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -17,9 +18,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import InputError
+from .timeout import DiagnosisTimeout
 
-__all__ = ["ModelFile", "load_model_file", "fill_arguments", "parse_model_args", "ARG_SYNONYMS",
-           "OPTIONAL_NAMES"]
+__all__ = ["ModelFile", "load_model_file", "fill_arguments", "resolve_arguments", "parse_model_args",
+           "ARG_SYNONYMS", "OPTIONAL_NAMES", "ConstructorArgument", "construction_error"]
 
 ARG_SYNONYMS = {
     "in_channels": ("in_channels", "n_channels", "channels", "input_channels", "num_channels",
@@ -36,7 +38,11 @@ OPTIONAL_NAMES = {
     "batch_size": ("batch_size",),
     "preprocess": ("preprocess",),
     "train_step": ("train_step",),
+    "drop_last": ("drop_last",),  # the training DataLoader's drop_last (A207)
+    "output": ("output",),  # which element of a tuple/list/dict forward() result is the logits (outputs.py)
 }
+# The data fact each synonym family is filled from, as the report names it.
+FACT_NAMES = {"in_channels": "channels", "num_classes": "classes", "seq_len": "length"}
 
 
 @dataclass
@@ -64,7 +70,7 @@ def _import(path: Path, verbose: bool):
         spec.loader.exec_module(module)
     except BaseException as exc:  # a user file may raise anything, SystemExit included
         sys.modules.pop(name, None)
-        if isinstance(exc, KeyboardInterrupt):
+        if isinstance(exc, (KeyboardInterrupt, DiagnosisTimeout)):
             raise
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
         where = f" at line {frames[-1].lineno}" if frames else ""
@@ -173,35 +179,136 @@ def parse_model_args(pairs) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class ConstructorArgument:
+    """One parameter of the user's constructor or ``build_model``: the value cnndoctor passed (or left)
+    and where it came from.
+
+    ``source`` is "data" (``fact`` says which: classes, channels or length), "command line"
+    (``--model-arg``), "model_args" (``diagnose(model_args=...)``) or "your default" (not passed:
+    the parameter's own default applies). ``default`` is the parameter's default when
+    ``has_default``.
+    """
+
+    name: str
+    value: Any
+    source: str
+    default: Any = None
+    has_default: bool = False
+    fact: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"name": self.name, "value": _jsonable(self.value), "source": self.source}
+        if self.has_default:
+            out["default"] = _jsonable(self.default)
+        if self.fact is not None:
+            out["fact"] = self.fact
+        return out
+
+    def describe(self) -> str:
+        """``num_classes = 6 (from the data: classes)``, for messages."""
+        where = f"from the data: {self.fact}" if self.source == "data" else self.source
+        return f"{self.name} = {self.value!r} ({where})"
+
+
+def _jsonable(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
+def _fillable(default) -> bool:
+    """A default the data may replace: none at all, None, or a plain number (never a bool, list, tuple or dict)."""
+    return default is None or (isinstance(default, numbers.Real) and not isinstance(default, bool))
+
+
+def _binary_single_logit(fact: str, default, facts: dict[str, Any]) -> bool:
+    """``num_classes=1`` on two classes: one logit is a binary head (with BCEWithLogitsLoss), not a placeholder."""
+    return fact == "num_classes" and default == 1 and facts.get("num_classes") == 2
+
+
 def fill_arguments(func: Callable, facts: dict[str, Any], overrides: dict[str, Any], *, what: str) -> dict:
     """Keyword arguments for a constructor/``build_model``: overrides, then data facts by name."""
+    return resolve_arguments(func, facts, overrides, what=what)[0]
+
+
+def resolve_arguments(func: Callable, facts: dict[str, Any], overrides: dict[str, Any], *, what: str,
+                      override_source: str = "model_args") -> tuple[dict, list[ConstructorArgument]]:
+    """(keyword arguments, one ``ConstructorArgument`` per parameter) for a constructor/``build_model``.
+
+    An explicit override wins; then a parameter named like ``in_channels``/``num_classes``/
+    ``seq_len`` (``ARG_SYNONYMS``) is filled from the data unless its default is something the
+    data cannot replace (a list, tuple, dict, string or bool: hidden widths such as
+    ``num_channels=[32, 32]``, a flag) or ``num_classes=1`` on two classes (a one-logit binary head);
+    everything else keeps its default. ``override_source`` is "command line" for ``--model-arg``.
+    """
     try:
         sig = inspect.signature(func)
     except (TypeError, ValueError):
-        return dict(overrides)
-    kwargs, missing = {}, []
+        return dict(overrides), [ConstructorArgument(k, v, override_source) for k, v in overrides.items()]
+    kwargs, missing, record = {}, [], []
     accepts_kwargs = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
     for p in sig.parameters.values():
         if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
+        has_default = p.default is not p.empty
+        default = p.default if has_default else None
         if p.name in overrides:
             kwargs[p.name] = overrides[p.name]
+            record.append(ConstructorArgument(p.name, overrides[p.name], override_source, default, has_default))
             continue
         for fact, synonyms in ARG_SYNONYMS.items():
             if p.name.lower() in synonyms and facts.get(fact) is not None:
+                if has_default and (not _fillable(default) or _binary_single_logit(fact, default, facts)):
+                    continue  # the user's default is no placeholder: keep it
                 kwargs[p.name] = facts[fact]
+                record.append(ConstructorArgument(p.name, facts[fact], "data", default, has_default,
+                                                  FACT_NAMES[fact]))
                 break
         else:
-            if p.default is p.empty:
+            if has_default:
+                record.append(ConstructorArgument(p.name, default, "your default", default, True))
+            else:
                 missing.append(p.name)
     unknown = [k for k in overrides if k not in kwargs]
     if unknown and not accepts_kwargs:
         raise InputError(f"--model-arg {', '.join(unknown)}: {what} takes no such parameter "
                          f"(its parameters: {', '.join(sig.parameters) or 'none'}).")
     kwargs.update({k: overrides[k] for k in unknown})
+    record.extend(ConstructorArgument(k, overrides[k], override_source) for k in unknown)
     if missing:
         raise InputError(
             f"{what} needs {', '.join(missing)}, which cnndoctor cannot fill from the data. Parameters named "
             "in_channels/n_channels/channels, num_classes/n_classes/classes and seq_len/length/input_length are "
             f"filled automatically; give the others a default or pass --model-arg {missing[0]}=VALUE.")
-    return kwargs
+    return kwargs, record
+
+
+def construction_error(exc: BaseException, what: str, arguments: list[ConstructorArgument]) -> InputError:
+    """The exit-2 error for an exception raised while the user's constructor/``build_model`` ran.
+
+    It names the exception, where it was raised (the innermost frame outside cnndoctor: the
+    user's or the library's file and line), the arguments cnndoctor passed with their source, and
+    the parameters it left to their defaults.
+    """
+    from .errors import UserCodeError
+
+    ours = str(Path(__file__).resolve().parent)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not str(Path(f.filename).resolve()).startswith(ours)]
+    where = ""
+    if frames:
+        last = frames[-1]
+        where = f" at {last.filename}:{last.lineno}" + (f" (`{last.line.strip()}`)" if last.line else "")
+        if len(frames) > 1 and frames[0].filename != last.filename:
+            where += f", called from {frames[0].filename}:{frames[0].lineno}"
+    passed = [a.describe() for a in arguments if a.source != "your default"]
+    left = [f"{a.name} = {a.value!r}" for a in arguments if a.source == "your default"]
+    text = str(exc).strip() or "(no message)"
+    return UserCodeError(
+        f"Building the model failed: {what} raised {type(exc).__name__}: {text}{where}. The error comes from "
+        "the model's own code or a library it calls, not from cnndoctor. cnndoctor passed "
+        + ("; ".join(passed) if passed else "no arguments")
+        + (f"; and left to your defaults: {', '.join(left)}" if left else "")
+        + ". Pass the value the constructor needs with --model-arg NAME=VALUE (model_args={...} in the API), or "
+          "fix the constructor; run with -v for the full traceback.")

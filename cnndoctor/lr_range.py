@@ -58,9 +58,14 @@ class LRRange:
     nonfinite_input: bool = False  # the sweep stopped on a batch holding NaN/Inf inputs
     stopped_by: str = "steps"  # steps | diverged | time | error
     error: str | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall-clock (this and step_seconds): for timings only, never for evidence
     step_seconds: float | None = None
     optimizer: str = ""
+
+    @property
+    def truncated(self) -> bool:
+        """The wall-clock safety net stopped the sweep before its planned steps: it is inconclusive."""
+        return self.stopped_by == "time"
 
     @property
     def user_position(self) -> str:
@@ -103,6 +108,10 @@ def smooth_curve(losses, window: int = 5) -> np.ndarray:
     return _running(_running(values, window, np.median), window, np.mean)
 
 
+# A smoothed range-test loss this many times its starting value has diverged, even if it never fell first.
+RISE_FACTOR = 3.0
+
+
 def analyse_curve(lrs, losses, *, window: int = 5, diverged_at_end: bool = False) -> dict:
     """The landmarks of a range-test curve (see the module docstring for the rules)."""
     lrs = np.asarray(lrs, dtype=np.float64)
@@ -137,6 +146,15 @@ def analyse_curve(lrs, losses, *, window: int = 5, diverged_at_end: bool = False
         if suggestion < out["lr_fall"]:
             suggestion = math.sqrt(out["lr_fall"] * out["lr_at_min"])
         out["suggestion"] = suggestion
+    elif start > 0:
+        # A curve that never fell can still diverge: with Adam the step size is the lr itself, so a sweep
+        # into lrs of 1 and more drives the loss up several-fold without passing a minimum first. A
+        # smoothed loss at RISE_FACTOR times its start is far beyond batch noise.
+        risen = np.flatnonzero(sm >= RISE_FACTOR * start)
+        if len(risen):
+            climbed = float(lrs[risen[0]])
+            if out["diverge_lr"] is None or climbed < out["diverge_lr"]:
+                out["diverge_lr"] = climbed
     return out
 
 
@@ -186,8 +204,8 @@ def lr_range_probe(data: ProbeData, subject, *, steps: int, lr_min: float | None
                     break
                 if progress is not None and (step + 1) % max(1, steps // 4) == 0:
                     progress(f"LR range test: step {step + 1}/{steps}")
-                if seconds is not None and time.perf_counter() - start > seconds:
-                    result.stopped_by = "time"
+                if seconds is not None and step + 1 < steps and time.perf_counter() - start > seconds:
+                    result.stopped_by = "time"  # a safety net only: the sweep is then inconclusive
                     break
         except Exception as exc:
             result.error, result.stopped_by = error_text(exc), "error"
@@ -206,7 +224,8 @@ def run_lr_range_test(subject, train_X, train_y, *, steps: int, lr_min: float | 
 
     ``train_X`` as fed to the model and ``train_y`` int64 class ids (as for ``run_training_probe``);
     the subject's optimizer, batch size and ``train_step`` are used. The sweep stops when the loss
-    becomes non-finite or exceeds four times its starting value. Returns the raw and smoothed
+    becomes non-finite or exceeds four times its starting value. ``seconds`` is a wall-clock
+    safety net, not a length: a sweep it stops is ``truncated`` (inconclusive). Returns the raw and smoothed
     curves and the landmarks described in this module's docstring.
     """
     data = prepare_probe_data(subject, train_X, train_y, loss=loss, step_train_y=step_train_y,

@@ -55,11 +55,15 @@ def _sync(device: str) -> None:
 
 
 def runtime_for(data: ProbeData, subject) -> Runtime:
-    """Warm up once (the first forward/backward pays 1-2 s of set-up), choose threads, time a step."""
-    import torch
+    """Warm up once (the first forward/backward pays 1-2 s of set-up) and time a step, at the fixed thread count.
 
+    Only timings come from here (they size the probes' time caps and go to the report's
+    timings); nothing a probe computes depends on it: each probe builds its own seeded model
+    and draws its batches from its own seeded generator.
+    """
+    choice = choose_threads(device=subject.device)
     key = (str(subject.device), data.input_shape, min(subject.batch_size, data.n_train), subject.model_name,
-           torch.get_num_threads())
+           choice.threads)
     if key in _RUNTIMES:
         return _RUNTIMES[key]
     idx = np.arange(min(subject.batch_size, data.n_train))
@@ -74,17 +78,16 @@ def runtime_for(data: ProbeData, subject) -> Runtime:
         return time.perf_counter() - start
 
     try:
-        start = time.perf_counter()  # set-up paid once: model, optimizer machinery, first kernels
-        model = subject.build_model()
-        optimizer = subject.make_optimizer(model.parameters())
-        xb = data.inputs("train", idx)
-        one_step()
-        warm = time.perf_counter() - start
-        choice = choose_threads(one_step, device=subject.device)
         with using_threads(choice.threads):
+            start = time.perf_counter()  # set-up paid once: model, optimizer machinery, first kernels
+            model = subject.build_model()
+            optimizer = subject.make_optimizer(model.parameters())
+            xb = data.inputs("train", idx)
+            one_step()
+            warm = time.perf_counter() - start
             step = min(one_step(), one_step())
     except Exception:  # the probe itself will record the failure with its context
-        return Runtime(torch.get_num_threads(), 0.0, None, None)
+        return Runtime(choice.threads, 0.0, None, choice)
     runtime = Runtime(choice.threads, warm, step, choice)
     _RUNTIMES[key] = runtime
     return runtime
@@ -133,7 +136,10 @@ def error_text(exc: BaseException) -> str:
 def user_step(model, data: ProbeData, subject, optimizer, xb, idx) -> float | None:
     """One training step: the user's ``train_step`` when there is one, else the standard loop."""
     if subject.train_step is not None:
-        value = subject.train_step(model, xb, data.step_targets(idx), optimizer, data.loss_fn)
+        from .outputs import raw_forward
+
+        with raw_forward(model):  # the user's step unpacks a tuple/dict output itself
+            value = subject.train_step(model, xb, data.step_targets(idx), optimizer, data.loss_fn)
         if value is None:
             return None
         return float(scalar_loss(value.detach()) if hasattr(value, "detach") else value)
@@ -209,6 +215,13 @@ class ProbeRun:
     n_eval_train: int = 0
     n_eval_held_out: int = 0
     runtime: Runtime | None = None
+    # mean per-class recall at the end, on ``prediction_split`` (chance is 1/K whatever the class balance)
+    balanced_accuracy: float | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """The wall-clock safety net stopped the run before its planned steps: it is inconclusive."""
+        return self.stopped_by == "time"
 
     @property
     def final(self) -> CurvePoint | None:
@@ -350,8 +363,8 @@ def train_probe(data: ProbeData, subject, *, steps: int, lr: float | None = None
                     run.curve.append(_evaluate_point(model, data, step + 1, train_idx, held_idx, zero_inputs)[0])
                 if progress is not None and (step + 1) % max(1, steps // 5) == 0:
                     progress(f"{label}: step {step + 1}/{steps}")
-                if seconds is not None and time.perf_counter() - start > seconds:
-                    run.stopped_by = "time"
+                if seconds is not None and step + 1 < steps and time.perf_counter() - start > seconds:
+                    run.stopped_by = "time"  # a safety net only: the run is then inconclusive (see truncated)
                     break
         except Exception as exc:  # the user's step, forward or loss failed: that is evidence, not a crash
             run.error, run.stopped_by = error_text(exc), "error"
@@ -401,6 +414,9 @@ def _finish(run: ProbeRun, model, data, recorder, trainable, before, train_idx, 
     labels = data.labels("test" if ho is not None else "train", (held_idx if ho is not None else train_idx))
     run.predicted_counts = {int(k): int(v) for k, v in zip(*np.unique(source.predictions, return_counts=True))}
     run.true_counts = {int(k): int(v) for k, v in zip(*np.unique(labels, return_counts=True))}
+    predicted = np.asarray(source.predictions)
+    if len(predicted) == len(labels) and len(labels):
+        run.balanced_accuracy = float(np.mean([np.mean(predicted[labels == c] == c) for c in np.unique(labels)]))
     train_labels = data.labels("train", train_idx)
     run.train_majority = float(np.bincount(train_labels - train_labels.min()).max() / len(train_labels))
     if tr.outputs is not None and len(tr.outputs) > 1 and np.isfinite(tr.outputs).all():
@@ -435,18 +451,21 @@ def run_training_probe(subject, train_X, train_y, test_X=None, test_y=None, *, s
     - ``steps``: training steps; ``lr`` overrides ``subject.lr``; ``seed`` (default
       ``subject.seed``) seeds dropout and the CPU generator that draws the batches, so two runs
       (on any device) see the same batches. ``zero_inputs`` trains on zeros of the same shape.
-    - ``seconds``: wall-clock cap; the run stops early (``stopped_by == "time"``) when reached, and
-      at the first non-finite loss (``"non-finite loss"``) or an exception in the user's code
-      (``"error"``, with ``error`` holding the message and the user's line). It never raises for
-      failures inside training; it raises ``FactUnavailable`` when the data cannot be fed at all
-      (forward fails, labels out of range for the head, loss fails on the output).
+    - ``seconds``: a wall-clock safety net, not a length: the run's length is ``steps``. When the
+      cap is reached before the last step the run stops (``stopped_by == "time"``, ``truncated``)
+      and is inconclusive: checks do not judge it. The run also stops at the first non-finite loss
+      (``"non-finite loss"``) or an exception in the user's code (``"error"``, with ``error``
+      holding the message and the user's line). It never raises for failures inside training; it
+      raises ``FactUnavailable`` when the data cannot be fed at all (forward fails, labels out of
+      range for the head, loss fails on the output).
     - Returns a ``ProbeRun``: ``held_out_accuracy``, ``train_accuracy``, ``train_loss``,
       ``held_out_loss`` (eval mode, fixed slices of ``eval_samples``), ``initial_loss`` (train mode,
       before any step), ``losses`` per step, ``curve``, ``grad_norms`` per layer and step, unit
       activity, predicted class counts, ``steps``, ``seconds``, ``step_seconds``, ``nonfinite``.
 
     The model passed in is never touched: every run builds its own from the factory. Torch's
-    thread count is chosen for the run and restored afterwards.
+    thread count is fixed for the run (``threads.PROBE_THREADS``: the count changes the results) and
+    restored afterwards.
     """
     data = prepare_probe_data(subject, train_X, train_y, test_X, test_y, loss=loss, step_train_y=step_train_y,
                               n_classes=subject.labels.n_classes if getattr(subject, "labels", None) else None)

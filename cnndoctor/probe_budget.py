@@ -1,18 +1,32 @@
-"""Step counts and wall-clock caps of the training probes, per ``--budget``.
+"""Step counts and wall-clock safety nets of the training probes, per ``--budget``.
+
+A probe's length is a step count, never a time: the same command and seed run the same
+steps and give the same numbers and verdicts on an idle machine and on a busy one.
 
 The standard budget is sized so that all probes together cost about one training epoch
 of a realistic data set (20,000 series, batch 64: ~310 steps) and only seconds on small
 ones: a 100-step training probe, the zeroed-input baseline only when the bound below
 cannot settle it, an 80-step LR range test that stops at divergence, and an overfit run
-on 32 samples that stops as soon as the batch is memorised. Each probe also stops at its
-wall-clock cap, and says so in its evidence.
+on 32 samples that stops as soon as the batch is memorised. Those early stops are
+step-based too (a non-finite loss, a memorised batch, a diverged sweep).
+
+Each probe run (each overfit attempt on its own) also has a wall-clock cap, a safety net
+against a pathologically slow model, not a length: ``time_cap`` allows ``CAP_FACTOR`` (20)
+times the planned work at the step time measured in the warm-up, and never less than the
+budget's ``seconds`` floor, so a merely busy machine always completes the planned steps. A
+probe the cap stops is *inconclusive*: a note states the steps reached of those planned,
+and the checks that would judge that probe skip instead of judging a truncated run.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-__all__ = ["ProbeBudget", "BUDGETS", "probe_budget_for"]
+__all__ = ["ProbeBudget", "BUDGETS", "CAP_FACTOR", "probe_budget_for", "time_cap"]
+
+# A probe may take this many times its planned work at the measured step time before its safety net stops it.
+CAP_FACTOR = 20.0
 
 
 @dataclass(frozen=True)
@@ -26,7 +40,7 @@ class ProbeBudget:
     lr_steps: int  # LR range test sweep length
     eval_samples: int  # train and held-out samples evaluated at each curve point
     curve_points: int  # evaluations along the training probe (start and end included)
-    seconds: float  # wall-clock cap of one probe run
+    seconds: float  # floor of the wall-clock safety net of one probe run (see time_cap)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -34,13 +48,13 @@ class ProbeBudget:
 
 BUDGETS = {
     "quick": ProbeBudget("quick", train_steps=40, overfit_steps=100, overfit_batch=16, overfit_check_every=10,
-                         overfit_retries=1, lr_steps=50, eval_samples=256, curve_points=3, seconds=15.0),
+                         overfit_retries=1, lr_steps=50, eval_samples=256, curve_points=3, seconds=120.0),
     "standard": ProbeBudget("standard", train_steps=100, overfit_steps=200, overfit_batch=32,
                             overfit_check_every=10, overfit_retries=1, lr_steps=80, eval_samples=256,
-                            curve_points=5, seconds=60.0),
+                            curve_points=5, seconds=300.0),
     "thorough": ProbeBudget("thorough", train_steps=300, overfit_steps=400, overfit_batch=32,
                             overfit_check_every=10, overfit_retries=2, lr_steps=120, eval_samples=2048,
-                            curve_points=11, seconds=300.0),
+                            curve_points=11, seconds=900.0),
 }
 
 
@@ -49,3 +63,14 @@ def probe_budget_for(name: str) -> ProbeBudget:
         return BUDGETS[name]
     except KeyError:
         raise ValueError(f"unknown budget {name!r}; use one of {', '.join(BUDGETS)}") from None
+
+
+def time_cap(budget: ProbeBudget, step_seconds: float | None, work_steps: float) -> float:
+    """The safety net of one probe run: ``CAP_FACTOR`` x ``work_steps`` at ``step_seconds``, at least the floor.
+
+    ``work_steps`` counts the run's planned training steps plus its evaluations, in training
+    steps of the user's batch size; ``step_seconds`` is the warm-up's measurement (None: the floor).
+    """
+    if step_seconds is None or not math.isfinite(step_seconds) or step_seconds <= 0:
+        return float(budget.seconds)
+    return max(float(budget.seconds), CAP_FACTOR * step_seconds * max(1.0, float(work_steps)))

@@ -43,11 +43,16 @@ class OverfitAttempt:
     nonfinite: bool = False
     nonfinite_step: int | None = None
     error: str | None = None
-    stopped_by: str = "steps"
-    seconds: float = 0.0
+    stopped_by: str = "steps"  # steps | memorised | learning | stalled | non-finite loss | time | error
+    seconds: float = 0.0  # wall-clock: for timings only, never for evidence
+
+    @property
+    def truncated(self) -> bool:
+        """The attempt's wall-clock safety net stopped it before its planned steps: it is inconclusive."""
+        return self.stopped_by == "time"
 
     def to_dict(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if k != "losses"}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("losses", "seconds")}
         return {k: (float(f"{v:.5g}") if math.isfinite(v) else None) if isinstance(v, float) else v
                 for k, v in out.items()}
 
@@ -120,11 +125,12 @@ def _judge(model, data: ProbeData, idx: np.ndarray):
 
 
 def _attempt(data: ProbeData, subject, idx: np.ndarray, lr: float, steps: int, check_every: int, seed: int,
-             deadline: float | None, floor: float, *, retry: bool) -> tuple[OverfitAttempt, str]:
+             seconds: float | None, floor: float, *, retry: bool) -> tuple[OverfitAttempt, str]:
     import torch
 
     attempt = OverfitAttempt(lr, steps)
     start = time.perf_counter()
+    deadline = None if seconds is None else start + seconds  # each attempt has its own safety net
     model = subject.build_model()
     torch.manual_seed(seed)
     optimizer = subject.make_optimizer(model.parameters(), lr=lr)
@@ -153,8 +159,8 @@ def _attempt(data: ProbeData, subject, idx: np.ndarray, lr: float, steps: int, c
                 if step + 1 >= steps // 2 and loss >= floor:
                     attempt.stopped_by = "stalled"  # halfway and still no better than ignoring the input
                     break
-            if deadline is not None and time.perf_counter() > deadline:
-                attempt.stopped_by = "time"
+            if deadline is not None and step + 1 < steps and time.perf_counter() > deadline:
+                attempt.stopped_by = "time"  # inconclusive: the checks do not judge a truncated attempt
                 break
         if not attempt.memorised and not attempt.nonfinite:
             result = _judge(model, data, idx)
@@ -175,20 +181,17 @@ def overfit_probe(data: ProbeData, subject, *, steps: int, batch: int = 32, retr
     labels = data.labels("train", idx)
     counts = {int(k): int(v) for k, v in zip(*np.unique(labels, return_counts=True))}
     runtime = runtime or runtime_for(data, subject)
-    deadline = None if seconds is None else time.perf_counter() + seconds
     with using_threads(runtime.threads):
         if progress is not None:
             progress(f"overfit one batch of {len(idx)} at lr {subject.lr:g}")
         floor = label_entropy(labels)
-        first, name = _attempt(data, subject, idx, subject.lr, steps, check_every, seed, deadline, floor, retry=False)
+        first, name = _attempt(data, subject, idx, subject.lr, steps, check_every, seed, seconds, floor, retry=False)
         attempts = [first]
         if not first.memorised and first.error is None:
-            for lr in sane_lrs(name, subject.lr, retries):
-                if deadline is not None and time.perf_counter() > deadline:
-                    break
+            for lr in sane_lrs(name, subject.lr, retries):  # every retry runs: none is skipped for time
                 if progress is not None:
                     progress(f"overfit one batch of {len(idx)} at lr {lr:g}")
-                attempts.append(_attempt(data, subject, idx, lr, steps, check_every, seed, deadline, floor,
+                attempts.append(_attempt(data, subject, idx, lr, steps, check_every, seed, seconds, floor,
                                          retry=True)[0])
                 if attempts[-1].memorised or attempts[-1].stopped_by == "learning":
                     break
@@ -209,6 +212,8 @@ def run_overfit_batch(subject, train_X, train_y, *, steps: int, batch: int = 32,
     non-finite loss, after ``steps``, or at half its steps when its loss is still no better than
     the label entropy of the batch (what a model ignoring its input scores: "stalled"); a retry
     also stops once its loss is half that floor ("learning": the lr works, which is all a retry has to show).
+    ``seconds`` is a wall-clock safety net of *each* attempt (not a length, and not shared, so a
+    slow first attempt never costs a retry); an attempt it stops is ``truncated`` (inconclusive).
     """
     data = prepare_probe_data(subject, train_X, train_y, loss=loss, step_train_y=step_train_y,
                               n_classes=subject.labels.n_classes if getattr(subject, "labels", None) else None)

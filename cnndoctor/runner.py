@@ -15,6 +15,7 @@ from .context import Context
 from .errors import FactUnavailable, InputError, Skip
 from .findings import CheckOutcome, Finding, Status
 from .registry import CheckSpec
+from .timeout import phase
 
 __all__ = ["run_checks"]
 
@@ -41,9 +42,10 @@ def run_checks(ctx: Context, specs: Iterable[CheckSpec], *, thresholds: Mapping[
         start = time.perf_counter()
         status, reason, found = Status.PASSED, None, []
         try:
-            args = {name: ctx.get(name) for name in spec.facts}
-            options = {**spec.thresholds, **dict(thresholds.get(spec.code, {}))}
-            found = [_normalise(spec, f) for f in (spec.func(**args, **options) or ())]
+            with phase(f"{spec.code} {spec.name}", kind="check"):  # named in the --timeout message
+                args = {name: ctx.get(name) for name in spec.facts}
+                options = {**spec.thresholds, **dict(thresholds.get(spec.code, {}))}
+                found = [_normalise(spec, f) for f in (spec.func(**args, **options) or ())]
             status = Status.FAILED if found else Status.PASSED
         except (Skip, FactUnavailable) as exc:
             status, reason = Status.SKIPPED, str(exc)

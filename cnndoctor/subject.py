@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -16,7 +17,8 @@ import numpy as np
 from .errors import InputError
 from .labels import Labels, encode_labels
 from .load_data import Data
-from .load_model import fill_arguments
+from .load_model import ConstructorArgument, construction_error, resolve_arguments
+from .optimizers import OptimizerSettings, build_optimizer, optimizer_kind, own_lr, read_optimizer
 
 __all__ = ["Subject", "make_subject", "resolve_device", "DEFAULT_LR", "DEFAULT_BATCH_SIZE"]
 
@@ -40,37 +42,57 @@ class Subject:
     seed: int = 0
     layout: str = "auto"
     settings_source: dict[str, str] = field(default_factory=dict)
+    optimizer_settings: OptimizerSettings | None = None  # what the user's optimizer builds (read once)
+    notes: list[str] = field(default_factory=list)  # said in the report: where a setting disagrees with another
     model_arguments: dict[str, Any] = field(default_factory=dict)
+    # every constructor/build_model parameter: the value used and where it came from (load_model.py)
+    constructor_arguments: list[ConstructorArgument] = field(default_factory=list)
+    output: int | str | None = None  # the user's choice of the logits in a tuple/list/dict output (outputs.py)
+    output_choice: dict | None = None  # the element used as the logits, decided on the first structured output
+    # the user's own loop: drop_last of its training DataLoader (model.py's `drop_last`, or the DataLoader
+    # given to diagnose()), and its samples per epoch when the arrays hold fewer (a DataLoader sampled down)
+    drop_last: bool = False
+    epoch_samples: int | None = None
 
     def build_model(self):
-        """A fresh model with seeded initial weights, on the subject's device."""
+        """A fresh model with seeded initial weights, on the subject's device.
+
+        When ``forward`` returns a tuple, list or dict, the model's forward is bound to return the
+        element chosen as the logits (``outputs.select_output``).
+        """
         import torch
+
+        from .outputs import select_output
 
         torch.manual_seed(self.seed)
         model = self.factory()
         if not isinstance(model, torch.nn.Module):
             raise InputError(f"{self.model_name} returned a {type(model).__name__}, not a torch nn.Module.")
-        return model.to(self.device)
+        return select_output(model.to(self.device), self)
 
     def make_optimizer(self, params, lr: float | None = None):
-        """The user's optimizer (or Adam) over ``params`` at ``lr`` (default: the subject's lr)."""
-        import torch
+        """The user's optimizer over ``params``, as their code builds it, at ``lr`` (default: ``self.lr``).
 
-        lr = self.lr if lr is None else lr
-        params = list(params)
-        opt = self.optimizer
-        if opt is None:
-            return torch.optim.Adam(params, lr=lr)
-        if isinstance(opt, torch.optim.Optimizer):  # a module-level instance bound to another model
-            return type(opt)(params, **{**opt.defaults, "lr": lr})
-        if inspect.isclass(opt) and issubclass(opt, torch.optim.Optimizer):
-            return opt(params, lr=lr)
-        made = opt(params)
-        if not isinstance(made, torch.optim.Optimizer):
-            raise InputError(f"make_optimizer/optimizer returned {type(made).__name__}, not a torch optimizer.")
-        for group in made.param_groups:
-            group["lr"] = lr
-        return made
+        Every hyperparameter stays the user's; only the learning rate moves when a probe (or an
+        explicit ``--lr``) asks for another one, and then every param group's lr by the same factor.
+        """
+        return build_optimizer(self.optimizer, params, self.lr if lr is None else float(lr))
+
+    def optimizer_text(self, lr: float | None = None) -> str:
+        """``SGD (lr 0.5, momentum 0.9)``: the optimizer the probes run, at ``lr`` when one overrides it."""
+        if self.optimizer_settings is None:
+            return f"lr {self.lr if lr is None else lr:g}"
+        return self.optimizer_settings.describe(self.lr if lr is None else lr)
+
+    def optimizer_brief(self) -> str:
+        """``SGD, momentum 0.9``: the optimizer and its settings besides the lr."""
+        return self.optimizer_settings.brief() if self.optimizer_settings is not None else "Adam"
+
+    def optimizer_call(self, lr: float) -> str:
+        """``torch.optim.SGD(model.parameters(), lr=0.002, momentum=0.9)``: the user's optimizer at ``lr``."""
+        if self.optimizer_settings is None:
+            return f"torch.optim.Adam(model.parameters(), lr={lr:.2g})"
+        return self.optimizer_settings.call(lr)
 
 
 def resolve_device(device: str | None) -> str:
@@ -97,21 +119,18 @@ def _channels_and_length(X: np.ndarray, layout: str) -> tuple[int, int]:
     return a, b
 
 
-def _optimizer_lr(opt) -> float | None:
-    import torch
-
-    if isinstance(opt, torch.optim.Optimizer):
-        return float(opt.param_groups[0]["lr"])
-    return None
-
-
 def make_subject(target, kind: str, data: Data, *, name: str, options: dict | None = None,
                  model_args: dict | None = None, lr=None, batch_size=None, device="auto", seed=0,
-                 layout="auto") -> Subject:
+                 layout="auto", explicit_source: str = "command line",
+                 options_source: str = "model file", model_args_source: str = "model_args",
+                 output=None) -> Subject:
     """Build a ``Subject`` from a model target (class, factory, instance) and the data.
 
-    ``options`` are settings found in model.py (or passed to the API); ``lr``/``batch_size``
-    given here (the CLI flags) override them.
+    ``options`` are settings found in model.py (or passed to the API; ``options_source`` names
+    where they came from); ``lr``/``batch_size`` given here (the CLI flags, or ``diagnose()``'s
+    arguments: ``explicit_source``) override them. ``model_args_source`` names where ``model_args``
+    came from ("command line" for ``--model-arg``); ``output`` chooses the logits in a structured
+    forward() result and overrides ``output`` in ``options`` (outputs.py).
     """
     import torch
 
@@ -123,12 +142,15 @@ def make_subject(target, kind: str, data: Data, *, name: str, options: dict | No
     if kind == "instance":
         original = target
         factory = _instance_factory(original)
-        arguments = {}
+        arguments, record = {}, []
     else:
         what = f"{name}()" if kind != "class" else f"{target.__name__}(...)"
         init = target if kind != "class" else target.__init__
-        arguments = fill_arguments(init, facts, model_args, what=what)
-        factory = _call_factory(target, arguments)
+        arguments, record = resolve_arguments(init, facts, model_args, what=what, override_source=model_args_source)
+        factory = _call_factory(target, arguments, what, record)
+    file_output = options.pop("output", None)
+    explicit_output = _output_option(output if output is not None else file_output, given=output is not None)
+    output_source = explicit_source if output is not None else options_source if file_output is not None else None
     options, layout = _keras_settings(target, kind, factory, options, layout)
     if options.get("_keras"):
         factory = options.pop("_keras")
@@ -136,38 +158,100 @@ def make_subject(target, kind: str, data: Data, *, name: str, options: dict | No
 
     def pick(key, cli_value, default):
         if cli_value is not None:
-            source[key] = "command line"
+            source[key] = explicit_source
             return cli_value
         if options.get(key) is not None:
-            source[key] = "model file"
+            source[key] = options_source
             return options[key]
         source[key] = "default"
         return default
 
-    lr_value = pick("lr", lr, None)
-    if lr_value is None and _optimizer_lr(options.get("optimizer")) is not None:
-        lr_value, source["lr"] = _optimizer_lr(options["optimizer"]), "optimizer in model file"
-    lr_value = DEFAULT_LR if lr_value is None else lr_value
     bs = pick("batch_size", batch_size, DEFAULT_BATCH_SIZE)
     loss = options.get("loss_fn")
     if inspect.isclass(loss) and issubclass(loss, torch.nn.Module):
         loss = loss()
+    for value, what in ((lr, "lr"), (options.get("lr"), "lr")):
+        _check_lr(value, what)
     try:
-        lr_value, bs = float(lr_value), int(bs)
+        bs = int(bs)
     except (TypeError, ValueError):
-        raise InputError(f"lr must be a number and batch_size an integer; got lr={lr_value!r}, "
-                         f"batch_size={bs!r}.") from None
-    if lr_value <= 0 or bs <= 0:
-        raise InputError(f"lr and batch_size must be positive; got lr={lr_value}, batch_size={bs}.")
+        raise InputError(f"batch_size must be an integer; got batch_size={bs!r}.") from None
+    if bs <= 0:
+        raise InputError(f"batch_size must be positive; got batch_size={bs}.")
     for key in ("loss_fn", "optimizer", "preprocess", "train_step"):
-        source[key] = "model file" if options.get(key) is not None else "default"
+        source[key] = options_source if options.get(key) is not None else "default"
     if options.get("_keras_default_loss"):
         source["loss_fn"] = "default"
-    return Subject(factory=factory, data=data, labels=labels, model_name=name, loss_fn=loss,
-                   optimizer=options.get("optimizer"), lr=lr_value, batch_size=bs,
-                   preprocess=options.get("preprocess"), train_step=options.get("train_step"),
-                   device=resolve_device(device), seed=int(seed), layout=layout,
-                   settings_source=source, model_arguments=arguments)
+    if options.get("_keras_compiled_optimizer"):
+        source["optimizer"] = "compile() in model file"
+    if output_source is not None:
+        source["output"] = output_source
+    subject = Subject(factory=factory, data=data, labels=labels, model_name=name, loss_fn=loss,
+                      optimizer=options.get("optimizer"), lr=DEFAULT_LR, batch_size=bs,
+                      preprocess=options.get("preprocess"), train_step=options.get("train_step"),
+                      device=resolve_device(device), seed=int(seed), layout=layout,
+                      settings_source=source, model_arguments=arguments, constructor_arguments=record,
+                      output=explicit_output)
+    _settle_optimizer(subject, explicit_lr=lr, file_lr=options.get("lr"), explicit_source=explicit_source,
+                      options_source=options_source)
+    subject.drop_last = bool(options.get("drop_last") or False)
+    subject.epoch_samples = options.get("epoch_samples")
+    return subject
+
+
+def _check_lr(value, what: str) -> None:
+    if value is None:
+        return
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be a number; got {what}={value!r}.") from None
+    if not number > 0:
+        raise InputError(f"{what} must be positive; got {what}={value!r}.")
+
+
+def _settle_optimizer(subject: Subject, *, explicit_lr, file_lr, explicit_source: str, options_source: str) -> None:
+    """Read what the user's optimizer builds and decide the learning rate the probes use, with its source.
+
+    A factory or an instance carries its own lr, and that is what the user's loop runs; an
+    optimizer class (or cnndoctor's default Adam) is built at the model file's ``lr``, else at
+    its own default. An explicit lr (``--lr``, ``diagnose(lr=...)``) overrides any of them,
+    and the report says what it replaced.
+    """
+    opt = subject.optimizer
+    kind = optimizer_kind(opt)
+    where = subject.settings_source.get("optimizer", options_source)
+    where = {"model file": "make_optimizer in model file" if kind == "factory" else f"optimizer {kind} in model file",
+             }.get(where, where)
+    if kind in ("factory", "instance"):
+        settings = read_optimizer(opt, lambda: subject.build_model().parameters(), lr=DEFAULT_LR, where=where)
+        own, own_source = settings.lr, where
+    elif kind == "class":
+        own = float(file_lr) if file_lr is not None else own_lr(opt)
+        own_source = options_source if file_lr is not None else f"torch.optim.{opt.__name__} default"
+        if own is None:
+            raise InputError(f"The optimizer class {opt.__name__} has no default learning rate; set lr = ... in the "
+                             "model file or pass --lr.")
+        settings = read_optimizer(opt, None, lr=own, where=where)
+    else:
+        own = float(file_lr) if file_lr is not None else DEFAULT_LR
+        own_source = options_source if file_lr is not None else "default"
+        settings = read_optimizer(None, None, lr=own, where="default")
+    if kind in ("factory", "instance") and file_lr is not None and not math.isclose(float(file_lr), own):
+        subject.notes.append(
+            f"The model file sets lr = {float(file_lr):g}, but {where.replace(' in model file', '')} builds "
+            f"{settings.describe()}; the probes use lr {own:g}, what your optimizer builds. Pass --lr to probe "
+            "another learning rate.")
+    lr_value, source = own, own_source
+    if explicit_lr is not None:
+        lr_value, source = float(explicit_lr), explicit_source
+        if not math.isclose(lr_value, own):
+            subject.notes.append(f"lr {lr_value:g} from the {explicit_source} overrides the lr {own:g} of "
+                                 f"{settings.describe()} ({own_source}); every other setting of the optimizer is "
+                                 "kept.")
+    subject.lr = lr_value
+    subject.settings_source["lr"] = source
+    subject.optimizer_settings = settings
 
 
 def _keras_settings(target, kind, factory, options, layout):
@@ -176,7 +260,7 @@ def _keras_settings(target, kind, factory, options, layout):
 
     if "keras" not in sys.modules:
         return options, layout
-    from .keras_support import default_loss, is_keras_model, keras_factory, keras_loss, keras_lr, keras_optimizer
+    from .keras_support import default_loss, is_keras_model, keras_factory, keras_loss, keras_optimizer
 
     sample = target if kind == "instance" else None
     if sample is None:
@@ -196,17 +280,36 @@ def _keras_settings(target, kind, factory, options, layout):
         options["loss_fn"] = compiled[0]
     opt = getattr(sample, "optimizer", None) if getattr(sample, "compiled", False) else None
     if opt is not None and options.get("optimizer") is None:
-        options["optimizer"] = keras_optimizer(opt)
-        if options.get("lr") is None and keras_lr(opt) is not None:
-            options["lr"] = keras_lr(opt)
+        options["optimizer"] = keras_optimizer(opt)  # a factory carrying compile()'s lr and settings
+        options["_keras_compiled_optimizer"] = True
     return options, ("nlc" if layout == "auto" else layout)
 
 
-def _call_factory(target, arguments):
+def _call_factory(target, arguments, what: str = "the model", record=()):
+    """Build the user's model; an exception from their constructor (or a library's) is their error: exit 2."""
     def factory():
-        return target(**arguments)
+        try:
+            return target(**arguments)
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 — the user's or a library's code: reported, not a cnndoctor bug
+            raise construction_error(exc, what, list(record)) from exc
 
     return factory
+
+
+def _output_option(value, *, given: bool):
+    """The user's choice of the logits element: an index or a key; a model file's ``output`` of another type
+    (a module-level variable that merely shares the name) is ignored."""
+    from .outputs import parse_output_choice
+
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, str)):
+        return parse_output_choice(value)
+    if given:
+        raise InputError(f"output must be an index (0, 1, -1) or a key ('logits'); got a {type(value).__name__}.")
+    return None
 
 
 def _instance_factory(original):

@@ -1,12 +1,23 @@
-"""How many CPU threads torch gets during the probes, and how fast one step really is.
+"""How many CPU threads torch gets during the probes (and every other fact): a fixed count.
 
-On a shared CPU two torch threads run 5-6x *slower* than one as soon as another process
-holds a core (the threads wait for each other at every parallel region). So the probes
-do not trust torch's default: they look at the load average, and when there is room for
-more than one thread they time a step with one thread and with more, and keep the faster.
-The measured step time goes into the evidence, so a busy machine is never mistaken for a
-slow model. A caller that already set one thread (as the test suite does) is respected.
-CUDA runs are left alone: the thread count hardly matters there.
+The count is fixed because it changes the results. Matrix products and convolution
+weight gradients reduce over the batch in chunks, one per thread, and float addition is
+not associative, so the same seeded run differs in the last bits with another thread
+count, and those bits grow over a run: measured with torch 2.13 on CPU (small Conv1d +
+BatchNorm + ReLU + Linear, cross-entropy, Adam, 40 steps), 1 vs 2 threads gives the same
+forward pass but different conv and linear weight gradients from the first backward on,
+and final weights up to 0.012 apart; 2 vs 3 and 2 vs 4 threads differ too, and
+``torch.use_deterministic_algorithms(True)`` does not change that. Two runs with the same
+thread count are bitwise identical. A choice made from the load average or a timing
+would therefore let a busy machine change losses, counts and even verdicts.
+
+So cnndoctor runs its facts with ``PROBE_THREADS`` (1) torch threads, whatever the load
+and whatever the caller set, and restores the caller's setting afterwards. One thread is
+also the fastest choice on a shared CPU: two torch threads run 4-6x *slower* than one as
+soon as another process holds a core. A user with an idle many-core machine and a large
+model may set ``CNNDOCTOR_THREADS=n``: runs are then reproducible for that n (and differ
+in the last bits from runs with another n). CUDA runs are left alone: the CPU thread
+count does not enter their arithmetic.
 """
 
 from __future__ import annotations
@@ -17,7 +28,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
-__all__ = ["ThreadChoice", "available_cores", "free_cores", "choose_threads", "using_threads"]
+__all__ = ["ThreadChoice", "PROBE_THREADS", "THREADS_ENV", "available_cores", "free_cores", "probe_threads",
+           "choose_threads", "using_threads", "fact_threads"]
+
+PROBE_THREADS = 1  # torch threads of every CPU run, unless CNNDOCTOR_THREADS says otherwise
+THREADS_ENV = "CNNDOCTOR_THREADS"
 
 
 @dataclass(frozen=True)
@@ -26,7 +41,7 @@ class ThreadChoice:
     cores: int
     load: float | None  # 1-minute load average when the choice was made
     reason: str
-    timings: dict  # {threads: seconds per step} when the choice was timed
+    timings: dict  # {threads: seconds per step}; empty since the count is fixed
 
     def to_dict(self) -> dict:
         return {"threads": self.threads, "cores": self.cores,
@@ -52,38 +67,31 @@ def free_cores() -> tuple[int, float | None]:
     return cores, load
 
 
-def choose_threads(time_step: Callable[[], float] | None = None, *, device: str = "cpu") -> ThreadChoice:
-    """Pick the torch thread count for the probes.
+def probe_threads() -> int:
+    """The fixed torch thread count of cnndoctor's CPU runs: ``CNNDOCTOR_THREADS`` when set, else 1."""
+    value = os.environ.get(THREADS_ENV, "").strip()
+    try:
+        n = int(value) if value else PROBE_THREADS
+    except ValueError:
+        n = PROBE_THREADS
+    return max(1, n)
 
-    ``time_step()`` runs one representative training step and returns its seconds; it is
-    called twice per candidate (the first call of a new thread count pays set-up costs).
+
+def choose_threads(time_step: Callable[[], float] | None = None, *, device: str = "cpu") -> ThreadChoice:
+    """The torch thread count for the probes: fixed (see the module docstring), never load-dependent.
+
+    ``time_step`` is accepted for compatibility and not called: a timing must not choose the
+    count, because the count changes the results.
     """
     import torch
 
-    current = torch.get_num_threads()
     cores, load = free_cores()
     if not str(device).startswith("cpu"):
-        return ThreadChoice(current, cores, load, "accelerator run: thread count left as it is", {})
-    if current <= 1:
-        return ThreadChoice(1, cores, load, "one thread was already set by the caller", {})
-    # The load average counts runnable tasks, our own included: what is left is what we may take.
-    idle = cores if load is None else max(0.0, cores - load)
-    most = max(1, min(current, int(idle + 0.5)))
-    if most <= 1:
-        return ThreadChoice(1, cores, load, f"load average {load:.2f} on {cores} cores leaves about one core free", {})
-    if time_step is None:
-        return ThreadChoice(most, cores, load, f"{idle:.1f} of {cores} cores idle", {})
-    timings = {}
-    for n in (1, most):
-        torch.set_num_threads(n)
-        try:
-            time_step()
-            timings[n] = time_step()
-        finally:
-            torch.set_num_threads(current)
-    # more threads must win clearly: a small gain is not worth the risk of a neighbour waking up
-    best = most if timings[most] < 0.8 * timings[1] else 1
-    return ThreadChoice(best, cores, load, f"timed one step with 1 and {most} threads", timings)
+        return ThreadChoice(torch.get_num_threads(), cores, load, "accelerator run: thread count left as it is", {})
+    n = probe_threads()
+    source = f"{THREADS_ENV}={n}" if os.environ.get(THREADS_ENV, "").strip() else "the fixed default"
+    return ThreadChoice(n, cores, load, f"{n} thread(s), {source}: the thread count changes the results' last "
+                                        "bits, so it never follows the load", {})
 
 
 @contextmanager
@@ -100,3 +108,8 @@ def using_threads(n: int | None):
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
+
+
+def fact_threads(device):
+    """``using_threads(probe_threads())`` for a CPU subject; the caller's setting for an accelerator."""
+    return using_threads(probe_threads() if str(device).startswith("cpu") else None)

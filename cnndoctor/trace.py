@@ -14,6 +14,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from .errors import InputError
 from .optrace import FailedOp, LinearPair, OpRecorder
 
 __all__ = ["LayerCall", "Trace", "mark_time_axes", "shape_of", "trace_forward"]
@@ -218,6 +219,8 @@ def trace_forward(model, x) -> Trace:
         if tag is not None:
             trace.output_op, trace.output_producer = tag.value_op, tag.producer
             trace.output_op_module = tag.value_module
+    except InputError:  # not the user's forward failing: e.g. no way to tell which output is the logits (exit 2)
+        raise
     except Exception as exc:  # noqa: BLE001 — the user's forward may raise anything; the trace keeps it
         trace.error = exc
         trace.error_text = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"

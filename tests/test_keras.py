@@ -91,11 +91,26 @@ def test_subject_takes_compile_settings():
     X, y = np.zeros((8, 20), np.float32), np.arange(8) % 2
     subject = make_subject(model, "instance", Data(X, y, X, y), name="model")
     assert subject.layout == "nlc" and subject.lr == pytest.approx(0.003)
+    assert subject.settings_source["lr"] == "compile() in model file"
+    assert subject.optimizer_settings.name == "RMSprop"
     assert subject.loss_fn.kind == "cross_entropy_probs"
     fresh = subject.build_model()
     assert fresh is not model and isinstance(subject.make_optimizer(fresh.parameters()), torch.optim.RMSprop)
     again = subject.build_model()  # seeded: the same fresh weights every time
     assert torch.equal(fresh.layers[0].kernel.value, again.layers[0].kernel.value)
+
+
+def test_compile_sgd_settings_reach_every_probe():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((20, 1)), layers.Conv1D(4, 3), layers.Flatten(), layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.SGD(0.5, momentum=0.9, nesterov=True),
+                  loss="sparse_categorical_crossentropy")
+    X, y = np.zeros((8, 20), np.float32), np.arange(8) % 2
+    subject = make_subject(model, "instance", Data(X, y, X, y), name="model")
+    assert subject.lr == pytest.approx(0.5) and subject.settings_source["optimizer"] == "compile() in model file"
+    group = subject.make_optimizer(subject.build_model().parameters(), lr=0.01).param_groups[0]
+    assert (group["lr"], group["momentum"], group["nesterov"]) == (pytest.approx(0.01), pytest.approx(0.9), True)
+    assert subject.optimizer_text().startswith("SGD (lr 0.5, momentum 0.9")
 
 
 @pytest.mark.fires("A104")

@@ -161,9 +161,10 @@ def test_l105_silent_and_reference_reported_on_learnable_data(run):
     report = run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["L105"])
     assert codes(report) == []
     ref = report.diagnosis["reference"]
-    assert {"best", "accuracy", "chance", "majority", "baselines", "seconds", "note"} <= set(ref)
+    assert {"best", "accuracy", "chance", "majority", "baselines", "note"} <= set(ref)
+    assert "seconds" not in ref  # wall-clock time goes to the timings: a seeded report stays identical
     assert ref["accuracy"] == max(ref["baselines"].values()) > 0.85
-    assert ref["chance"] == 0.5 and ref["seconds"] < 10
+    assert ref["chance"] == 0.5
     assert report.to_json()  # the reference is plain JSON
 
 

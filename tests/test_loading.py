@@ -103,10 +103,14 @@ def test_optional_names_and_overrides(tmp_path):
     """)
     mf = load_model_file(write(tmp_path, body))
     subject = make_subject(mf.target, mf.kind, data(tmp_path), name=mf.name, options=mf.options, batch_size=8)
-    assert subject.lr == 0.01 and subject.batch_size == 8
-    assert subject.settings_source["lr"] == "model file" and subject.settings_source["batch_size"] == "command line"
+    # the factory's lr is what the user's loop runs; the disagreeing module-level lr is named in a note
+    assert subject.lr == 0.5 and subject.batch_size == 8
+    assert subject.settings_source["lr"] == "make_optimizer in model file"
+    assert subject.settings_source["batch_size"] == "command line"
+    assert any("lr = 0.01" in n and "SGD (lr 0.5, momentum 0.9)" in n for n in subject.notes)
     opt = subject.make_optimizer(subject.build_model().parameters())
-    assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["lr"] == 0.01
+    assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["lr"] == 0.5
+    assert opt.param_groups[0]["momentum"] == 0.9
     assert subject.preprocess(np.ones(2)).tolist() == [2, 2]
     assert subject.loss_fn.label_smoothing == 0.1
 

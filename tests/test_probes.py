@@ -16,7 +16,7 @@ from cnndoctor.figures import figures
 from cnndoctor.load_data import data_from_arrays
 from cnndoctor.lr_range import analyse_curve, run_lr_range_test, smooth_curve, sweep_bounds
 from cnndoctor.probe import BatchSampler, run_training_probe
-from cnndoctor.probe_budget import BUDGETS, probe_budget_for
+from cnndoctor.probe_budget import BUDGETS, CAP_FACTOR, probe_budget_for, time_cap
 from cnndoctor.probe_data import label_entropy, prepare_probe_data
 from cnndoctor.probe_overfit import overfit_indices, run_overfit_batch, sane_lrs
 from cnndoctor.probe_record import GradientRecorder, UnitRecorder
@@ -198,6 +198,49 @@ def test_thread_choice_respects_one_thread_and_is_restored():
         assert choose_threads(lambda: 0.01).threads == 1
     assert torch.get_num_threads() == before
     assert choose_threads(device="cuda").reason.startswith("accelerator")
+
+
+def test_probes_run_at_the_fixed_thread_count_whatever_the_caller_set(subject, arrays, first_run):
+    # 1 vs 2 torch threads change conv/linear weight gradients in their last bits (reductions split
+    # differently), so a load-dependent choice would change losses and verdicts: the count is fixed
+    with using_threads(2):
+        assert choose_threads(lambda: 0.01).threads == 1
+        again = run_training_probe(subject, *arrays, steps=12, eval_samples=64, curve_points=3)
+        assert torch.get_num_threads() == 2  # the caller's setting is restored
+    assert again.threads == 1 and again.losses == first_run.losses
+    assert again.predicted_counts == first_run.predicted_counts and again.grad_totals == first_run.grad_totals
+
+
+def test_a_fixed_thread_count_can_be_set_through_the_environment(monkeypatch):
+    monkeypatch.setenv("CNNDOCTOR_THREADS", "2")
+    assert choose_threads().threads == 2 and "CNNDOCTOR_THREADS=2" in choose_threads().reason
+    monkeypatch.setenv("CNNDOCTOR_THREADS", "many")
+    assert choose_threads().threads == 1
+
+
+def test_time_caps_are_generous_safety_nets_scaled_from_the_step_time():
+    b = probe_budget_for("standard")
+    assert time_cap(b, None, 100) == b.seconds >= 300  # no measurement: the floor
+    assert time_cap(b, 0.01, 100) == b.seconds  # small models: the high floor
+    assert time_cap(b, 1.0, 100) == pytest.approx(CAP_FACTOR * 100) and CAP_FACTOR * 100 > b.seconds  # 20x the work
+
+
+def test_a_run_that_completes_its_steps_is_never_marked_truncated(subject, arrays):
+    run = run_training_probe(subject, *arrays, steps=1, eval_samples=64, curve_points=2, seconds=0.0)
+    assert run.steps == 1 and run.stopped_by == "steps" and not run.truncated
+    A, y, _, _ = arrays
+    curve = run_lr_range_test(subject, A, y, steps=5, seconds=0.0)
+    assert len(curve.losses) == 1 and curve.truncated
+
+
+def test_each_overfit_attempt_has_its_own_time_cap(subject, arrays):
+    A, y, _, _ = arrays
+    over = run_overfit_batch(dataclasses.replace(subject, lr=10.0), A, y, steps=50, batch=16, retries=1,
+                             seconds=0.0)
+    # a shared deadline would have skipped the retry; each attempt now runs until its own cap
+    assert [a.lr for a in over.attempts] == [10.0, 1e-3]
+    assert all(a.steps == 1 and a.truncated for a in over.attempts)
+    assert "seconds" not in over.attempts[0].to_dict()
 
 
 def test_budgets_scale_and_unknown_ones_are_rejected():

@@ -360,3 +360,26 @@ def test_probe_evidence_is_plain_json(lr_ten, stale, counts_sgd, healthy):
     for report in (lr_ten, stale, counts_sgd, healthy):
         json.dumps([f.to_dict() for f in report.findings], allow_nan=False)
         json.loads(report.to_json())
+
+
+JUDGES_PROBES = ["T101", "T102", "T104", "T105", "T201", "T202", "T203", "T204", "T205", "T206", "T207", "T208"]
+
+
+def test_probes_the_time_cap_stops_are_inconclusive_and_never_judged(gun, monkeypatch):
+    import cnndoctor.facts.probes as probe_facts
+    from cnndoctor.runner import Status
+
+    monkeypatch.setattr(probe_facts, "time_cap", lambda budget, step_seconds, work: 0.0)  # every run: 1 step
+    X, y, Xt, yt = gun
+    report = _diagnose(PlainCNN, (to_adc_counts(X), y), (to_adc_counts(Xt), yt), optimizer=torch.optim.SGD, lr=0.1,
+                       select=PROBE_CODES + ["D102"])
+    assert not set(codes(report)) & set(JUDGES_PROBES), codes(report)
+    for code in JUDGES_PROBES:
+        outcome = _status(report, code)
+        assert outcome.status == Status.SKIPPED and "time cap" in outcome.reason, (code, outcome.reason)
+    assert "the training probe stopped at the time cap after 1 of 40 steps; the verdict would rest on a truncated " \
+           "run" in _status(report, "T206").reason
+    assert "overfit probe at lr 0.1 stopped at the time cap after 1 of 100 steps" in _status(report, "T101").reason
+    assert any("inconclusive" in n and "1 of 40 planned steps" in n for n in report.notes), report.notes
+    verified = _finding(report, "D102").verified  # never numbers from a truncated run
+    assert verified["status"] == "not verified: time cap" and "after" not in verified, verified

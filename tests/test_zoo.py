@@ -51,3 +51,21 @@ def test_every_scenario_builds_deterministically():
         assert a.keys() == b.keys()
         for k in a:
             assert np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind == "f"), (s.name, k)
+
+
+def test_gate_consequences_follow_the_fault():
+    from benchmarks.zoo.runner import Outcome
+
+    by_name = {s.name: s for s in SCENARIOS}
+    assert by_name["activity-windows-random-split"].consequence == "leak"
+    assert by_name["flatten-head-wrong-in-features"].consequence == "crash"
+    assert by_name["batchnorm-head-last-batch-of-one"].consequence == "crash"
+    assert by_name["healthy-gunpoint-fcn"].consequence == ""
+    # "chance" is measured: the training probe's balanced accuracy at the user's settings
+    probe = {"balanced_accuracy": 0.5, "n_classes": 2, "n_per_class": {"0": 76, "1": 74}}
+    adc = by_name["adc-counts-acsf1"]
+    at_chance = Outcome(adc, 0, "D102", [], [], 1.0, report={"diagnosis": {"probe": probe}})
+    assert at_chance.consequence == "chance" and at_chance.gate_ok is False
+    learned = Outcome(adc, 1, "D102", [], [], 1.0,
+                      report={"diagnosis": {"probe": {**probe, "balanced_accuracy": 0.9}}})
+    assert learned.consequence == "" and learned.gate_ok is None

@@ -16,9 +16,15 @@ import numpy as np
 from . import builders as b
 from . import recordings as r
 
-__all__ = ["Scenario", "SCENARIOS", "MODELS", "NOT_SEEDED"]
+__all__ = ["Scenario", "SCENARIOS", "MODELS", "NOT_SEEDED", "LEAK_CODES", "CRASH_CODES"]
 
 MODELS = Path(__file__).resolve().parent / "models"
+
+# Faults whose consequence does not depend on the run: the test split shares data with training ...
+LEAK_CODES = frozenset({"D201", "D202", "D204"})
+# ... or the user's own loop raises: a forward pass that fails, labels a classification loss cannot
+# index (1-based, -1/+1, floats), a batch of one into BatchNorm in train mode.
+CRASH_CODES = frozenset({"A101", "A102", "A103", "A207", "L101"})
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,16 @@ class Scenario:
     @property
     def healthy(self) -> bool:
         return not self.expected
+
+    @property
+    def consequence(self) -> str:
+        """What the user's own run meets with this fault, by the fault's nature: "crash" (their loop
+        raises), "leak" (their test score is inflated), or "" (it depends: measured, see the runner)."""
+        if any(code in LEAK_CODES for code in self.expected):
+            return "leak"
+        if any(code in CRASH_CODES for code in self.expected):
+            return "crash"
+        return ""
 
     def build(self, folder: Path):
         data = folder / "data.npz"
@@ -209,6 +225,25 @@ SCENARIOS: list[Scenario] = [
       note="SGD momentum 0.9 at lr=0.5"),
     S("adam-lr-1e-6", ("T202",), "fcn.py", lambda: b.load("ArrowHead"), args=("--lr", "1e-6"),
       note="Adam at lr=1e-6"),
+    # --- issue 13: the user's run as their code sets it up ---------------------------------------------
+    S("sgd-lr-only-in-factory", ("T201",), "sgd_factory_only.py", lambda: _std("BasicMotions"),
+      note="make_optimizer: SGD lr 0.8, momentum, weight decay; no module lr"),
+    S("adam-lr-1-only-in-factory", ("T201",), "adam_factory_high_lr.py", lambda: b.load("ArrowHead"),
+      note="make_optimizer: Adam lr=1; no module lr"),
+    S("adam-partial-lr-1e-6", ("T202",), "adam_partial_tiny_lr.py", lambda: b.load("GunPoint"),
+      note="functools.partial(Adam, lr=1e-6)"),
+    S("num-classes-default-off-by-one", ("A105",), "default_classes_off_by_one.py", lambda: b.load("OSULeaf"),
+      note="Net(num_classes=5) on 6 classes"),
+    S("healthy-tuple-logits-first", (), "tuple_logits_first.py", lambda: b.load("GunPoint"),
+      note="forward returns (logits, embedding)"),
+    S("healthy-tuple-features-first", (), "tuple_features_first.py", lambda: b.load("ArrowHead"),
+      note="forward returns (features, logits)"),
+    S("healthy-dict-scores", (), "dict_features_then_logits.py", lambda: _std("BasicMotions"),
+      note="forward returns {'features', 'scores'}"),
+    S("batchnorm-head-last-batch-of-one", ("A207",), "bn_head_batch_of_one.py", lambda: b.load("GunPoint"),
+      fast=True, note="50 series, batch 7: the last batch has 1 sample"),
+    S("softmax-on-one-output-unit", ("L206",), "softmax_one_output.py", lambda: b.load("ItalyPowerDemand"),
+      note="Linear(32, 1) + softmax(dim=1) + BCE"),
     S("log-inside-forward", ("T203",), "log_input.py", lambda: b.load("ItalyPowerDemand"),
       note="torch.log(x + 1) on z-normalised series"),
     S("ten-sigmoid-layers", ("T205",), "deep_sigmoid.py", lambda: b.load("GunPoint"),

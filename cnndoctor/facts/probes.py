@@ -18,7 +18,7 @@ from ..errors import FactUnavailable
 from ..lr_range import LRRange, lr_range_probe
 from ..probe import ProbeRun, Runtime, runtime_for, train_probe
 from ..probe_eval import ModeGap, eval_indices, evaluate
-from ..probe_budget import ProbeBudget, probe_budget_for
+from ..probe_budget import CAP_FACTOR, ProbeBudget, probe_budget_for, time_cap
 from ..probe_data import CLASS_LOSSES, ProbeData, label_entropy, prepare_probe_data
 from ..probe_overfit import OverfitResult, overfit_probe
 from ..probe_params import ParameterInventory, parameter_inventory as _inventory
@@ -105,11 +105,31 @@ def _time(ctx, key: str, seconds: float | None) -> None:
         ctx.timings[key] = float(seconds)
 
 
-def _note_cap(ctx, what: str, stopped_by: str, steps: int, max_steps: int, step_seconds) -> None:
+def _note_cap(ctx, what: str, stopped_by: str, steps: int, max_steps: int, step_seconds, cap=None) -> None:
     if stopped_by == "time":
         per = f" ({step_seconds:.3g} s per step measured)" if step_seconds else ""
-        ctx.note(f"The {what} stopped at the {ctx.budget} budget's time cap after {steps} of {max_steps} "
-                 f"steps{per}; a busy machine or a large model shortens the probes.")
+        limit = f" of {cap:.0f} s" if cap else ""
+        ctx.note(f"The {what} stopped at its time cap{limit} after {steps} of {max_steps} planned steps{per}, so it "
+                 "is inconclusive: the checks that would judge it are skipped. The cap is a safety net for "
+                 f"pathologically slow models ({CAP_FACTOR:g}x the planned work at the measured step time); a slower "
+                 "model than that, or a machine many times slower than at the warm-up, reaches it.")
+
+
+def _eval_steps(b: ProbeBudget, batch: int, points: int) -> float:
+    """Evaluations of a run, counted in training steps of ``batch`` (a forward pass counted as a whole step)."""
+    return points * 2 * b.eval_samples / max(1, batch)
+
+
+def _training_cap(ctx) -> float:
+    """The safety net of one training probe run (real or zeroed inputs): steps plus curve evaluations."""
+    b = ctx.probe_budget
+    work = b.train_steps + _eval_steps(b, ctx.subject.batch_size, b.curve_points + 3)
+    return time_cap(b, ctx.probe_runtime.step_seconds, work)
+
+
+def _truncated_reason(what: str, steps: int, max_steps: int) -> str:
+    return (f"the {what} stopped at the time cap after {steps} of {max_steps} steps; the verdict would rest on a "
+            "truncated run")
 
 
 @fact
@@ -118,10 +138,13 @@ def training_probe(ctx) -> ProbeRun:
     b = ctx.probe_budget
     runtime = ctx.probe_runtime
     _progress(ctx, "training probe")
+    cap = _training_cap(ctx)
     run = train_probe(ctx.probe_data, ctx.subject, steps=b.train_steps, eval_samples=b.eval_samples,
-                      curve_points=b.curve_points, seconds=b.seconds, progress=ctx.progress, runtime=runtime)
-    _note_cap(ctx, "training probe", run.stopped_by, run.steps, run.max_steps, run.step_seconds)
+                      curve_points=b.curve_points, seconds=cap, progress=ctx.progress, runtime=runtime)
+    _note_cap(ctx, "training probe", run.stopped_by, run.steps, run.max_steps, run.step_seconds, cap)
     _time(ctx, "training_probe.step_seconds", run.step_seconds)
+    _time(ctx, "training_probe.seconds", run.seconds)
+    _time(ctx, "training_probe.time_cap", cap)
     return run
 
 
@@ -129,6 +152,8 @@ def training_probe(ctx) -> ProbeRun:
 def train_eval_gap(ctx) -> ModeGap:
     """The training probe's final weights in train mode vs eval mode (BatchNorm), on the same training slice."""
     run = ctx.training_probe
+    if run.truncated:
+        raise FactUnavailable(_truncated_reason("training probe", run.steps, run.max_steps))
     if run.mode_gap is None:
         if run.error or run.nonfinite:
             raise FactUnavailable("the training probe did not finish cleanly, so its weights cannot be compared "
@@ -177,16 +202,20 @@ def zero_input_probe(ctx) -> ZeroInputBaseline:
     data, b = ctx.probe_data, ctx.probe_budget
     if real.error is not None and real.steps == 0:
         raise FactUnavailable(f"the training step fails ({real.error}), so there is nothing to compare")
+    if real.truncated:  # neither the skip below nor a comparison may rest on a truncated run
+        raise FactUnavailable(_truncated_reason("training probe", real.steps, real.max_steps))
     floor, majority = _floor(data, real, ctx.subject.seed, b.eval_samples)
     if floor is not None and real.train_loss is not None and math.isfinite(real.train_loss) \
             and real.train_loss < floor * (1 - ZERO_INPUT_SKIP_MARGIN):
         return ZeroInputBaseline(False, f"the real-input probe reached loss {real.train_loss:.4g}, below the "
                                         f"{floor:.4g} that no input-independent model can beat", floor, majority, None)
     _progress(ctx, "zeroed-input baseline")
+    cap = _training_cap(ctx)
     run = train_probe(data, ctx.subject, steps=real.max_steps, zero_inputs=True, eval_samples=b.eval_samples,
-                      curve_points=b.curve_points, seconds=b.seconds, progress=ctx.progress,
+                      curve_points=b.curve_points, seconds=cap, progress=ctx.progress,
                       runtime=ctx.probe_runtime, label="zeroed-input baseline")
-    _note_cap(ctx, "zeroed-input baseline", run.stopped_by, run.steps, run.max_steps, run.step_seconds)
+    _note_cap(ctx, "zeroed-input baseline", run.stopped_by, run.steps, run.max_steps, run.step_seconds, cap)
+    _time(ctx, "zero_input_probe.seconds", run.seconds)
     return ZeroInputBaseline(True, "the real-input probe did not beat the input-independent bound", floor,
                              majority, run)
 
@@ -195,11 +224,17 @@ def zero_input_probe(ctx) -> ZeroInputBaseline:
 def overfit_batch(ctx) -> OverfitResult:
     """Memorise one small class-balanced batch at the user's lr, then (if that fails) at a sane lr."""
     b = ctx.probe_budget
+    # one attempt: its steps on a batch of up to 32 (counted in steps of the user's batch size) and its checks
+    k = min(b.overfit_batch, 32, ctx.probe_data.n_train)
+    per_step = max(1.0, k / max(1, ctx.subject.batch_size))
+    work = per_step * (b.overfit_steps * (1 + 1 / max(1, b.overfit_check_every)) + 2)
+    cap = time_cap(b, ctx.probe_runtime.step_seconds, work)  # each attempt's own safety net
     result = overfit_probe(ctx.probe_data, ctx.subject, steps=b.overfit_steps, batch=b.overfit_batch,
-                           retries=b.overfit_retries, check_every=b.overfit_check_every, seconds=b.seconds,
+                           retries=b.overfit_retries, check_every=b.overfit_check_every, seconds=cap,
                            runtime=ctx.probe_runtime, progress=ctx.progress)
-    for a in result.attempts:
-        _note_cap(ctx, f"overfit probe at lr {a.lr:g}", a.stopped_by, a.steps, a.max_steps, None)
+    for i, a in enumerate(result.attempts):
+        _note_cap(ctx, f"overfit probe at lr {a.lr:g}", a.stopped_by, a.steps, a.max_steps, None, cap)
+        _time(ctx, f"overfit_batch.attempt{i}.seconds", a.seconds)
     return result
 
 
@@ -208,8 +243,11 @@ def lr_range(ctx) -> LRRange:
     """An exponential learning-rate sweep from fresh weights with the user's optimizer and batch size."""
     b = ctx.probe_budget
     _progress(ctx, "LR range test")
-    result = lr_range_probe(ctx.probe_data, ctx.subject, steps=b.lr_steps, seconds=b.seconds,
+    cap = time_cap(b, ctx.probe_runtime.step_seconds, b.lr_steps)
+    result = lr_range_probe(ctx.probe_data, ctx.subject, steps=b.lr_steps, seconds=cap,
                             runtime=ctx.probe_runtime, progress=ctx.progress)
-    _note_cap(ctx, "LR range test", result.stopped_by, len(result.losses), result.max_steps, result.step_seconds)
+    _note_cap(ctx, "LR range test", result.stopped_by, len(result.losses), result.max_steps, result.step_seconds,
+              cap)
     _time(ctx, "lr_range.step_seconds", result.step_seconds)
+    _time(ctx, "lr_range.seconds", result.seconds)
     return result

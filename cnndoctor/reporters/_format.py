@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["fmt_value", "severity_word", "verified_text", "pct"]
+__all__ = ["fmt_value", "severity_word", "verified_text", "pct", "settings_rows"]
 
 
 def fmt_value(value, *, limit: int = 8) -> str:
@@ -44,10 +44,44 @@ def pct(value) -> str:
 
 
 def verified_text(v: dict) -> str:
-    """``verified: 10% → 86% held-out accuracy after standardising …, 100-step probe``."""
+    """``verified: 10% → 86% held-out accuracy after standardising …, 100-step probe``.
+
+    A verification whose probe hit its time cap reads ``not verified: time cap (…) for <fix>``.
+    The seconds a verification took are in the report's timings, not in the finding.
+    """
+    if str(v.get("status", "")).startswith("not verified"):
+        note = f" ({v['note']})" if v.get("note") else ""
+        return f"{v['status']}{note} for {v.get('fix', 'the fix')}"
     before = pct(v.get("before")) if v.get("before") is not None else "no result (" + str(
         v.get("before_note", "the probe could not run")).rstrip(".") + ")"
     after = pct(v.get("after")) if v.get("after") is not None else "no result (" + str(
         v.get("after_note", "the probe could not run")).rstrip(".") + ")"
     return (f"verified: {before} → {after} {v.get('metric', 'held-out accuracy')} after {v.get('fix', 'the fix')}, "
-            f"{v.get('steps', '?')}-step probe ({v.get('seconds', '?')} s)")
+            f"{v.get('steps', '?')}-step probe" + (f" ({v['seconds']} s)" if v.get("seconds") is not None else ""))
+
+
+_ARGUMENT_SOURCES = {"data": "from the data", "your default": "your default"}
+
+
+def _argument_source(arg: dict) -> str:
+    source = str(arg.get("source", ""))
+    text = _ARGUMENT_SOURCES.get(source, source)
+    if "default" in arg and arg["default"] is not None and source != "your default" \
+            and arg["default"] != arg.get("value"):
+        text += f"; your default is {fmt_value(arg['default'])}"
+    return text
+
+
+def settings_rows(subject: dict) -> list[tuple[str, str, str]]:
+    """``(setting, value, source)`` rows of the report's settings block, constructor arguments inline.
+
+    An argument reads ``num_classes = 6`` with its source ``from the data; your default is 5``.
+    """
+    rows = []
+    for key, entry in (subject.get("settings") or {}).items():
+        if key == "constructor":
+            for name, arg in entry["value"].items():
+                rows.append(("argument", f"{name} = {fmt_value(arg.get('value'))}", _argument_source(arg)))
+            continue
+        rows.append((key, fmt_value(entry.get("value")), str(entry.get("source", ""))))
+    return rows

@@ -7,7 +7,7 @@ import html
 import io
 
 from ..findings import Severity, Status
-from ._format import fmt_value, verified_text
+from ._format import fmt_value, settings_rows, verified_text
 
 __all__ = ["render_html_report", "figure_png"]
 
@@ -87,6 +87,15 @@ def _trace(trace: dict) -> str:
     return f'<section class="card"><h2>Shape trace</h2><table>{head}{"".join(rows)}</table></section>'
 
 
+def _settings(report) -> str:
+    rows = "".join(f"<tr><td>{_e(n)}</td><td>{_e(v)}</td><td class=\"muted\">{_e(src)}</td></tr>"
+                   for n, v, src in settings_rows(report.subject))
+    if not rows:
+        return ""
+    return (f'<details class="card"><summary>Settings the probes ran with</summary><table>'
+            f"<tr><th>setting</th><th>value</th><th>source</th></tr>{rows}</table></details>")
+
+
 def _checks(report) -> str:
     rows = "".join(
         f"<tr><td class='code'>{_e(c.code)}</td><td>{_e(c.name)}</td><td>{_e(c.status)}</td>"
@@ -105,6 +114,7 @@ def render_html_report(report, *, title: str = "cnndoctor report", fragment: boo
            f"{s.get('classes')} classes · fed {_e(s.get('layout'))} · {_e(s.get('device'))}")
     body = [f"<h1>cnndoctor: {_e(report.summary_line())}</h1>", f'<div class="sub">{sub}</div>',
             f'<div class="headline {level}">{_e(report.diagnosis.get("headline", ""))}</div>']
+    body.append(_settings(report))
     body += [f'<p class="muted">Note: {_e(n)}</p>' for n in report.notes]
     body += [_finding(i, f) for i, f in enumerate(report.findings, 1)]
     if report.figures:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..findings import Status
-from ._format import fmt_value, severity_word, verified_text
+from ._format import fmt_value, settings_rows, severity_word, verified_text
 
 __all__ = ["render_markdown"]
 
@@ -15,6 +15,12 @@ def render_markdown(report) -> str:
              f"{s.get('test_name', 'test')}, {s.get('channels')} channel(s) × {s.get('length')} steps, "
              f"{s.get('classes')} classes, fed {s.get('layout')}", "",
              f"> {report.diagnosis.get('headline', '')}", ""]
+    rows = settings_rows(s)
+    if rows:
+        lines += ["<details><summary>Settings the probes ran with</summary>", "", "| setting | value | source |",
+                  "|---|---|---|"]
+        lines += [f"| {n} | {v.replace('|', '/')} | {src.replace('|', '/')} |" for n, v, src in rows]
+        lines += ["", "</details>", ""]
     for note in report.notes:
         lines.append(f"- note: {note}")
     if report.notes:

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..findings import Severity, Status
-from ._format import fmt_value, severity_word, verified_text
+from ._format import fmt_value, settings_rows, severity_word, verified_text
 
 __all__ = ["renderables", "render_text", "print_report"]
 
@@ -103,9 +103,27 @@ def _trace_table(trace: dict) -> Table:
     return table
 
 
+def _settings_table(report) -> Table | None:
+    """What the probes ran with, and where each setting came from."""
+    rows = settings_rows(report.subject)
+    if not rows:
+        return None
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="dim", no_wrap=True)
+    table.add_column()
+    table.add_column(style="dim")
+    for name, value, source in rows:
+        table.add_row(f"  {name}", value, source)
+    return table
+
+
 def renderables(report):
     yield _headline(report)
     yield Text(_subject_line(report), style="dim")
+    settings = _settings_table(report)
+    if settings is not None:
+        yield Text("settings the probes ran with:", style="dim")
+        yield settings
     for note in report.notes:
         yield Text(f"note: {note}", style="dim")
     for i, f in enumerate(report.findings, 1):
