@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from cnndoctor.errors import Skip
+from cnndoctor.probe_budget import truncated_reason
 
 __all__ = ["g", "pct", "require_steps", "require_complete", "is_stuck", "is_memorised", "attempt_row"]
 
@@ -39,8 +40,7 @@ def require_complete(probe, what: str) -> None:
     steps = getattr(probe, "steps", None)
     if not isinstance(steps, int):
         steps = len(probe.losses)
-    raise Skip(f"the {what} stopped at the time cap after {steps} of {probe.max_steps} steps; the verdict would "
-               "rest on a truncated run")
+    raise Skip(truncated_reason(what, steps, probe.max_steps))
 
 
 def is_memorised(attempt, min_accuracy: float) -> bool:

@@ -7,6 +7,7 @@ from cnndoctor.findings import Severity
 
 __all__ = ["constructor_default_mismatch"]
 
+_NOUN = {"classes": "class count", "channels": "input channel count", "length": "series length"}
 _WHAT = {"classes": "the labels have {value} classes", "channels": "the data has {value} input channels",
          "length": "the series have {value} time steps"}
 
@@ -28,7 +29,7 @@ def _consequence(arg) -> str:
 
 
 @check("A105", "constructor-default-mismatch", "warning")
-def constructor_default_mismatch(constructor_arguments):
+def constructor_default_mismatch(constructor_arguments, default_builds):
     """## What it does
     Compares the defaults of your constructor (or `build_model`) parameters that cnndoctor
     fills from the data — the class count (`num_classes`, `n_classes`, ...), the channel count
@@ -58,14 +59,43 @@ def constructor_default_mismatch(constructor_arguments):
     for arg in constructor_arguments:
         if arg.source != "data" or not arg.has_default or arg.default is None or arg.default == arg.value:
             continue
-        severity = Severity.WARNING if arg.fact == "length" else Severity.ERROR
         name, d, v = arg.name, arg.default, arg.value
+        api = '{"' + name + '": ' + repr(v) + "}"
+        evidence = {"parameter": name, "default": d, "value_from_data": v, "fact": arg.fact}
+        build = default_builds.get(name)
+        if build is None:  # not measured (an instance, Keras, a forward that fails anyway): judged by the name
+            severity = Severity.WARNING if arg.fact == "length" else Severity.ERROR
+            consequence = _consequence(arg)
+        elif not build.ran:
+            severity, consequence = Severity.ERROR, f"a model that fails on this data: {build.error}"
+        elif build.output_shape == build.filled_shape:
+            if arg.fact == "classes":
+                continue  # the parameter does not set the head's width: it is not the class count
+            evidence.update(default_output_shape=list(build.output_shape))
+            yield Finding(
+                message=f"`{name}` defaults to {d!r}, but {_WHAT[arg.fact].format(value=v)}; cnndoctor filled "
+                        f"{name}={v!r} from the data. Your default builds a model that also runs on this data, "
+                        f"with the same output shape {list(build.output_shape)}, so `{name}` may not be the "
+                        f"{_NOUN[arg.fact]} at all (a hidden width, say) — then the probes trained another model "
+                        "than your code builds.",
+                fix=f"If `{name}` is not the {_NOUN[arg.fact]}, pass --model-arg {name}={d!r} "
+                    f"(`model_args={{\"{name}\": {d!r}}}` in the API) so cnndoctor builds your model as it is; if it "
+                    f"is, pass {name}={v!r} where you build the model and confirm it with --model-arg {name}={v!r}.",
+                severity=Severity.INFO, evidence=evidence)
+            continue
+        else:
+            shape = list(build.output_shape)
+            severity = Severity.ERROR if arg.fact in ("classes", "channels") else Severity.WARNING
+            consequence = (f"a head with {shape[-1]} outputs for {v} classes (output shape {shape})"
+                           if arg.fact == "classes" else f"a model whose output has shape {shape} instead of "
+                           f"{list(build.filled_shape)}")
+            evidence.update(default_output_shape=shape, filled_output_shape=list(build.filled_shape))
+        if build is not None and not build.ran:
+            evidence.update(default_error=build.error)
         message = (f"`{name}` defaults to {d!r}, but {_WHAT[arg.fact].format(value=v)}. cnndoctor filled "
                    f"{name}={v!r} from the data, so its probes trained the right shape — your own code, building "
-                   f"the model without passing {name}, gets {_consequence(arg)}.")
-        api = '{"' + name + '": ' + repr(v) + "}"
+                   f"the model without passing {name}, gets {consequence}.")
         fix = (f"Pass {name}={v!r} where you build the model (or make {v!r} the default). Once your code passes "
                f"it, confirm it to cnndoctor with `--model-arg {name}={v!r}` (`model_args={api}` in the API). "
                f"If {d!r} is what the model is meant for, the data you diagnose is not the data it was built for.")
-        yield Finding(message=message, fix=fix, severity=severity,
-                      evidence={"parameter": name, "default": d, "value_from_data": v, "fact": arg.fact})
+        yield Finding(message=message, fix=fix, severity=severity, evidence=evidence)

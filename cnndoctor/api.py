@@ -13,7 +13,7 @@ from typing import Any
 from ._version import __version__
 from .config import Ignore, parse_ignore, validate_thresholds
 from .context import Context
-from .diagnosis import at_chance, build_diagnosis, chance_consequence, escalate, order_findings
+from .diagnosis import ChanceRule, at_chance, build_diagnosis, chance_consequence, escalate, order_findings
 from .plots import report_figures
 from .verify import verify_fixes
 from .errors import InputError
@@ -23,6 +23,7 @@ from .load_data import Data, data_from_arrays, load_data
 from .registry import all_checks, select_checks
 from .report import Report
 from .outputs import describe_choice
+from .optimizers import DEFAULT_OPTIMIZER
 from .runner import run_checks
 from .settings import run_settings
 from .subject import Subject, make_subject
@@ -67,8 +68,8 @@ def _loop_settings(train) -> dict:
 
     loader = train if isinstance(train, DataLoader) else None
     out = {"drop_last": bool(loader.drop_last)} if loader is not None else {}
-    try:
-        out["epoch_samples"] = len(loader.dataset if loader is not None else train)
+    try:  # a DataLoader's epoch is what its sampler yields (a subset or weighted sampler draws fewer or more)
+        out["epoch_samples"] = len(loader.sampler if loader is not None else train)
     except TypeError:  # an iterable dataset without a length
         pass
     return out
@@ -226,7 +227,7 @@ def _subject_summary(ctx: Context, data: Data, subject: Subject, *, budget: str,
 def _optimizer_name(subject: Subject) -> str:
     settings = subject.optimizer_settings
     if settings is None or settings.given_as == "none":
-        return "Adam (default)"
+        return f"{DEFAULT_OPTIMIZER} (default)"
     return settings.name
 
 
@@ -279,7 +280,7 @@ def run_diagnosis(subject: Subject, *, select=None, ignore=None, budget: str = "
         findings, fix_runs = verify_fixes(ctx, order_findings(findings))
         findings = order_findings(findings)
         probe = _probe_summary(ctx)
-        consequence = _consequence(ctx, findings, probe)
+        consequence = _consequence(ctx, findings, probe, ChanceRule.for_thresholds(thresholds))
         findings = escalate(findings, consequence)
         summary = _subject_summary(ctx, subject.data, subject, budget=budget, sources=dict(sources or {}))
         figures = report_figures(ctx, fix_runs, findings) if figures else []
@@ -325,12 +326,12 @@ def _floor_loss(ctx: Context) -> float | None:
     return round(label_entropy(data.labels("train", idx)), 5)
 
 
-def _consequence(ctx: Context, findings: list, probe: dict | None) -> dict | None:
+def _consequence(ctx: Context, findings: list, probe: dict | None, rule: ChanceRule) -> dict | None:
     """``chance_consequence`` when the probe sits at chance and the gate would otherwise pass the primary cause.
 
     Only then are the reference baselines and the overfit probe measured if no check asked for them.
     """
-    if probe is None or not at_chance(probe) or (findings and findings[0].severity >= Severity.ERROR):
+    if probe is None or not at_chance(probe, rule) or (findings and findings[0].severity >= Severity.ERROR):
         return None
     try:
         reference = ctx.get("reference")
@@ -342,4 +343,4 @@ def _consequence(ctx: Context, findings: list, probe: dict | None) -> dict | Non
              "overfit": {"best_accuracy": user.best_accuracy, "final_loss": user.final_loss,
                          "floor_loss": over.floor_loss, "nonfinite": user.nonfinite, "error": user.error,
                          "truncated": user.stopped_by == "time"}}
-    return chance_consequence(probe, reference)
+    return chance_consequence(probe, reference, rule)

@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="seed for weights, splits and sampling (default: 0)")
     run.add_argument("--budget", choices=("quick", "standard", "thorough"), help="default: standard")
     run.add_argument("--timeout", type=_timeout, metavar="SECONDS",
-                     help="stop with exit code 2 when the run takes longer (default: 600 s for --budget quick, "
-                          "1800 s standard, 7200 s thorough; 0: no limit)")
+                     help="stop with exit code 2 when the run takes longer (default: 1440 s for --budget quick, "
+                          "3600 s standard, 10800 s thorough; 0: no limit)")
     run.add_argument("--layout", choices=LAYOUTS, help="how the stored arrays are laid out (default: work it out)")
     run.add_argument("--label-column", metavar="COL",
                      help="CSV data: the label column, an index (0, -1) or a header name (default: a column "

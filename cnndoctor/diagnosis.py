@@ -186,10 +186,19 @@ class ChanceRule:
     probe_z: float = 2.0
     probe_margin: float = 0.05
     flat_loss: float = 0.10
-    memorised: float = 0.95
-    stuck_fraction: float = 0.8
+    memorised: float = 0.95  # T101's min_accuracy: see for_thresholds
+    stuck_fraction: float = 0.8  # T101's stuck_fraction
     baseline_z: float = 3.0
     baseline_margin: float = 0.10
+
+    @classmethod
+    def for_thresholds(cls, thresholds: dict | None = None) -> "ChanceRule":
+        """The rule with T101's thresholds as registered, or as the user set them: "one batch could not
+        be memorised" means what T101 means by it, override included."""
+        from .registry import get_check
+
+        t101 = {**get_check("T101").thresholds, **dict((thresholds or {}).get("T101", {}))}
+        return cls(memorised=float(t101["min_accuracy"]), stuck_fraction=float(t101["stuck_fraction"]))
 
     def probe_band(self, probe: dict) -> float | None:
         """How far above 1/K a balanced accuracy still counts as chance; None when unmeasured."""

@@ -304,7 +304,8 @@ def keras_lr(optimizer) -> float | None:
 def keras_optimizer(optimizer) -> Callable | None:
     """A factory ``make(params) -> torch.optim.Optimizer`` with the Keras optimizer's hyperparameters.
 
-    The learning rate is set by the caller (``Subject.make_optimizer`` overwrites it per group).
+    The factory carries compile()'s learning rate; a probe that needs another one scales it
+    (``cnndoctor.optimizers.build_optimizer``).
     """
     import torch
 

@@ -248,6 +248,7 @@ def resolve_arguments(func: Callable, facts: dict[str, Any], overrides: dict[str
         return dict(overrides), [ConstructorArgument(k, v, override_source) for k, v in overrides.items()]
     kwargs, missing, record = {}, [], []
     accepts_kwargs = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    chosen = _one_per_fact(sig, facts, overrides)
     for p in sig.parameters.values():
         if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
@@ -258,9 +259,7 @@ def resolve_arguments(func: Callable, facts: dict[str, Any], overrides: dict[str
             record.append(ConstructorArgument(p.name, overrides[p.name], override_source, default, has_default))
             continue
         for fact, synonyms in ARG_SYNONYMS.items():
-            if p.name.lower() in synonyms and facts.get(fact) is not None:
-                if has_default and (not _fillable(default) or _binary_single_logit(fact, default, facts)):
-                    continue  # the user's default is no placeholder: keep it
+            if chosen.get(fact) == p.name and facts.get(fact) is not None:
                 kwargs[p.name] = facts[fact]
                 record.append(ConstructorArgument(p.name, facts[fact], "data", default, has_default,
                                                   FACT_NAMES[fact]))
@@ -282,6 +281,31 @@ def resolve_arguments(func: Callable, facts: dict[str, Any], overrides: dict[str
             "in_channels/n_channels/channels, num_classes/n_classes/classes and seq_len/length/input_length are "
             f"filled automatically; give the others a default or pass --model-arg {missing[0]}=VALUE.")
     return kwargs, record
+
+
+def _one_per_fact(sig, facts: dict[str, Any], overrides: dict[str, Any]) -> dict[str, str]:
+    """``{fact: parameter}``: the one parameter each data fact fills, the most specific name first.
+
+    ``Net(in_channels=1, channels=64)`` fills ``in_channels`` and keeps ``channels=64`` (a hidden
+    width): a fact fills one parameter only, and none when an explicit override already names one
+    of its synonyms. A default the data cannot replace (a list, tuple, dict, string or bool, or
+    ``num_classes=1`` on two classes: a one-logit binary head) is kept.
+    """
+    chosen = {}
+    for fact, synonyms in ARG_SYNONYMS.items():
+        if facts.get(fact) is None:
+            continue
+        names = [(synonyms.index(p.name.lower()), p.name) for p in sig.parameters.values()
+                 if p.name.lower() in synonyms]
+        if not names or any(name in overrides for _, name in names):
+            continue
+        for _, name in sorted(names):
+            default = sig.parameters[name].default
+            if default is inspect.Parameter.empty or (_fillable(default)
+                                                      and not _binary_single_logit(fact, default, facts)):
+                chosen[fact] = name
+                break
+    return chosen
 
 
 def construction_error(exc: BaseException, what: str, arguments: list[ConstructorArgument]) -> InputError:

@@ -78,6 +78,8 @@ class OptimizerSettings:
     lrs: tuple[float, ...]  # each param group's lr, as built
     hyperparameters: dict = field(default_factory=dict)  # the first group's other settings
     groups: int = 1
+    cls: type | None = field(default=None, compare=False)  # the optimizer class, for snippets
+    caveat: str | None = None  # what could not be reproduced exactly, said in the report
 
     @property
     def lr(self) -> float:
@@ -114,17 +116,20 @@ class OptimizerSettings:
         with every hyperparameter that differs from torch's default written out."""
         import torch
 
-        cls = getattr(torch.optim, self.name, None)
+        cls = self.cls or getattr(torch.optim, self.name, None)
         try:
             defaults = {k: p.default for k, p in inspect.signature(cls).parameters.items()} if cls else {}
         except (TypeError, ValueError):
             defaults = {}
+        module = getattr(cls, "__module__", "") or ""
+        path = f"torch.optim.{self.name}" if module.startswith("torch.optim") or cls is None else \
+            f"{module}.{cls.__qualname__}"
         args = [f"lr={_g(lr)}"]
         for key, value in self.hyperparameters.items():
             default = _plain(defaults.get(key, object()))
             if key in defaults and value != default and not (isinstance(value, list) and default is None):
                 args.append(f"{key}={tuple(value) if isinstance(value, list) else value!r}")
-        return f"torch.optim.{self.name}(model.parameters(), {', '.join(args)})"
+        return f"{path}(model.parameters(), {', '.join(args)})"
 
     def to_dict(self) -> dict:
         return {"name": self.name, "given_as": self.given_as, "where": self.where, "lr": self.lr,
@@ -167,18 +172,43 @@ def build_optimizer(opt, params, lr: float) -> Any:
     kind = optimizer_kind(opt)
     if kind == "none":
         return torch.optim.Adam(params, lr=lr)
-    if kind == "instance":  # a module-level instance bound to another model: same class and settings
+    if kind == "instance":  # a module-level instance bound to another model: same class, groups and settings
         accepted = inspect.signature(type(opt)).parameters  # defaults may hold keys the constructor does not take
         settings = {k: v for k, v in opt.defaults.items() if k in accepted}
-        return type(opt)(params, **{**settings, "lr": lr})
+        groups = _matched_groups(opt, params, accepted)
+        if groups is None:
+            return type(opt)(params, **{**settings, "lr": lr})
+        made = type(opt)(groups, **settings)
+        _scale(made, lr)
+        return made
     if kind == "class":
         return opt(params, lr=lr)
     made = _call_factory(opt, params)
+    _scale(made, lr)
+    return made
+
+
+def _scale(made, lr: float) -> None:
+    """Every group's lr times ``lr / first group's lr`` (exactly nothing at the user's own lr)."""
     ref = _first_lr(made)
     if lr != ref:
         for group in made.param_groups:
             group["lr"] = lr if ref <= 0 else float(group["lr"]) * (lr / ref)
-    return made
+
+
+def _matched_groups(opt, params: list, accepted) -> list[dict] | None:
+    """The instance's param groups over ``params``, matched by position; None unless it has several groups
+    whose tensors have, in order, exactly the shapes of ``params``."""
+    groups = opt.param_groups
+    theirs = [p for g in groups for p in g["params"]]
+    if len(groups) < 2 or len(theirs) != len(params) or any(a.shape != b.shape for a, b in zip(theirs, params)):
+        return None
+    out, start = [], 0
+    for g in groups:
+        n = len(g["params"])
+        out.append({**{k: v for k, v in g.items() if k != "params" and k in accepted}, "params": params[start:start + n]})
+        start += n
+    return out
 
 
 def own_lr(opt) -> float | None:
@@ -201,14 +231,21 @@ def read_optimizer(opt, build_params: Callable[[], Any], *, lr: float, where: st
 
     kind = optimizer_kind(opt)
     if kind == "instance":
-        groups = opt.param_groups
-        return OptimizerSettings(type(opt).__name__, kind, where, tuple(float(_plain(g["lr"])) for g in groups),
-                                 _hyperparameters(groups[0]), len(groups))
+        made = build_optimizer(opt, list(build_params()), float(_plain(opt.param_groups[0]["lr"])))
+        caveat = None
+        if len(opt.param_groups) > 1 and len(made.param_groups) == 1:
+            caveat = (f"The optimizer instance in the model file has {len(opt.param_groups)} param groups over another "
+                      "model's parameters that cannot be matched to a fresh model's (their shapes differ in order), "
+                      "so the probes use one group with its defaults. Define make_optimizer(params) to keep your "
+                      "groups.")
+        return _settings(made, kind, where, caveat)
     if kind in ("none", "class"):
         made = build_optimizer(opt, [torch.zeros(1, requires_grad=True)], lr)
-        return OptimizerSettings(type(made).__name__, kind, "default" if kind == "none" else where, (float(lr),),
-                                 _hyperparameters(made.param_groups[0]))
-    made = _call_factory(opt, list(build_params()))
+        return _settings(made, kind, "default" if kind == "none" else where)
+    return _settings(_call_factory(opt, list(build_params())), kind, where)
+
+
+def _settings(made, kind: str, where: str, caveat: str | None = None) -> OptimizerSettings:
     groups = made.param_groups
     return OptimizerSettings(type(made).__name__, kind, where, tuple(float(_plain(g["lr"])) for g in groups),
-                             _hyperparameters(groups[0]), len(groups))
+                             _hyperparameters(groups[0]), len(groups), type(made), caveat)

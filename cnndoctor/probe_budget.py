@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["ProbeBudget", "BUDGETS", "CAP_FACTOR", "probe_budget_for", "time_cap"]
+__all__ = ["ProbeBudget", "BUDGETS", "CAP_FACTOR", "probe_budget_for", "time_cap", "truncated_reason"]
 
 # A probe may take this many times its planned work at the measured step time before its safety net stops it.
 CAP_FACTOR = 20.0
@@ -74,3 +74,9 @@ def time_cap(budget: ProbeBudget, step_seconds: float | None, work_steps: float)
     if step_seconds is None or not math.isfinite(step_seconds) or step_seconds <= 0:
         return float(budget.seconds)
     return max(float(budget.seconds), CAP_FACTOR * step_seconds * max(1.0, float(work_steps)))
+
+
+def truncated_reason(what: str, steps: int, max_steps: int) -> str:
+    """Why a verdict is withheld when the safety net stopped a probe: said the same way everywhere."""
+    return (f"the {what} stopped at the time cap after {steps} of {max_steps} steps; the verdict would rest on a "
+            "truncated run")

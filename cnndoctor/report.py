@@ -38,11 +38,18 @@ class Report:
         return [c for c in self.checks if c.status == Status.ERRORED]
 
     def passed(self, fail_on: str = "error") -> bool:
-        """True when no finding is at or above ``fail_on`` (error, warning, info, never)."""
+        """True when no finding is at or above ``fail_on`` (error, warning, info, never).
+
+        A run whose measured consequence is a failure (``diagnosis.consequence``: the training probe
+        sits at chance, is not learning, and a baseline clearly learns) never passes, even when no
+        check that ran named its cause: the gate follows the consequence, not the findings alone.
+        """
         if fail_on not in FAIL_ON:
             raise ValueError(f"fail_on must be one of {FAIL_ON}, not {fail_on!r}")
         if fail_on == "never":
             return True
+        if self.diagnosis.get("consequence"):
+            return False
         floor = Severity.parse(fail_on)
         return not any(f.severity >= floor for f in self.findings)
 

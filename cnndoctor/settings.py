@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .optimizers import DEFAULT_OPTIMIZER
+
 __all__ = ["run_settings", "loss_text", "DEFAULT_SOURCE"]
 
 DEFAULT_SOURCE = "default"
@@ -47,7 +49,7 @@ def run_settings(subject, *, loss, fed: str, budget: str, sources: dict[str, str
     src = subject.settings_source
     out: dict[str, dict] = {}
     opt = subject.optimizer_settings
-    out["optimizer"] = _entry(subject.optimizer_text() if opt is not None else "Adam",
+    out["optimizer"] = _entry(subject.optimizer_text() if opt is not None else DEFAULT_OPTIMIZER,
                               src.get("optimizer", DEFAULT_SOURCE))
     out["lr"] = _entry(subject.lr, src.get("lr", DEFAULT_SOURCE))
     out["batch_size"] = _entry(subject.batch_size, src.get("batch_size", DEFAULT_SOURCE))
@@ -59,10 +61,7 @@ def run_settings(subject, *, loss, fed: str, budget: str, sources: dict[str, str
                                else "standard step", src.get("train_step", DEFAULT_SOURCE))
     arguments = getattr(subject, "constructor_arguments", None) or []
     if arguments:
-        out["constructor"] = _entry({a.name: a.to_dict() for a in arguments}, "model file")
-    elif subject.model_arguments:
-        out["constructor"] = _entry({k: {"name": k, "value": v, "source": "filled"}
-                                     for k, v in subject.model_arguments.items()}, "model file")
+        out["constructor"] = _entry({a.name: a.to_dict() for a in arguments}, src.get("model", "model file"))
     choice = getattr(subject, "output_choice", None)
     if choice:
         element = choice["element"]

@@ -18,7 +18,7 @@ from .errors import InputError
 from .labels import Labels, encode_labels
 from .load_data import Data
 from .load_model import ConstructorArgument, construction_error, resolve_arguments
-from .optimizers import OptimizerSettings, build_optimizer, optimizer_kind, own_lr, read_optimizer
+from .optimizers import DEFAULT_OPTIMIZER, OptimizerSettings, build_optimizer, optimizer_kind, own_lr, read_optimizer
 
 __all__ = ["Subject", "make_subject", "resolve_device", "DEFAULT_LR", "DEFAULT_BATCH_SIZE"]
 
@@ -53,6 +53,9 @@ class Subject:
     # given to diagnose()), and its samples per epoch when the arrays hold fewer (a DataLoader sampled down)
     drop_last: bool = False
     epoch_samples: int | None = None
+    # builds the model with some constructor arguments changed (``{name: value}``): A105 measures what
+    # the user's own defaults build; None for an instance (nothing is constructed)
+    variant_factory: Callable[[dict], Any] | None = None
 
     def build_model(self):
         """A fresh model with seeded initial weights, on the subject's device.
@@ -86,12 +89,12 @@ class Subject:
 
     def optimizer_brief(self) -> str:
         """``SGD, momentum 0.9``: the optimizer and its settings besides the lr."""
-        return self.optimizer_settings.brief() if self.optimizer_settings is not None else "Adam"
+        return self.optimizer_settings.brief() if self.optimizer_settings is not None else DEFAULT_OPTIMIZER
 
     def optimizer_call(self, lr: float) -> str:
         """``torch.optim.SGD(model.parameters(), lr=0.002, momentum=0.9)``: the user's optimizer at ``lr``."""
         if self.optimizer_settings is None:
-            return f"torch.optim.Adam(model.parameters(), lr={lr:.2g})"
+            return f"torch.optim.{DEFAULT_OPTIMIZER}(model.parameters(), lr={lr:.2g})"
         return self.optimizer_settings.call(lr)
 
 
@@ -142,17 +145,19 @@ def make_subject(target, kind: str, data: Data, *, name: str, options: dict | No
     if kind == "instance":
         original = target
         factory = _instance_factory(original)
-        arguments, record = {}, []
+        arguments, record, variant = {}, [], None
     else:
         what = f"{name}()" if kind != "class" else f"{target.__name__}(...)"
         init = target if kind != "class" else target.__init__
         arguments, record = resolve_arguments(init, facts, model_args, what=what, override_source=model_args_source)
         factory = _call_factory(target, arguments, what, record)
+        variant = _variant_factory(target, arguments, what, record)
     file_output = options.pop("output", None)
     explicit_output = _output_option(output if output is not None else file_output, given=output is not None)
     output_source = explicit_source if output is not None else options_source if file_output is not None else None
     options, layout = _keras_settings(target, kind, factory, options, layout)
-    if options.get("_keras"):
+    is_keras = bool(options.get("_keras"))
+    if is_keras:
         factory = options.pop("_keras")
     source = {}
 
@@ -183,7 +188,8 @@ def make_subject(target, kind: str, data: Data, *, name: str, options: dict | No
     if options.get("_keras_default_loss"):
         source["loss_fn"] = "default"
     if options.get("_keras_compiled_optimizer"):
-        source["optimizer"] = "compile() in model file"
+        source["optimizer"] = "compile() in model file" if options_source == "model file" else "compile() of the model"
+    source["model"] = options_source
     if output_source is not None:
         source["output"] = output_source
     subject = Subject(factory=factory, data=data, labels=labels, model_name=name, loss_fn=loss,
@@ -194,6 +200,7 @@ def make_subject(target, kind: str, data: Data, *, name: str, options: dict | No
                       output=explicit_output)
     _settle_optimizer(subject, explicit_lr=lr, file_lr=options.get("lr"), explicit_source=explicit_source,
                       options_source=options_source)
+    subject.variant_factory = None if is_keras else variant  # Keras layers build on their first input
     subject.drop_last = bool(options.get("drop_last") or False)
     subject.epoch_samples = options.get("epoch_samples")
     return subject
@@ -228,7 +235,10 @@ def _settle_optimizer(subject: Subject, *, explicit_lr, file_lr, explicit_source
         own, own_source = settings.lr, where
     elif kind == "class":
         own = float(file_lr) if file_lr is not None else own_lr(opt)
-        own_source = options_source if file_lr is not None else f"torch.optim.{opt.__name__} default"
+        home = "torch.optim" if opt.__module__.startswith("torch.optim") else opt.__module__
+        own_source = options_source if file_lr is not None else f"{home}.{opt.__qualname__} default"
+        if own is None and explicit_lr is not None:
+            own, own_source = float(explicit_lr), explicit_source
         if own is None:
             raise InputError(f"The optimizer class {opt.__name__} has no default learning rate; set lr = ... in the "
                              "model file or pass --lr.")
@@ -237,6 +247,8 @@ def _settle_optimizer(subject: Subject, *, explicit_lr, file_lr, explicit_source
         own = float(file_lr) if file_lr is not None else DEFAULT_LR
         own_source = options_source if file_lr is not None else "default"
         settings = read_optimizer(None, None, lr=own, where="default")
+    if settings.caveat:
+        subject.notes.append(settings.caveat)
     if kind in ("factory", "instance") and file_lr is not None and not math.isclose(float(file_lr), own):
         subject.notes.append(
             f"The model file sets lr = {float(file_lr):g}, but {where.replace(' in model file', '')} builds "
@@ -296,6 +308,14 @@ def _call_factory(target, arguments, what: str = "the model", record=()):
             raise construction_error(exc, what, list(record)) from exc
 
     return factory
+
+
+def _variant_factory(target, arguments, what: str, record):
+    """``build(changes)``: the model with some arguments replaced, e.g. by the user's own defaults."""
+    def build(changes: dict):
+        return _call_factory(target, {**arguments, **changes}, what, record)()
+
+    return build
 
 
 def _output_option(value, *, given: bool):

@@ -35,12 +35,18 @@ from pathlib import Path
 from types import FrameType
 from typing import Iterator
 
+from .probe_budget import BUDGETS as PROBE_BUDGETS
+
 __all__ = ["DiagnosisTimeout", "watchdog", "phase", "step", "describe", "preload_torch", "BUDGET_TIMEOUTS",
            "DEFAULT_GRACE"]
 
 # Generous on purpose: a limit exists to stop a job that would otherwise hang, not to race a slow
-# machine. Each is several times what the budget costs on a 20,000-series data set on a CPU.
-BUDGET_TIMEOUTS = {"quick": 600.0, "standard": 1800.0, "thorough": 7200.0}
+# machine. A diagnosis runs up to about ten probe runs (training, zeroed input, overfit and its retries,
+# LR range, two more seeds, three verified fixes), each with its own time cap of at least the budget's
+# floor; the default timeout leaves room for all of them at that floor, so a slow model ends with
+# inconclusive probes (said in the report), never with a timeout.
+TIMEOUT_PROBE_RUNS = 12
+BUDGET_TIMEOUTS = {name: TIMEOUT_PROBE_RUNS * budget.seconds for name, budget in PROBE_BUDGETS.items()}
 DEFAULT_GRACE = 10.0  # seconds after the deadline before a process stuck in native code is ended
 
 _FACT_LABELS = {

@@ -204,9 +204,9 @@ class _Recorder:
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--budget", "quick"], [600.0]),
-    ([], [1800.0]),
-    (["--budget", "thorough"], [7200.0]),
+    (["--budget", "quick"], [1440.0]),
+    ([], [3600.0]),
+    (["--budget", "thorough"], [10800.0]),
     (["--timeout", "45"], [45.0]),
     (["--timeout", "0"], []),  # 0: no watchdog at all
 ])

@@ -171,6 +171,15 @@ def test_a_warning_cause_at_chance_with_a_learnable_baseline_fails_the_gate(run,
     assert report.diagnosis["consequence"]["baseline_accuracy"] > 0.9
 
 
+def test_a_model_at_chance_fails_the_gate_even_when_no_check_that_ran_names_a_cause(run, gp):
+    # only T208 runs (it reads the training probe and finds no train/test gap); the probe at lr 1e-6 sits at chance
+    report = _run(run, ProbeCNN, *gp, lr=1e-6, select=["T208"])
+    assert report.findings == []
+    assert report.diagnosis["consequence"] is not None and not report.passed()
+    assert report.diagnosis["headline"].startswith("No finding among the checks that ran, but the training probe")
+    assert report.passed("never")
+
+
 def test_a_slow_healthy_model_is_not_escalated(run, gp):
     report = _run(run, TinyCNN, *gp, select=["T101", "T202"])  # slow at 1e-3, but above chance after 40 steps
     assert report.passed() and all(f.severity != "error" for f in report.findings)

@@ -117,7 +117,8 @@ def test_a105_fires_on_a_class_count_default_that_disagrees(run, osuleaf):
     report = run(Net, *osuleaf, select=["A105"])
     (f,) = report.findings
     assert f.severity == "error"
-    assert f.evidence == {"parameter": "num_classes", "default": 5, "value_from_data": 6, "fact": "classes"}
+    assert f.evidence == {"parameter": "num_classes", "default": 5, "value_from_data": 6, "fact": "classes",
+                          "default_output_shape": [4, 5], "filled_output_shape": [4, 6]}  # measured: Net() built
     assert "`num_classes` defaults to 5" in f.message and "6 classes" in f.message
     assert "Pass num_classes=6 where you build the model" in f.fix
     assert "--model-arg num_classes=6" in f.fix and 'model_args={"num_classes": 6}' in f.fix
@@ -132,11 +133,75 @@ def test_a105_fires_on_a_channel_default_that_disagrees(run, basicmotions):
 
 
 @pytest.mark.fires("A105")
-def test_a105_length_default_is_a_warning(run, gp):
+def test_a105_length_default_that_crashes_the_users_run_is_an_error(run, gp):
     report = run(FlatHead, *gp, select=["A105"])
     (f,) = report.findings
-    assert f.severity == "warning" and f.evidence["fact"] == "length"
+    # FlatHead(seq_len=128) sizes its Linear for 128 steps: on 150 steps the user's own forward fails
+    assert f.severity == "error" and f.evidence["fact"] == "length"
     assert (f.evidence["default"], f.evidence["value_from_data"]) == (128, 150)
+    assert "mat1 and mat2 shapes cannot be multiplied" in f.evidence["default_error"]
+
+
+class PerStepHead(nn.Module):
+    """Uses seq_len only to shape its output: the default runs, with another output shape."""
+
+    def __init__(self, in_channels=1, num_classes=2, seq_len=100):
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, num_classes, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool1d(seq_len // 50)  # 2 steps at the default, 3 on 150-step data
+
+    def forward(self, x):
+        return self.pool(self.conv(x)).flatten(1)
+
+
+@pytest.mark.fires("A105")
+def test_a105_length_default_that_runs_with_another_output_is_a_warning(run, gp):
+    report = run(PerStepHead, *gp, select=["A105"])
+    (f,) = report.findings
+    assert f.severity == "warning"
+    assert (f.evidence["default_output_shape"], f.evidence["filled_output_shape"]) == ([4, 4], [4, 6])
+
+
+class HiddenWidth(nn.Module):
+    """``channels`` is a hidden width here, next to the real ``in_channels``."""
+
+    def __init__(self, in_channels=1, num_classes=2, channels=64, n_features=32):
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, channels, 3, padding=1)
+        self.fc = nn.Linear(channels, n_features)
+        self.head = nn.Linear(n_features, num_classes)
+
+    def forward(self, x):
+        return self.head(self.fc(self.conv(x).relu().mean(-1)).relu())
+
+
+def test_a105_hidden_widths_next_to_the_channel_parameter_are_kept(run, basicmotions):
+    report = run(HiddenWidth, *basicmotions, model_args={"num_classes": 4}, select=["A105"])
+    args = _args(report)
+    assert args["in_channels"]["value"] == 6 and args["in_channels"]["source"] == "data"
+    assert args["channels"] == {"name": "channels", "value": 64, "source": "your default", "default": 64}
+    assert args["n_features"]["value"] == 32 and args["n_features"]["source"] == "your default"
+    (f,) = report.findings  # in_channels=1 on 6-channel data: the user's own Net() cannot read it
+    assert f.severity == "error" and f.evidence["parameter"] == "in_channels"
+
+
+class OnlyWidth(nn.Module):
+    """The only channel-like parameter is a hidden width: its default also runs on 6-channel data."""
+
+    def __init__(self, num_classes=2, channels=16):
+        super().__init__()
+        self.conv = nn.LazyConv1d(channels, 3, padding=1)
+        self.head = nn.Linear(channels, num_classes)
+
+    def forward(self, x):
+        return self.head(self.conv(x).relu().mean(-1))
+
+
+def test_a105_a_default_that_builds_the_same_model_is_only_info(run, basicmotions):
+    report = run(OnlyWidth, *basicmotions, model_args={"num_classes": 4}, select=["A105"])
+    (f,) = report.findings
+    assert f.severity == "info" and f.evidence["parameter"] == "channels"
+    assert "may not be the input channel count" in f.message and "--model-arg channels=16" in f.fix
 
 
 @pytest.mark.silent("A105")

@@ -191,7 +191,7 @@ def test_factory_only_lr_far_too_low_is_probed_at_that_lr(tmp_path):
     found = {f["code"]: f for f in report["findings"]}
     assert "T202" in found, list(found)
     assert "1e-06 (SGD, momentum 0.9)" in found["T202"]["message"]
-    assert "momentum=0.9" in (found["T202"]["snippet"] or "") or found["T202"]["snippet"] is None
+    assert found["T202"]["evidence"]["optimizer"] == "SGD (lr 1e-06, momentum 0.9)"
     assert "T201" not in found
 
 
@@ -208,3 +208,46 @@ def test_settings_block_lists_every_setting_with_its_source(tmp_path):
     assert settings["layout"]["source"] == "data (inferred)"
     assert settings["batch_size"] == {"value": 32, "source": "default"}
     assert settings["loss"]["value"] == "CrossEntropyLoss" and settings["loss"]["source"] == "default"
+
+
+def test_instance_param_groups_are_kept_by_position(tmp_path):
+    reference = TinyCNN()
+    params = list(reference.parameters())
+    instance = torch.optim.SGD([{"params": params[:4], "lr": 0.1, "momentum": 0.9},
+                                {"params": params[4:], "lr": 0.01, "momentum": 0.5}])
+    subject = make_subject(TinyCNN, "class", _data(tmp_path), name="TinyCNN", options={"optimizer": instance})
+    built = subject.make_optimizer(subject.build_model().parameters())
+    assert [(g["lr"], g["momentum"], len(g["params"])) for g in built.param_groups] == [(0.1, 0.9, 4),
+                                                                                      (0.01, 0.5, 2)]
+    assert not subject.notes
+    # groups over a model of another shape cannot be matched: one group, and the report says so
+    other = torch.optim.SGD([{"params": [torch.zeros(3, requires_grad=True)], "lr": 0.1},
+                             {"params": [torch.zeros(2, requires_grad=True)], "lr": 0.01}])
+    odd = make_subject(TinyCNN, "class", _data(tmp_path), name="TinyCNN", options={"optimizer": other})
+    assert len(odd.make_optimizer(odd.build_model().parameters()).param_groups) == 1
+    assert any("2 param groups" in n and "make_optimizer(params)" in n for n in odd.notes)
+
+
+class NoDefaultLR(torch.optim.SGD):
+    """An optimizer outside torch.optim whose lr has no default."""
+
+    def __init__(self, params, lr, momentum=0.0):
+        super().__init__(params, lr=lr, momentum=momentum)
+
+
+def test_a_class_without_a_default_lr_takes_the_explicit_one(tmp_path):
+    from cnndoctor.errors import InputError
+
+    with pytest.raises(InputError, match="has no default learning rate"):
+        make_subject(TinyCNN, "class", _data(tmp_path), name="TinyCNN", options={"optimizer": NoDefaultLR})
+    subject = make_subject(TinyCNN, "class", _data(tmp_path), name="TinyCNN", options={"optimizer": NoDefaultLR},
+                           lr=0.05)
+    assert subject.lr == 0.05 and subject.settings_source["lr"] == "command line"
+    assert isinstance(subject.make_optimizer(subject.build_model().parameters()), NoDefaultLR)
+
+
+def test_snippets_name_an_optimizer_outside_torch_optim_by_its_own_path(tmp_path):
+    subject = make_subject(TinyCNN, "class", _data(tmp_path), name="TinyCNN",
+                           options={"optimizer": lambda p: NoDefaultLR(p, lr=0.5, momentum=0.9)})
+    assert subject.optimizer_call(0.01) == (f"{NoDefaultLR.__module__}.NoDefaultLR(model.parameters(), "
+                                            "lr=0.01, momentum=0.9)")

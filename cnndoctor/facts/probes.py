@@ -18,7 +18,7 @@ from ..errors import FactUnavailable
 from ..lr_range import LRRange, lr_range_probe
 from ..probe import ProbeRun, Runtime, runtime_for, train_probe
 from ..probe_eval import ModeGap, eval_indices, evaluate
-from ..probe_budget import CAP_FACTOR, ProbeBudget, probe_budget_for, time_cap
+from ..probe_budget import CAP_FACTOR, ProbeBudget, probe_budget_for, time_cap, truncated_reason
 from ..probe_data import CLASS_LOSSES, ProbeData, label_entropy, prepare_probe_data
 from ..probe_overfit import OverfitResult, overfit_probe
 from ..probe_params import ParameterInventory, parameter_inventory as _inventory
@@ -120,16 +120,11 @@ def _eval_steps(b: ProbeBudget, batch: int, points: int) -> float:
     return points * 2 * b.eval_samples / max(1, batch)
 
 
-def _training_cap(ctx) -> float:
+def training_cap(ctx) -> float:
     """The safety net of one training probe run (real or zeroed inputs): steps plus curve evaluations."""
     b = ctx.probe_budget
     work = b.train_steps + _eval_steps(b, ctx.subject.batch_size, b.curve_points + 3)
     return time_cap(b, ctx.probe_runtime.step_seconds, work)
-
-
-def _truncated_reason(what: str, steps: int, max_steps: int) -> str:
-    return (f"the {what} stopped at the time cap after {steps} of {max_steps} steps; the verdict would rest on a "
-            "truncated run")
 
 
 @fact
@@ -138,7 +133,7 @@ def training_probe(ctx) -> ProbeRun:
     b = ctx.probe_budget
     runtime = ctx.probe_runtime
     _progress(ctx, "training probe")
-    cap = _training_cap(ctx)
+    cap = training_cap(ctx)
     run = train_probe(ctx.probe_data, ctx.subject, steps=b.train_steps, eval_samples=b.eval_samples,
                       curve_points=b.curve_points, seconds=cap, progress=ctx.progress, runtime=runtime)
     _note_cap(ctx, "training probe", run.stopped_by, run.steps, run.max_steps, run.step_seconds, cap)
@@ -153,7 +148,7 @@ def train_eval_gap(ctx) -> ModeGap:
     """The training probe's final weights in train mode vs eval mode (BatchNorm), on the same training slice."""
     run = ctx.training_probe
     if run.truncated:
-        raise FactUnavailable(_truncated_reason("training probe", run.steps, run.max_steps))
+        raise FactUnavailable(truncated_reason("training probe", run.steps, run.max_steps))
     if run.mode_gap is None:
         if run.error or run.nonfinite:
             raise FactUnavailable("the training probe did not finish cleanly, so its weights cannot be compared "
@@ -203,14 +198,14 @@ def zero_input_probe(ctx) -> ZeroInputBaseline:
     if real.error is not None and real.steps == 0:
         raise FactUnavailable(f"the training step fails ({real.error}), so there is nothing to compare")
     if real.truncated:  # neither the skip below nor a comparison may rest on a truncated run
-        raise FactUnavailable(_truncated_reason("training probe", real.steps, real.max_steps))
+        raise FactUnavailable(truncated_reason("training probe", real.steps, real.max_steps))
     floor, majority = _floor(data, real, ctx.subject.seed, b.eval_samples)
     if floor is not None and real.train_loss is not None and math.isfinite(real.train_loss) \
             and real.train_loss < floor * (1 - ZERO_INPUT_SKIP_MARGIN):
         return ZeroInputBaseline(False, f"the real-input probe reached loss {real.train_loss:.4g}, below the "
                                         f"{floor:.4g} that no input-independent model can beat", floor, majority, None)
     _progress(ctx, "zeroed-input baseline")
-    cap = _training_cap(ctx)
+    cap = training_cap(ctx)
     run = train_probe(data, ctx.subject, steps=real.max_steps, zero_inputs=True, eval_samples=b.eval_samples,
                       curve_points=b.curve_points, seconds=cap, progress=ctx.progress,
                       runtime=ctx.probe_runtime, label="zeroed-input baseline")

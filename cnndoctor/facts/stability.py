@@ -14,6 +14,7 @@ from ..context import fact
 from ..errors import FactUnavailable
 from ..optrace import op_name
 from ..probe import ProbeRun, error_text, train_probe
+from .probes import training_cap
 from ..probe_data import first_output
 
 __all__ = ["BatchOfOne", "OtherSeeds", "SoftmaxAxes", "BATCHNORM_ONE_SAMPLE"]
@@ -69,6 +70,9 @@ def batch_of_one(ctx) -> BatchOfOne:
     from torch.nn.modules.batchnorm import _BatchNorm
 
     subject = ctx.subject
+    if subject.epoch_samples is None and ctx.data.test_name == "split":
+        raise FactUnavailable("no test split was given, so cnndoctor split the data 80/20 itself and cannot tell "
+                              "how many samples an epoch of your own loop holds")
     n = int(subject.epoch_samples or len(ctx.data.X_train))
     bs = int(subject.batch_size)
     last = n % bs or bs
@@ -119,9 +123,7 @@ class OtherSeeds:
         if offset not in self._runs:
             ctx = self._ctx
             b = ctx.probe_budget
-            from . import probes
-
-            cap = probes._training_cap(ctx) if hasattr(probes, "_training_cap") else b.seconds
+            cap = training_cap(ctx)
             seed = self.seed(offset)
             if ctx.progress is not None:
                 ctx.progress(f"training probe on seed {seed}")
