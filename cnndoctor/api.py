@@ -13,7 +13,8 @@ from typing import Any
 from ._version import __version__
 from .config import Ignore, parse_ignore, validate_thresholds
 from .context import Context
-from .diagnosis import ChanceRule, at_chance, build_diagnosis, chance_consequence, escalate, order_findings
+from .diagnosis import (ChanceRule, at_chance, build_diagnosis, chance_consequence, escalate, order_findings,
+                        unlearnable_consequence)
 from .plots import report_figures
 from .verify import verify_fixes
 from .errors import InputError
@@ -333,6 +334,9 @@ def _consequence(ctx: Context, findings: list, probe: dict | None, rule: ChanceR
     """
     if probe is None or not at_chance(probe, rule) or (findings and findings[0].severity >= Severity.ERROR):
         return None
+    unlearnable = unlearnable_consequence(probe, findings[0] if findings else None, rule)
+    if unlearnable is not None:
+        return unlearnable
     try:
         reference = ctx.get("reference")
         over = ctx.get("overfit_batch")

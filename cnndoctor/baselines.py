@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BASELINES", "BASELINE_NAMES", "Subsample", "order_gain", "score_baselines", "subsample"]
+__all__ = ["BASELINES", "BASELINE_NAMES", "Subsample", "balanced_accuracy", "order_gain", "score_baselines",
+           "subsample"]
 
 BASELINES = ("1nn_znorm", "logreg_features", "random_conv")
 BASELINE_NAMES = {
@@ -178,17 +179,25 @@ def _random_conv(tr, ytr, te, seed: int = 0) -> np.ndarray:
 _RUNNERS = {"1nn_znorm": _one_nn, "logreg_features": _logreg, "random_conv": _random_conv}
 
 
-def score_baselines(sub: Subsample, names=BASELINES) -> tuple[dict[str, float], dict[str, float]]:
-    """(accuracy on the test subsample, seconds) per baseline; a baseline needs two classes in train."""
-    acc, seconds = {}, {}
+def balanced_accuracy(pred: np.ndarray, y: np.ndarray) -> float:
+    """Mean recall over the classes present in ``y``: 1/K for any guesser, however imbalanced the classes."""
+    classes = np.unique(y)
+    return float(np.mean([np.mean(pred[y == c] == c) for c in classes])) if len(classes) else float("nan")
+
+
+def score_baselines(sub: Subsample, names=BASELINES) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """(accuracy, balanced accuracy on the test subsample, seconds) per baseline; a baseline needs two
+    classes in train."""
+    acc, balanced, seconds = {}, {}, {}
     if len(np.unique(sub.y_train)) < 2 or len(sub.y_test) == 0:
-        return acc, seconds
+        return acc, balanced, seconds
     for name in names:
         start = time.perf_counter()
         pred = _RUNNERS[name](sub.X_train, sub.y_train, sub.X_test)
         acc[name] = float(np.mean(pred == sub.y_test))
+        balanced[name] = balanced_accuracy(pred, sub.y_test)
         seconds[name] = time.perf_counter() - start
-    return acc, seconds
+    return acc, balanced, seconds
 
 
 def order_gain(sub: Subsample, *, n_perm: int = 2, seed: int = 0) -> dict:

@@ -18,7 +18,8 @@ import numpy as np
 from .findings import Finding, Severity
 
 __all__ = ["causal_rank", "order_findings", "build_diagnosis", "SYMPTOMS", "EXPLAINS", "first_sentence",
-           "ChanceRule", "AT_CHANCE", "at_chance", "chance_consequence", "escalate", "LEAKAGE", "CRASHES"]
+           "ChanceRule", "AT_CHANCE", "at_chance", "chance_consequence", "unlearnable_consequence", "escalate",
+           "LEAKAGE", "CRASHES"]
 
 # Probe observations that are consequences of some other fault more often than faults themselves.
 SYMPTOMS = frozenset({"T101", "T102", "T104", "T105", "T204", "T205", "T206", "T207", "T208", "L205", "T203"})
@@ -210,8 +211,17 @@ class ChanceRule:
         se = math.sqrt(sum(c * (1 - c) / n for n in counts)) / len(counts)
         return max(self.probe_z * se, self.probe_margin)
 
-    def baseline_band(self, accuracy: float, trivial: float, n: int) -> float:
-        se = math.sqrt(max(accuracy * (1 - accuracy), trivial * (1 - trivial)) / max(1, n))
+    def baseline_band(self, accuracy: float, trivial: float, n: int, per_class: dict | None = None) -> float:
+        """How far above ``trivial`` the baseline must score to be clearly above chance.
+
+        With per-class test counts (balanced accuracy against 1/K) the standard error is that of a
+        random guesser's balanced accuracy, as for the probe; otherwise the binomial one at ``n``.
+        """
+        counts = [int(v) for v in (per_class or {}).values() if int(v) > 0]
+        if counts:
+            se = math.sqrt(sum(trivial * (1 - trivial) / m for m in counts)) / len(counts)
+        else:
+            se = math.sqrt(max(accuracy * (1 - accuracy), trivial * (1 - trivial)) / max(1, n))
         return max(self.baseline_z * se, self.baseline_margin)
 
 
@@ -226,6 +236,19 @@ def at_chance(probe: dict | None, rule: ChanceRule = AT_CHANCE) -> bool | None:
     if band is None:
         return None
     return probe["balanced_accuracy"] <= 1.0 / probe["n_classes"] + band
+
+
+def unlearnable_consequence(probe: dict | None, primary: Finding | None, rule: ChanceRule = AT_CHANCE) -> dict | None:
+    """The failing consequence when the probe sits at chance and the primary cause is labels that no baseline
+    can learn either (L105): no amount of training fixes that, so no "not learning" evidence is needed."""
+    if primary is None or primary.code != "L105" or not at_chance(probe, rule):
+        return None
+    chance = 1.0 / probe["n_classes"]
+    reason = (f"the training probe sits at chance (balanced accuracy {probe['balanced_accuracy']:.2f} vs chance "
+              f"{chance:.2f}) and no baseline does clearly better: the labels carry no signal a model can learn")
+    return {"reason": reason, "balanced_accuracy": round(float(probe["balanced_accuracy"]), 4),
+            "chance": round(chance, 4), "probe_band": round(rule.probe_band(probe), 4), "cause": "L105",
+            "rule": dataclasses.asdict(rule)}
 
 
 def chance_consequence(probe: dict | None, reference: dict | None, rule: ChanceRule = AT_CHANCE) -> dict | None:
@@ -246,10 +269,14 @@ def chance_consequence(probe: dict | None, reference: dict | None, rule: ChanceR
                                or not math.isfinite(final) or final >= rule.stuck_fraction * floor)
     if not stuck:
         return None
-    accuracy = float(reference["accuracy"])
-    trivial = max(float(reference.get("chance") or 0.0), float(reference.get("majority") or 0.0))
     n_test = int(reference.get("n_test") or 0)
-    band = rule.baseline_band(accuracy, trivial, n_test)
+    if reference.get("balanced_accuracy") is not None:  # judged as the probe is: mean recall against 1/K
+        accuracy, trivial = float(reference["balanced_accuracy"]), 1.0 / probe["n_classes"]
+        band = rule.baseline_band(accuracy, trivial, n_test, reference.get("n_test_per_class"))
+    else:
+        accuracy = float(reference["accuracy"])
+        trivial = max(float(reference.get("chance") or 0.0), float(reference.get("majority") or 0.0))
+        band = rule.baseline_band(accuracy, trivial, n_test)
     if accuracy - trivial <= band:
         return None
     chance = 1.0 / probe["n_classes"]
@@ -265,6 +292,7 @@ def chance_consequence(probe: dict | None, reference: dict | None, rule: ChanceR
             "chance": round(chance, 4), "probe_band": round(rule.probe_band(probe), 4),
             "baseline_accuracy": round(accuracy, 4), "baseline_trivial": round(trivial, 4),
             "baseline_band": round(band, 4), "baseline_test_samples": n_test,
+            "baseline_metric": "balanced accuracy" if reference.get("balanced_accuracy") is not None else "accuracy",
             "loss_drop": None if drop is None else round(float(drop), 4), "non_finite": nonfinite,
             "train_loss": None if train_loss is None else round(float(train_loss), 5), "floor_loss": floor_loss,
             "rule": dataclasses.asdict(rule)}

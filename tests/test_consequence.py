@@ -180,6 +180,27 @@ def test_a_model_at_chance_fails_the_gate_even_when_no_check_that_ran_names_a_ca
     assert report.passed("never")
 
 
+def test_unlearnable_labels_at_chance_fail_the_gate(run):
+    # X and y shuffled separately: no baseline learns, the probe sits at chance, more training cannot help
+    from benchmarks.zoo import builders
+
+    d = builders.shuffled_separately("GunPoint")
+    report = _run(run, ProbeCNN, (d["X_train"], d["y_train"]), (d["X_test"], d["y_test"]), select=["L105", "T105"])
+    f = report.primary
+    assert f.code == "L105" and f.severity == "error" and f.evidence["escalated_from"] == "warning"
+    assert "no baseline does clearly better" in f.evidence["escalated"] and not report.passed()
+    assert report.diagnosis["consequence"]["cause"] == "L105"
+
+
+def test_the_baseline_is_judged_on_balanced_accuracy_too(run):
+    from benchmarks.zoo import builders
+
+    d = builders.thinned_class("GunPoint")  # 10% of one class kept: plain accuracy flatters everything
+    report = _run(run, ProbeCNN, (d["X_train"], d["y_train"]), (d["X_test"], d["y_test"]), select=["L105"])
+    ref = report.diagnosis["reference"]
+    assert ref["balanced_accuracy"] < ref["accuracy"] and set(ref["n_test_per_class"]) == {"0", "1"}
+
+
 def test_a_slow_healthy_model_is_not_escalated(run, gp):
     report = _run(run, TinyCNN, *gp, select=["T101", "T202"])  # slow at 1e-3, but above chance after 40 steps
     assert report.passed() and all(f.severity != "error" for f in report.findings)
