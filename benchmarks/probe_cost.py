@@ -94,10 +94,10 @@ def one_epoch(X, y, classes: int, device: str, batch_size: int = 64, seed: int =
 def probes(X, y, Xt, yt, device: str, budget: str):
     """Run every probe check through the context, as ``diagnose`` does, and return (seconds, context, findings)."""
     from cnndoctor.context import Context
-    from cnndoctor.load_data import data_from_arrays
+    from cnndoctor.load.data import data_from_arrays
     from cnndoctor.registry import select_checks
     from cnndoctor.runner import run_checks
-    from cnndoctor.subject import make_subject
+    from cnndoctor.load.subject import make_subject
 
     start = time.perf_counter()
     subject = make_subject(typical_cnn, "build_model", data_from_arrays(X, y, Xt, yt), name="typical_cnn",
@@ -155,7 +155,7 @@ def main(argv=None) -> None:
           f"torch threads {torch.get_num_threads()} · load average {load}")
     if not torch.cuda.is_available():
         print("CUDA: not available on this machine; only the CPU is measured.")
-    from cnndoctor.threads import using_threads
+    from cnndoctor.probes.threads import using_threads
 
     for device in devices:
         seconds, ctx, findings = probes(X, y, Xt, yt, device, args.budget)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from cnndoctor.errors import Skip
-from cnndoctor.probe_budget import truncated_reason
+from cnndoctor.probes.budget import truncated_reason
 
 __all__ = ["g", "pct", "require_steps", "require_complete", "is_stuck", "is_memorised", "attempt_row"]
 

@@ -1,6 +1,6 @@
 """A101 forward-error: the failing layer, the shapes, and the exact change that makes it run.
 
-The numbers come from the ``forward_faults`` fact (cnndoctor.shape_faults): this module only
+The numbers come from the ``forward_faults`` fact (cnndoctor.trace.faults): this module only
 turns them into sentences, fixes and snippets.
 """
 

@@ -8,7 +8,7 @@ import math
 
 from cnndoctor import Finding, Severity, check
 from cnndoctor.errors import Skip
-from cnndoctor.keras_support import is_keras_loss
+from cnndoctor.keras.support import is_keras_loss
 
 __all__ = ["activation_loss_mismatch", "bounded_logits", "loss_task_mismatch", "output_class_mismatch",
            "softmax_over_singleton_axis"]

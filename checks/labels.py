@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnndoctor import Finding, check
-from cnndoctor.baselines import BASELINE_NAMES
+from cnndoctor.measure.baselines import BASELINE_NAMES
 from cnndoctor.errors import Skip
 
 _REMAP = ("classes, y_train = np.unique(y_train, return_inverse=True)   # ids 0..K-1\n"

@@ -6,7 +6,7 @@ import numpy as np
 
 from cnndoctor import Finding, Severity, check
 from cnndoctor.errors import Skip
-from cnndoctor.leakage import IDENTICAL, MAX_DISTANCE, MAX_RATIO
+from cnndoctor.measure.duplicates import IDENTICAL, MAX_DISTANCE, MAX_RATIO
 
 _EXAMPLES = 8
 

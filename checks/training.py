@@ -6,7 +6,7 @@ import math
 
 from cnndoctor import Finding, Severity, check
 from cnndoctor.errors import Skip
-from cnndoctor.keras_support import is_keras_loss
+from cnndoctor.keras.support import is_keras_loss
 
 from ._probes import attempt_row, g, is_memorised, is_stuck, pct, require_complete, require_steps
 

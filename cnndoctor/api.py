@@ -13,22 +13,22 @@ from typing import Any
 from ._version import __version__
 from .config import Ignore, parse_ignore, validate_thresholds
 from .context import Context
-from .diagnosis import (ChanceRule, at_chance, build_diagnosis, chance_consequence, escalate, order_findings,
-                        unlearnable_consequence)
-from .plots import report_figures
-from .verify import verify_fixes
+from .diagnosis.order import (ChanceRule, at_chance, build_diagnosis, chance_consequence, escalate, order_findings,
+                              unlearnable_consequence)
+from .reporters.plots import report_figures
+from .diagnosis.verify import verify_fixes
 from .errors import InputError
 from .findings import CheckOutcome, Severity, Status
-from .keras_support import momentum_note
-from .load_data import Data, data_from_arrays, load_data
+from .keras.support import momentum_note
+from .load.data import Data, data_from_arrays, load_data
 from .registry import all_checks, select_checks
 from .report import Report
-from .outputs import describe_choice
-from .optimizers import DEFAULT_OPTIMIZER
+from .load.outputs import describe_choice
+from .load.optimizers import DEFAULT_OPTIMIZER
 from .runner import run_checks
-from .settings import run_settings
-from .subject import Subject, make_subject
-from .torch_data import DEFAULT_MAX_SAMPLES, arrays_from_torch, is_torch_data
+from .load.settings import run_settings
+from .load.subject import Subject, make_subject
+from .load.torch_data import DEFAULT_MAX_SAMPLES, arrays_from_torch, is_torch_data
 
 __all__ = ["diagnose", "run_diagnosis", "BUDGETS", "model_source", "display_path"]
 
@@ -140,7 +140,7 @@ def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, 
     ``{"A205": "..."}``): those checks are listed as skipped with the reason.
     ``thresholds`` is ``{code or name: {parameter: value}}``, checked against each check's parameters.
     ``output`` says which element of a tuple/list/dict that ``forward`` returns is the logits (an
-    index or a key); without it the rule in ``cnndoctor.outputs`` decides.
+    index or a key); without it the rule in ``cnndoctor.load.outputs`` decides.
     """
     notes: list[str] = []
     loader_batch = None
@@ -316,8 +316,8 @@ def _probe_summary(ctx: Context) -> dict | None:
 def _floor_loss(ctx: Context) -> float | None:
     """The lowest loss a model that ignores its input reaches on the training probe's slice (the label entropy),
     for class losses without class weights; None otherwise."""
-    from .probe_data import CLASS_LOSSES, label_entropy
-    from .probe_eval import eval_indices
+    from .probes.data import CLASS_LOSSES, label_entropy
+    from .probes.eval import eval_indices
 
     data = ctx.probe_data
     bounded = data.loss_kind in CLASS_LOSSES or (data.loss_kind in ("bce_logits", "bce") and data.output_width == 1)

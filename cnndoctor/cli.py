@@ -16,7 +16,7 @@ from pathlib import Path
 from ._version import __version__
 from .config import FORMATS, LAYOUTS
 from .errors import InputError, UserCodeError
-from .timeout import BUDGET_TIMEOUTS, DiagnosisTimeout
+from .guard.timeout import BUDGET_TIMEOUTS, DiagnosisTimeout
 
 __all__ = ["main", "build_parser"]
 
@@ -190,8 +190,8 @@ def _sources(args, cfg) -> dict[str, str]:
 
 
 def _cmd_run(args, console) -> int:
-    from .streams import stdout_to_stderr
-    from .timeout import preload_torch, watchdog
+    from .guard.streams import stdout_to_stderr
+    from .guard.timeout import preload_torch, watchdog
 
     cfg, opt, select, ignore = _settings(args)
     limit = BUDGET_TIMEOUTS[opt["budget"]] if opt["timeout"] is None else opt["timeout"]
@@ -218,10 +218,10 @@ def _cmd_run(args, console) -> int:
 def _diagnose(args, cfg, opt, select, ignore):
     """Everything that runs user code: import model.py, load the data, build the subject, run the checks."""
     from .api import display_path, model_source, run_diagnosis
-    from .load_data import load_data
-    from .load_model import load_model_file, parse_model_args
-    from .subject import make_subject
-    from .timeout import step
+    from .load.data import load_data
+    from .load.model import load_model_file, parse_model_args
+    from .load.subject import make_subject
+    from .guard.timeout import step
 
     step("importing the model file")
     model_file = load_model_file(args.model, verbose=args.verbose)

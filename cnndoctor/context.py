@@ -14,8 +14,8 @@ import time
 from typing import Any, Callable
 
 from .errors import FactUnavailable
-from .threads import fact_threads
-from .timeout import DiagnosisTimeout, phase
+from .probes.threads import fact_threads
+from .guard.timeout import DiagnosisTimeout, phase
 
 __all__ = ["Context", "fact", "registered_facts"]
 
@@ -71,7 +71,7 @@ class Context:
             raise KeyError(f"no fact named {name!r}; known: {', '.join(sorted(_FACTS))}")
         start = time.perf_counter()
         try:
-            # a fixed torch thread count: the count changes results in their last bits (see threads.py)
+            # a fixed torch thread count: the count changes results in their last bits (see probes/threads.py)
             with phase(name, kind="fact"), fact_threads(getattr(self.subject, "device", "cpu")):
                 value = func(self)
         except BaseException as exc:

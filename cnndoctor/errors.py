@@ -4,7 +4,13 @@
 ``Skip`` and ``FactUnavailable`` let a check or a fact say "this does not apply here".
 """
 
-__all__ = ["CnndoctorError", "InputError", "UserCodeError", "Skip", "FactUnavailable"]
+from pathlib import Path
+
+__all__ = ["CnndoctorError", "InputError", "UserCodeError", "Skip", "FactUnavailable", "PACKAGE_DIR"]
+
+# Frames in files below this folder are cnndoctor's own: an error or a hang is attributed to the first
+# frame outside it (and outside torch), the user's or a library's code.
+PACKAGE_DIR = str(Path(__file__).resolve().parent)
 
 
 class CnndoctorError(Exception):

@@ -15,7 +15,7 @@ from .context import Context
 from .errors import FactUnavailable, InputError, Skip
 from .findings import CheckOutcome, Finding, Status
 from .registry import CheckSpec
-from .timeout import phase
+from .guard.timeout import phase
 
 __all__ = ["run_checks"]
 

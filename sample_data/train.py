@@ -11,9 +11,9 @@ import argparse
 import numpy as np
 import torch
 
-from cnndoctor.load_data import load_data
-from cnndoctor.load_model import load_model_file
-from cnndoctor.subject import make_subject
+from cnndoctor.load.data import load_data
+from cnndoctor.load.model import load_model_file
+from cnndoctor.load.subject import make_subject
 
 
 def main() -> None:

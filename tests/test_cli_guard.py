@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import cnndoctor.timeout as timeout_mod
+import cnndoctor.guard.timeout as timeout_mod
 from cnndoctor.cli import main
 from cnndoctor.config import parse_config
 from cnndoctor.errors import InputError

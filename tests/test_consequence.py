@@ -12,9 +12,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from cnndoctor.diagnosis import AT_CHANCE, at_chance, build_diagnosis, chance_consequence, escalate
+from cnndoctor.diagnosis.order import AT_CHANCE, at_chance, build_diagnosis, chance_consequence, escalate
 from cnndoctor.findings import Finding, Severity
-from cnndoctor.labels import encode_labels
+from cnndoctor.load.labels import encode_labels
 from tests.conftest import codes
 from tests.fixtures.arch_models import NormAfterPoolCNN
 from tests.fixtures.data import gunpoint

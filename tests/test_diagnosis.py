@@ -1,6 +1,6 @@
 """How findings become stories: which cause explains which symptom, and the order of stories."""
 
-from cnndoctor.diagnosis import order_findings
+from cnndoctor.diagnosis.order import order_findings
 from cnndoctor.findings import Finding, Severity
 
 

@@ -1,4 +1,4 @@
-"""Tests for cnndoctor.formats on small files written into tmp_path and two real UCR files."""
+"""Tests for cnndoctor.load.formats on small files written into tmp_path and two real UCR files."""
 
 from pathlib import Path
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cnndoctor.errors import InputError
-from cnndoctor.formats import find_split_pair, read_csv, read_ts, read_ucr_tsv
+from cnndoctor.load.formats import find_split_pair, read_csv, read_ts, read_ucr_tsv
 
 UCR = Path(__file__).parent / "data" / "ucr"
 

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 import cnndoctor
 from cnndoctor.cli import main
 from cnndoctor.errors import InputError
-from cnndoctor.torch_data import arrays_from_torch
+from cnndoctor.load.torch_data import arrays_from_torch
 from tests.conftest import codes
 from tests.fixtures.data import gunpoint, ucr
 from tests.fixtures.models import TinyCNN

@@ -1,4 +1,4 @@
-"""Keras 3 models diagnosed through the torch backend (cnndoctor.keras_support)."""
+"""Keras 3 models diagnosed through the torch backend (cnndoctor.keras.support)."""
 
 import os
 import subprocess
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cnndoctor.errors import InputError
-from cnndoctor.keras_support import mentions_keras, prepare_backend
+from cnndoctor.keras.support import mentions_keras, prepare_backend
 
 from tests.fixtures.data import gunpoint
 
@@ -25,10 +25,10 @@ if keras.backend.backend() != "torch":
 
 import torch  # noqa: E402
 
-from cnndoctor.keras_support import keras_loss, keras_optimizer  # noqa: E402
-from cnndoctor.keras_trace import trace_keras  # noqa: E402
-from cnndoctor.subject import make_subject  # noqa: E402
-from cnndoctor.load_data import Data  # noqa: E402
+from cnndoctor.keras.support import keras_loss, keras_optimizer  # noqa: E402
+from cnndoctor.keras.trace import trace_keras  # noqa: E402
+from cnndoctor.load.subject import make_subject  # noqa: E402
+from cnndoctor.load.data import Data  # noqa: E402
 
 
 def _found(report, code):
@@ -186,7 +186,7 @@ def _arrowhead_fcn(last_activation="softmax", units=3, dropout=0.0):
 
 
 def test_fresh_models_follow_torch_train_and_eval_modes():
-    from cnndoctor.probe_record import dropout_off, preserved_state
+    from cnndoctor.probes.record import dropout_off, preserved_state
 
     model = _arrowhead_fcn(dropout=0.5)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
@@ -392,7 +392,7 @@ def test_an_uncompiled_model_is_probed_with_the_loss_its_head_is_built_for(run):
 
 
 def test_the_output_layer_of_a_subclassed_model_is_not_guessed():
-    from cnndoctor.keras_support import output_layer
+    from cnndoctor.keras.support import output_layer
 
     class Net(keras.Model):
         def __init__(self):

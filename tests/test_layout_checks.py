@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cnndoctor.temporal import continuity
+from cnndoctor.measure.temporal import continuity
 from tests.conftest import codes
 from tests.fixtures import seeded
 from tests.fixtures.data import gunpoint, ucr

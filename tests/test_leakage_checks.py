@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from cnndoctor.fingerprints import row_fingerprints
-from cnndoctor.leakage import find_cross_duplicates, z_distance
-from cnndoctor.overlap import scan_window_overlap
+from cnndoctor.measure.fingerprints import row_fingerprints
+from cnndoctor.measure.duplicates import find_cross_duplicates, z_distance
+from cnndoctor.measure.overlap import scan_window_overlap
 from tests.conftest import codes
 from tests.fixtures import seeded
 from tests.fixtures.data import arrowhead, gunpoint, ucr

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from cnndoctor.errors import InputError
-from cnndoctor.labels import encode_labels
-from cnndoctor.load_data import load_data
-from cnndoctor.load_model import load_model_file
-from cnndoctor.subject import make_subject
+from cnndoctor.load.labels import encode_labels
+from cnndoctor.load.data import load_data
+from cnndoctor.load.model import load_model_file
+from cnndoctor.load.subject import make_subject
 from tests.fixtures.data import gunpoint
 
 HEADER = "import torch\nimport torch.nn as nn\n"

@@ -15,8 +15,8 @@ import torch
 import torch.nn as nn
 
 from cnndoctor.cli import main
-from cnndoctor.load_model import load_model_file
-from cnndoctor.subject import make_subject
+from cnndoctor.load.model import load_model_file
+from cnndoctor.load.subject import make_subject
 from tests.fixtures.data import gunpoint
 from tests.fixtures.models import TinyCNN
 from tests.test_loading import data, write

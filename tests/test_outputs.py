@@ -1,4 +1,4 @@
-"""forward() returning a tuple, list or dict: which element is the logits (cnndoctor/outputs.py)."""
+"""forward() returning a tuple, list or dict: which element is the logits (cnndoctor/load/outputs.py)."""
 
 import copy
 import json
@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from cnndoctor.cli import main
-from cnndoctor.outputs import OutputChoiceError
+from cnndoctor.load.outputs import OutputChoiceError
 from tests.fixtures.data import arrowhead, gunpoint
 
 
@@ -73,8 +73,8 @@ def test_the_logits_are_found_and_every_consumer_gets_them(run, ah, model, eleme
 
 
 def test_the_bound_forward_survives_deepcopy_hooks_and_keeps_module_names(ah):
-    from cnndoctor.load_data import data_from_arrays
-    from cnndoctor.subject import make_subject
+    from cnndoctor.load.data import data_from_arrays
+    from cnndoctor.load.subject import make_subject
 
     (X, y), (Xt, yt) = ah
     subject = make_subject(FeaturesFirst, "class", data_from_arrays(X, y, Xt, yt), name="FeaturesFirst")

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from cnndoctor.api import run_diagnosis
-from cnndoctor.load_data import load_data
-from cnndoctor.load_model import load_model_file
-from cnndoctor.subject import make_subject
+from cnndoctor.load.data import load_data
+from cnndoctor.load.model import load_model_file
+from cnndoctor.load.subject import make_subject
 from tests.fixtures.data import gunpoint
 from tests.fixtures.models import FlattenHeadCNN
 

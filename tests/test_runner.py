@@ -5,10 +5,10 @@ import numpy as np
 from cnndoctor import Finding
 from cnndoctor.context import Context
 from cnndoctor.errors import Skip
-from cnndoctor.load_data import data_from_arrays
+from cnndoctor.load.data import data_from_arrays
 from cnndoctor.registry import make_spec, select_checks
 from cnndoctor.runner import run_checks
-from cnndoctor.subject import make_subject
+from cnndoctor.load.subject import make_subject
 from tests.fixtures.data import gunpoint
 from tests.fixtures.models import TinyCNN
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from cnndoctor.receptive_field import analytic_receptive_field, gradient_receptive_field, head_feature_map
-from cnndoctor.timescale import estimate_time_scale
-from cnndoctor.trace import mark_time_axes, trace_forward
+from cnndoctor.trace.receptive_field import analytic_receptive_field, gradient_receptive_field, head_feature_map
+from cnndoctor.measure.timescale import estimate_time_scale
+from cnndoctor.trace.forward import mark_time_axes, trace_forward
 from tests.fixtures.arch_models import DilatedResidualCNN, KerasStyleStack, ParallelKernelsCNN, PlainCNN
 from tests.fixtures.data import gunpoint
 
@@ -113,7 +113,7 @@ def test_report_trace_of_a_healthy_model_has_channels_and_steps(run):
 
 
 def test_branches_are_recovered_from_the_error_message_when_the_operation_was_not_recorded(batch):
-    from cnndoctor.shape_faults import analyse
+    from cnndoctor.trace.faults import analyse
 
     trace = trace_forward(DilatedResidualCNN(), batch)
     trace.failed_op = None  # as when the error is re-raised by user code

@@ -20,11 +20,11 @@ import numpy as np
 
 try:
     from cnndoctor.errors import InputError
-    from cnndoctor.formats import read_ts
+    from cnndoctor.load.formats import read_ts
 except ImportError:  # run as a plain script from a checkout, before cnndoctor is installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     from cnndoctor.errors import InputError
-    from cnndoctor.formats import read_ts
+    from cnndoctor.load.formats import read_ts
 
 HERE = Path(__file__).resolve().parent
 DATASETS = ["ACSF1", "ArrowHead", "BasicMotions", "GunPoint", "ItalyPowerDemand", "OSULeaf"]

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cnndoctor.diagnosis import at_chance
+from cnndoctor.diagnosis.order import at_chance
 
 from .scenarios import NOT_SEEDED, SCENARIOS, Scenario
 
@@ -144,7 +144,8 @@ def markdown_table(outcomes: list[Outcome], summary: dict, machine: str) -> str:
     misses = ", ".join(s["gate_misses"]) or "none"
     lines += ["", f"Gate: of the {s['gate_must_fail']} scenarios whose run crashes, leaks (both by the fault's "
                   "nature) or sits at chance (the training probe's held-out balanced accuracy at the user's "
-                  f"settings, judged by `diagnosis.at_chance`), **{s['gate_failed']}** exit 1; exit 0 on: {misses}."]
+                  f"settings, judged by `diagnosis.order.at_chance`), "
+                  f"**{s['gate_failed']}** exit 1; exit 0 on: {misses}."]
     seeded = sorted({code for sc in SCENARIOS for code in sc.expected})
     lines += ["", f"Codes seeded as a primary cause ({len(seeded)}): {', '.join(seeded)}.",
               "Codes without a scenario of their own — symptoms whose causes the zoo seeds (the scenarios "

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from cnndoctor.diagnosis import LEAKAGE
+from cnndoctor.diagnosis.order import LEAKAGE
 
 from . import builders as b
 from . import recordings as r

@@ -12,16 +12,16 @@ import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable
-from ..receptive_field import (
+from ..trace.receptive_field import (
     ReceptiveField,
     analytic_receptive_field,
     gradient_receptive_field,
     head_feature_map,
     head_kind,
 )
-from ..shape_faults import Patch, ShapeFault, analyse, apply_patches
-from ..timescale import TimeScale, estimate_time_scale
-from ..trace import trace_forward
+from ..trace.faults import Patch, ShapeFault, analyse, apply_patches
+from ..measure.timescale import TimeScale, estimate_time_scale
+from ..trace.forward import trace_forward
 from .model import fed_time_axis
 
 __all__ = ["ForwardFaults", "ModelSize", "OutputActivation"]

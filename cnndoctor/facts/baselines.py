@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..baselines import BASELINE_NAMES, Subsample, order_gain, score_baselines, subsample
+from ..measure.baselines import BASELINE_NAMES, Subsample, order_gain, score_baselines, subsample
 from ..context import fact
 from ..errors import FactUnavailable
-from ..fingerprints import channels_first
-from ..temporal import order_structure, sample_rows
+from ..measure.fingerprints import channels_first
+from ..measure.temporal import order_structure, sample_rows
 
 __all__ = ["SIGNAL_Z", "Learnability", "OrderTest"]
 
@@ -83,8 +83,8 @@ def reference(ctx) -> dict:
 class OrderTest:
     """Does the order of the time axis matter? Continuity and a convolutional baseline, ordered vs shuffled."""
 
-    structure: dict  # cnndoctor.temporal.order_structure on the training split
-    gain: dict | None  # cnndoctor.baselines.order_gain (random_conv ordered vs shuffled); None when not needed
+    structure: dict  # cnndoctor.measure.temporal.order_structure on the training split
+    gain: dict | None  # cnndoctor.measure.baselines.order_gain (random_conv ordered vs shuffled); None when not needed
     best_accuracy: float | None  # best baseline on the ordered series (any baseline)
     best_name: str | None
     flat_accuracy: float | None  # the order-free baseline (logistic regression on summary features) for contrast

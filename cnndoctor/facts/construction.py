@@ -8,9 +8,9 @@ import numpy as np
 
 from ..context import fact
 from ..errors import InputError
-from ..load_model import ConstructorArgument
-from ..outputs import select_output
-from ..probe import error_text
+from ..load.model import ConstructorArgument
+from ..load.outputs import select_output
+from ..probes.train import error_text
 
 __all__ = ["constructor_arguments", "default_builds", "DefaultBuild"]
 

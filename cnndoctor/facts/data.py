@@ -8,7 +8,7 @@ import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable, InputError
-from ..stats import ArrayStats, array_stats
+from ..measure.stats import ArrayStats, array_stats
 
 __all__ = ["DataLayout"]
 

@@ -8,9 +8,9 @@ import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable
-from ..fingerprints import RowFingerprints, channels_first, row_fingerprints
-from ..leakage import DuplicateScan, find_cross_duplicates
-from ..overlap import OverlapScan, looks_rescaled_per_window, scan_window_overlap
+from ..measure.fingerprints import RowFingerprints, channels_first, row_fingerprints
+from ..measure.duplicates import DuplicateScan, find_cross_duplicates
+from ..measure.overlap import OverlapScan, looks_rescaled_per_window, scan_window_overlap
 
 __all__ = ["GroupOverlap", "WindowOverlap"]
 
@@ -65,7 +65,7 @@ def _pick_channel(ctx) -> int:
 
 @fact
 def window_overlap(ctx) -> WindowOverlap:
-    """Stretches of signal shared by test and training windows at any shift (see cnndoctor.overlap)."""
+    """Stretches of signal shared by test and training windows at any shift (see cnndoctor.measure.overlap)."""
     X_test = _test_split(ctx)
     X_train = ctx.inputs["train"]
     reading = ctx.time_axis if ctx.has("time_axis") else None

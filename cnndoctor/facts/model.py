@@ -10,7 +10,7 @@ import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable
-from ..trace import Trace, mark_time_axes, trace_forward
+from ..trace.forward import Trace, mark_time_axes, trace_forward
 
 __all__ = ["Attempt", "Feed", "LossInfo", "apply_transform", "fed_time_axis", "loss_kind"]
 
@@ -155,7 +155,7 @@ def shape_trace(ctx) -> Trace:
 
 
 def _is_keras(model) -> bool:
-    from ..keras_support import is_keras_model
+    from ..keras.support import is_keras_model
 
     return is_keras_model(model)
 
@@ -163,7 +163,7 @@ def _is_keras(model) -> bool:
 def _trace(model, x) -> Trace:
     """The shape trace: torch forward hooks, or layer by layer for a Keras model (its layers are not hookable)."""
     if _is_keras(model):
-        from ..keras_trace import trace_keras
+        from ..keras.trace import trace_keras
 
         return trace_keras(model, x)
     return trace_forward(model, x)

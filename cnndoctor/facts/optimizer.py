@@ -1,9 +1,9 @@
-"""The user's optimizer as the probes run it (read once by ``Subject``; see ``cnndoctor.optimizers``)."""
+"""The user's optimizer as the probes run it (read once by ``Subject``; see ``cnndoctor.load.optimizers``)."""
 
 from __future__ import annotations
 
 from ..context import fact
-from ..optimizers import OptimizerSettings, read_optimizer
+from ..load.optimizers import OptimizerSettings, read_optimizer
 
 __all__ = ["optimizer_settings"]
 

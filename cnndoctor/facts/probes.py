@@ -1,7 +1,7 @@
 """Facts from training probes: short runs from fresh weights at the user's own settings.
 
-The measuring lives in ``cnndoctor.probe`` (training probe), ``cnndoctor.probe_overfit``,
-``cnndoctor.lr_range`` and ``cnndoctor.probe_params``; these facts only wire them to the
+The measuring lives in ``cnndoctor.probes.train`` (training probe), ``cnndoctor.probes.overfit``,
+``cnndoctor.probes.lr_range`` and ``cnndoctor.probes.params``; these facts only wire them to the
 context: the arrays as fed (``feed``), the class ids (``labels``), the loss (``loss``) and
 the budget. One training probe feeds every check that reads curves, gradients or units.
 """
@@ -15,13 +15,13 @@ import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable
-from ..lr_range import LRRange, lr_range_probe
-from ..probe import ProbeRun, Runtime, runtime_for, train_probe
-from ..probe_eval import ModeGap, eval_indices, evaluate
-from ..probe_budget import CAP_FACTOR, ProbeBudget, probe_budget_for, time_cap, truncated_reason
-from ..probe_data import CLASS_LOSSES, ProbeData, label_entropy, prepare_probe_data
-from ..probe_overfit import OverfitResult, overfit_probe
-from ..probe_params import ParameterInventory, parameter_inventory as _inventory
+from ..probes.lr_range import LRRange, lr_range_probe
+from ..probes.train import ProbeRun, Runtime, runtime_for, train_probe
+from ..probes.eval import ModeGap, eval_indices, evaluate
+from ..probes.budget import CAP_FACTOR, ProbeBudget, probe_budget_for, time_cap, truncated_reason
+from ..probes.data import CLASS_LOSSES, ProbeData, label_entropy, prepare_probe_data
+from ..probes.overfit import OverfitResult, overfit_probe
+from ..probes.params import ParameterInventory, parameter_inventory as _inventory
 
 __all__ = ["InitialLoss", "ZeroInputBaseline", "ZERO_INPUT_SKIP_MARGIN"]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..context import fact
-from ..stats import ArrayStats, array_stats
+from ..measure.stats import ArrayStats, array_stats
 
 __all__ = ["NORMALISING_LAYERS", "ChannelScale", "ConstantSplit", "ScaleReading"]
 

@@ -12,10 +12,10 @@ import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable
-from ..optrace import op_name
-from ..probe import ProbeRun, error_text, train_probe
+from ..trace.ops import op_name
+from ..probes.train import ProbeRun, error_text, train_probe
 from .probes import training_cap
-from ..probe_data import first_output
+from ..probes.data import first_output
 
 __all__ = ["BatchOfOne", "OtherSeeds", "SoftmaxAxes", "BATCHNORM_ONE_SAMPLE"]
 

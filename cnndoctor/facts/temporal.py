@@ -8,7 +8,7 @@ import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable
-from ..temporal import axis_continuity, capture_conv_input, sample_rows, scramble_continuity
+from ..measure.temporal import axis_continuity, capture_conv_input, sample_rows, scramble_continuity
 from .model import apply_transform
 
 __all__ = ["MIN_CONTINUITY", "MIN_MARGIN", "ConvInputReading", "TimeAxisReading"]

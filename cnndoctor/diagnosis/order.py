@@ -1,0 +1,415 @@
+"""From findings to an answer: causes before their symptoms, the primary root cause, a headline.
+
+Findings are grouped into stories: a cause (unscaled input, a softmax before the loss, a
+too-high learning rate) and the probe symptoms it explains (cannot overfit a batch,
+collapsed predictions, dead units). Stories are ordered by severity, then by measured gain
+of a verified fix, then by causal precedence; the first story's cause is the primary root cause.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Iterable
+
+import numpy as np
+
+from ..findings import Finding, Severity
+
+__all__ = ["causal_rank", "order_findings", "build_diagnosis", "SYMPTOMS", "EXPLAINS", "first_sentence",
+           "ChanceRule", "AT_CHANCE", "at_chance", "chance_consequence", "unlearnable_consequence", "escalate",
+           "LEAKAGE", "CRASHES"]
+
+# Probe observations that are consequences of some other fault more often than faults themselves.
+SYMPTOMS = frozenset({"T101", "T102", "T104", "T105", "T204", "T205", "T206", "T207", "T208", "L205", "T203"})
+
+_TRAINING = frozenset({"T101", "T102", "T104", "T105", "T203", "T204", "T205", "T206", "L205"})
+# cause -> the symptoms fixing it usually removes
+EXPLAINS: dict[str, frozenset] = {
+    "D101": _TRAINING | {"T208"},
+    "D102": _TRAINING,
+    "D103": _TRAINING,
+    "D104": frozenset({"T102", "T104", "T105"}),
+    "D105": frozenset({"T208"}),
+    "D301": _TRAINING | {"T208"},
+    "D302": frozenset({"T101", "T104", "T105", "T208"}),
+    "D303": frozenset({"T104", "T208"}),
+    "L101": _TRAINING,
+    "L102": _TRAINING,
+    "L105": frozenset({"T101", "T104", "T105", "T208"}),
+    "L103": frozenset({"T105"}),
+    "L201": _TRAINING,
+    "L202": _TRAINING,
+    "L203": _TRAINING,
+    "L204": _TRAINING,
+    "A101": _TRAINING | {"T207", "T208"},
+    "A102": _TRAINING | {"T207", "T208"},
+    "A103": frozenset({"T101", "T104", "T105"}),
+    "A104": frozenset({"T101", "T104", "T105"}),
+    "A201": frozenset({"T101", "T104", "T105", "T208"}),
+    "A202": frozenset({"T101"}),
+    "A203": frozenset({"T207", "T208"}),
+    "A204": frozenset({"T101", "T207"}),
+    "A205": frozenset({"T208"}),
+    # a softmax over an axis of size 1 makes the output constant and its gradient exactly zero
+    "L206": _TRAINING,
+    "T201": _TRAINING,
+    "T202": frozenset({"T101", "T102", "T105", "T205"}),
+    "T103": frozenset({"T101", "T102", "T105"}),
+    # probe pathologies that explain more generic probe symptoms when no other cause was found
+    "T203": frozenset({"T101", "T104", "T105", "T204", "T206", "L205"}),
+    "T102": frozenset({"T101", "T104", "T105"}),
+    "T205": frozenset({"T101", "T104", "T105"}),
+    "T204": frozenset({"T101", "T105", "T206"}),
+    "T104": frozenset({"T101", "T105"}),
+    "T206": frozenset({"T101", "T104", "T105"}),
+}
+
+
+def causal_rank(code: str) -> int:
+    """Where a code sits in the causal chain; lower ranks are causes of higher ones.
+
+    A model that cannot run comes first, then labels/outputs/loss, then data corruption and
+    layout, then leakage and scaling, then architecture, then optimisation (the probes).
+    """
+    if code in ("A101", "A102", "A207"):  # a model that cannot run (or crashes at every epoch's last batch),
+        return 0                            # or whose first layer cannot read the data
+    if code == "L105":  # "no signal found" is judged after corruption, layout and scaling
+        return 3
+    if code.startswith("L") and code != "L205":
+        return 1
+    if code in ("D101", "D104") or code.startswith("D3"):
+        return 2
+    if code.startswith("D"):
+        return 3
+    if code.startswith("A"):
+        return 4
+    if code in SYMPTOMS:
+        return 6
+    return 5
+
+
+# Within one causal rank, the more specific explanation first: a wrong loss explains a wrong head
+# width, a softmax over a size-1 axis explains a one-output head that looks wrong for the loss (and the
+# constant output both produce), a wrong first-layer in_channels explains the forward error it causes, and among probe
+# symptoms with no cause found, a specific pathology (NaN loss, no update at all, an input that is
+# ignored, vanishing gradients) says more than "cannot overfit one batch".
+_PRECEDENCE = {"A102": -1, "L204": -1, "L206": -2, "T203": -6, "T102": -5, "T205": -4, "T204": -3, "T104": -2,
+               "T206": -1, "T101": 1}
+
+
+def explains(cause: Finding, symptom: Finding) -> bool:
+    """Whether fixing ``cause`` usually removes ``symptom``: by code, or by where they happen.
+
+    An oversized dense layer (A205) explains the dead units (T206) of the layer right after it:
+    thousands of inputs per unit give pre-activations whose scale makes most units die early.
+    """
+    if symptom.code in EXPLAINS.get(cause.code, ()):
+        return True
+    if cause.code == "A205" and symptom.code == "T206":
+        return symptom.evidence.get("layer") in (cause.evidence.get("followed_by") or ())
+    return False
+
+
+def _gain(f: Finding) -> float:
+    """Measured held-out accuracy gain of a verified fix, in 5-point steps (noise below that)."""
+    v = f.verified or {}
+    before, after = v.get("before"), v.get("after")
+    if not isinstance(before, (int, float)) or not isinstance(after, (int, float)):
+        return 0.0
+    gain = after - before
+    return math.floor(gain / 0.05) * 0.05 if gain >= 0.05 else 0.0
+
+
+def order_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Stories in diagnosis order: each cause followed by the symptoms it explains."""
+    findings = list(findings)
+    causes = [f for f in findings if f.code not in SYMPTOMS]
+    symptoms = [f for f in findings if f.code in SYMPTOMS]
+    causes.sort(key=lambda f: (causal_rank(f.code), -int(f.severity), _PRECEDENCE.get(f.code, 0), f.code))
+    attached: dict[int, list[Finding]] = {id(c): [] for c in causes}
+    loose = []
+    for s in sorted(symptoms, key=lambda f: (-int(f.severity), _PRECEDENCE.get(f.code, 0), f.code)):
+        owner = next((c for c in causes if explains(c, s)), None)
+        if owner is None:
+            loose.append(s)
+        else:
+            attached[id(owner)].append(s)
+    # Symptoms no cause explains: the most specific pathology among them heads their story.
+    while loose:
+        loose.sort(key=lambda f: (_PRECEDENCE.get(f.code, 0), -int(f.severity), f.code))
+        head, rest = loose[0], loose[1:]
+        causes.append(head)
+        attached[id(head)] = [r for r in rest if explains(head, r)]
+        loose = [r for r in rest if not explains(head, r)]
+    stories = []
+    for c in causes:
+        kids = attached[id(c)]
+        if kids:
+            c = dataclasses.replace(c, related=tuple(dict.fromkeys(k.code for k in kids)))
+            kids = [dataclasses.replace(k, explained_by=c.code) for k in kids]
+        stories.append([c] + kids)
+    stories.sort(key=lambda st: (-max(int(f.severity) for f in st), -_gain(st[0]), causal_rank(st[0].code),
+                                 _PRECEDENCE.get(st[0].code, 0), st[0].code))
+    return [f for story in stories for f in story]
+
+
+# Causes whose consequence is a misleading test score or a crashed training loop, whatever the probes say.
+LEAKAGE = frozenset({"D201", "D202", "D204"})
+CRASHES = frozenset({"A207"})
+
+
+@dataclasses.dataclass(frozen=True)
+class ChanceRule:
+    """When a run fails by its consequence: the training probe sits at chance, the probes show it is not
+    learning, and the reference baseline is clearly above chance (issue 13 §5). The gate's thresholds for
+    it live here and nowhere else.
+
+    - *At chance*: the probe's held-out balanced accuracy (mean per-class recall, whose chance level is
+      1/K however imbalanced the classes) is within ``probe_z`` standard errors of 1/K, or within
+      ``probe_margin``, whichever is wider. The standard error is that of a random guesser on the same
+      held-out slice, sqrt(sum_k (1/K)(1 - 1/K) / n_k) / K over the n_k samples of each class.
+    - *Not learning*, from the probes' own evidence rather than a short run alone: the training probe's
+      loss fell by less than ``flat_loss``, became non-finite, or ended no lower than ``stuck_fraction``
+      of the input-independent floor (the label entropy of its training slice: what a model that
+      ignores its input scores — a loss that fell from a huge start only to that floor learned the
+      class frequencies) *and* one batch could not be memorised at the user's lr (accuracy on it below
+      ``memorised`` and its loss still above ``stuck_fraction`` of that batch's floor — T101's own
+      defaults). A model that merely learns slowly has a loss falling below the floor or memorises
+      the batch, and is never escalated.
+    - *Baseline clearly above chance*: the best reference baseline beats the trivial rate (the larger of
+      1/K and the majority class's share of the test split) by more than ``baseline_z`` binomial standard
+      errors on the baseline's test size (the larger of the SEs at the baseline's accuracy and at the
+      trivial rate), and by at least ``baseline_margin``.
+    """
+
+    probe_z: float = 2.0
+    probe_margin: float = 0.05
+    flat_loss: float = 0.10
+    memorised: float = 0.95  # T101's min_accuracy: see for_thresholds
+    stuck_fraction: float = 0.8  # T101's stuck_fraction
+    baseline_z: float = 3.0
+    baseline_margin: float = 0.10
+
+    @classmethod
+    def for_thresholds(cls, thresholds: dict | None = None) -> "ChanceRule":
+        """The rule with T101's thresholds as registered, or as the user set them: "one batch could not
+        be memorised" means what T101 means by it, override included."""
+        from ..registry import get_check
+
+        t101 = {**get_check("T101").thresholds, **dict((thresholds or {}).get("T101", {}))}
+        return cls(memorised=float(t101["min_accuracy"]), stuck_fraction=float(t101["stuck_fraction"]))
+
+    def probe_band(self, probe: dict) -> float | None:
+        """How far above 1/K a balanced accuracy still counts as chance; None when unmeasured."""
+        k = probe.get("n_classes")
+        counts = [int(v) for v in (probe.get("n_per_class") or {}).values() if int(v) > 0]
+        if not k or k < 2 or not counts:
+            return None
+        c = 1.0 / k
+        se = math.sqrt(sum(c * (1 - c) / n for n in counts)) / len(counts)
+        return max(self.probe_z * se, self.probe_margin)
+
+    def baseline_band(self, accuracy: float, trivial: float, n: int, per_class: dict | None = None) -> float:
+        """How far above ``trivial`` the baseline must score to be clearly above chance.
+
+        With per-class test counts (balanced accuracy against 1/K) the standard error is that of a
+        random guesser's balanced accuracy, as for the probe; otherwise the binomial one at ``n``.
+        """
+        counts = [int(v) for v in (per_class or {}).values() if int(v) > 0]
+        if counts:
+            se = math.sqrt(sum(trivial * (1 - trivial) / m for m in counts)) / len(counts)
+        else:
+            se = math.sqrt(max(accuracy * (1 - accuracy), trivial * (1 - trivial)) / max(1, n))
+        return max(self.baseline_z * se, self.baseline_margin)
+
+
+AT_CHANCE = ChanceRule()
+
+
+def at_chance(probe: dict | None, rule: ChanceRule = AT_CHANCE) -> bool | None:
+    """Whether the training probe's held-out balanced accuracy sits at chance; None when it was not measured."""
+    if not probe or probe.get("balanced_accuracy") is None or probe.get("truncated"):
+        return None
+    band = rule.probe_band(probe)
+    if band is None:
+        return None
+    return probe["balanced_accuracy"] <= 1.0 / probe["n_classes"] + band
+
+
+def unlearnable_consequence(probe: dict | None, primary: Finding | None, rule: ChanceRule = AT_CHANCE) -> dict | None:
+    """The failing consequence when the probe sits at chance and the primary cause is labels that no baseline
+    can learn either (L105): no amount of training fixes that, so no "not learning" evidence is needed."""
+    if primary is None or primary.code != "L105" or not at_chance(probe, rule):
+        return None
+    chance = 1.0 / probe["n_classes"]
+    reason = (f"the training probe sits at chance (balanced accuracy {probe['balanced_accuracy']:.2f} vs chance "
+              f"{chance:.2f}) and no baseline does clearly better: the labels carry no signal a model can learn")
+    return {"reason": reason, "balanced_accuracy": round(float(probe["balanced_accuracy"]), 4),
+            "chance": round(chance, 4), "probe_band": round(rule.probe_band(probe), 4), "cause": "L105",
+            "rule": dataclasses.asdict(rule)}
+
+
+def chance_consequence(probe: dict | None, reference: dict | None, rule: ChanceRule = AT_CHANCE) -> dict | None:
+    """The measured consequence when the run fails by it (at chance, not learning, baseline clearly above
+    chance), with the sentence that says so; None otherwise."""
+    if not at_chance(probe, rule) or not reference or reference.get("accuracy") is None:
+        return None
+    drop, nonfinite, over = probe.get("loss_drop"), bool(probe.get("nonfinite")), probe.get("overfit")
+    train_loss, floor_loss = probe.get("train_loss"), probe.get("floor_loss")
+    at_floor = (train_loss is not None and floor_loss is not None and math.isfinite(train_loss) and floor_loss > 0
+                and train_loss >= rule.stuck_fraction * floor_loss)
+    flat = nonfinite or (drop is not None and drop < rule.flat_loss) or at_floor
+    if not flat or not over or over.get("truncated"):
+        return None
+    floor, final = over.get("floor_loss"), over.get("final_loss")
+    memorised = (over.get("best_accuracy") or 0.0) >= rule.memorised
+    stuck = not memorised and (over.get("nonfinite") or over.get("error") or final is None or floor is None
+                               or not math.isfinite(final) or final >= rule.stuck_fraction * floor)
+    if not stuck:
+        return None
+    n_test = int(reference.get("n_test") or 0)
+    if reference.get("balanced_accuracy") is not None:  # judged as the probe is: mean recall against 1/K
+        accuracy, trivial = float(reference["balanced_accuracy"]), 1.0 / probe["n_classes"]
+        band = rule.baseline_band(accuracy, trivial, n_test, reference.get("n_test_per_class"))
+    else:
+        accuracy = float(reference["accuracy"])
+        trivial = max(float(reference.get("chance") or 0.0), float(reference.get("majority") or 0.0))
+        band = rule.baseline_band(accuracy, trivial, n_test)
+    if accuracy - trivial <= band:
+        return None
+    chance = 1.0 / probe["n_classes"]
+    moved = ("" if drop is None else f"fell {_pct(drop)}" if drop >= 0 else f"rose {_pct(-drop)}")
+    loss = ("the loss became non-finite" if nonfinite else
+            f"the loss {moved}" if drop is not None and drop < rule.flat_loss else
+            f"the loss {moved + ' but ' if moved else ''}stayed at {train_loss:.3g}, no lower than the "
+            f"{floor_loss:.3g} of a model that ignores its input")
+    reason = (f"the training probe sits at chance (balanced accuracy {probe['balanced_accuracy']:.2f} vs chance "
+              f"{chance:.2f}) while the baseline reaches {accuracy:.2f}; {loss} and one batch could not be "
+              "memorised")
+    return {"reason": reason, "balanced_accuracy": round(float(probe["balanced_accuracy"]), 4),
+            "chance": round(chance, 4), "probe_band": round(rule.probe_band(probe), 4),
+            "baseline_accuracy": round(accuracy, 4), "baseline_trivial": round(trivial, 4),
+            "baseline_band": round(band, 4), "baseline_test_samples": n_test,
+            "baseline_metric": "balanced accuracy" if reference.get("balanced_accuracy") is not None else "accuracy",
+            "loss_drop": None if drop is None else round(float(drop), 4), "non_finite": nonfinite,
+            "train_loss": None if train_loss is None else round(float(train_loss), 5), "floor_loss": floor_loss,
+            "rule": dataclasses.asdict(rule)}
+
+
+def escalate(findings: list[Finding], consequence: dict | None) -> list[Finding]:
+    """The primary cause as an error when the run fails by its consequence, whatever its default severity.
+
+    ``findings`` are in diagnosis order; the primary story already leads by severity, so raising its
+    cause keeps the order. The evidence records why (``escalated``) and from what.
+    """
+    if not findings or consequence is None or findings[0].severity >= Severity.ERROR:
+        return findings
+    primary = findings[0]
+    raised = dataclasses.replace(primary, severity=Severity.ERROR,
+                                 evidence={**primary.evidence, "escalated": consequence["reason"],
+                                           "escalated_from": str(primary.severity)})
+    return [raised, *findings[1:]]
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%" if x >= 0.01 or x == 0 else f"{100 * x:.1f}%"
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of ``text``, without its final full stop."""
+    match = re.search(r"[.!?](\s|$)", text)
+    sentence = text[: match.start()] if match else text
+    return sentence.rstrip(".: ")
+
+
+def _lower_first(text: str) -> str:
+    # keep acronyms and code names (`fc`, NaN, X_train) as written
+    if len(text) > 1 and text[0].isupper() and text[1].islower():
+        return text[0].lower() + text[1:]
+    return text
+
+
+def _evidence_sentence(probe: dict | None, reference: dict | None) -> str:
+    parts = []
+    if probe and probe.get("held_out_accuracy") is not None:
+        parts.append(f"a {probe.get('steps', 'short')}-step training probe reached "
+                     f"{_pct(probe['held_out_accuracy'])} on held-out data")
+    if reference and reference.get("accuracy") is not None:
+        parts.append(f"a simple baseline ({reference.get('best', 'reference')}) reaches "
+                     f"{_pct(reference['accuracy'])}, so the data is "
+                     f"{'learnable' if reference.get('accuracy', 0) > reference.get('chance', 0) + 0.1 else 'hard'}")
+    return "; ".join(parts)
+
+
+def build_diagnosis(findings: list[Finding], labels, *, reference: dict | None = None,
+                    probe: dict | None = None, consequence: dict | None = None) -> dict:
+    """The diagnosis block of the report: primary code, headline and the numbers behind it.
+
+    The headline's symptom follows the primary cause's kind and what the probe measured: leakage
+    inflates the test score, a crash stops training, and "near chance" is said only when the probe
+    sits at chance (or was not run) — never when it reached a clearly better accuracy.
+    ``consequence`` is ``chance_consequence(...)`` when the run fails by it.
+    """
+    k = labels.n_classes
+    counts = np.bincount(labels.train - labels.train.min()) if len(labels.train) else np.array([1])
+    majority = float(counts.max() / counts.sum()) if counts.sum() else float("nan")
+    chance = 1.0 / k if k else float("nan")
+    out = {"primary": None, "headline": "", "chance_accuracy": round(chance, 4),
+           "majority_class_rate": round(majority, 4), "n_classes": k}
+    if reference:
+        out["reference"] = reference
+    if probe:
+        out["probe"] = probe
+    if consequence:
+        out["consequence"] = consequence
+    numbers = _evidence_sentence(probe, reference)
+    if not findings:
+        if consequence:  # the checks that would name a cause were not selected (or ignored)
+            out["headline"] = (f"No finding among the checks that ran, but {consequence['reason']}: run the "
+                               "training-probe checks (T1, T2) to find why." + (f" Evidence: {numbers}."
+                                                                               if numbers else ""))
+            return out
+        out["headline"] = ("No problem found: the data, labels, architecture and loss pass every check that ran. "
+                           f"For reference, chance is {_pct(chance)} for {k} classes and always predicting the "
+                           f"majority class scores {_pct(majority)}" + (f"; {numbers}." if numbers else "."))
+        return out
+    primary = findings[0]
+    out["primary"] = primary.code
+    story = [f for f in findings if f.explained_by == primary.code]
+    worst = max([primary.severity] + [f.severity for f in story])
+    probe_at_chance = at_chance(probe)
+    if primary.code == "A101":
+        symptom = "Training cannot start: the forward pass fails"
+    elif primary.code in CRASHES:
+        symptom = f"Training crashes {primary.evidence.get('crashes_at', 'during every epoch')}"
+    elif primary.code in LEAKAGE:
+        symptom = "The test score is inflated"
+    elif primary.evidence.get("seeds_diverged") and not consequence:
+        symptom = (f"Expect training to diverge on some runs ({primary.evidence['seeds_diverged']} of "
+                   f"{primary.evidence.get('seeds_run', '?')} seeds here)")
+    elif worst >= Severity.ERROR and (consequence or probe_at_chance is not False):
+        symptom = (f"Expect accuracy near chance ({_pct(chance)} for {k} classes; always predicting the "
+                   f"majority class gives {_pct(majority)})")
+    elif worst >= Severity.ERROR:  # the probe itself learns: the fault misleads or caps, it does not block
+        symptom = "Expect a faulty model"
+    elif worst == Severity.WARNING:
+        symptom = "Expect slow, unstable or misleading training"
+    else:
+        symptom = "Nothing blocks training, but one thing is worth a look"
+    out["cause"] = first_sentence(primary.message)
+    headline = f"{symptom}, because {_lower_first(out['cause'])} ({primary.code} {primary.name})."
+    if numbers:
+        headline += f" Evidence: {numbers}."
+    if story:
+        headline += f" It also explains {', '.join(f.code for f in story)}."
+    if primary.verified and primary.verified.get("after") is not None:
+        v = primary.verified
+        start = (f"from {_pct(v['before'])}" if v.get("before") is not None else
+                 "from a probe that could not train")
+        headline += (f" Verified: {v.get('fix', 'the fix')} took held-out accuracy {start} to "
+                     f"{_pct(v['after'])} in a {v.get('steps', '?')}-step probe.")
+    out["symptom"] = symptom
+    out["headline"] = headline
+    return out
