@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from cnndoctor.errors import Skip
+from cnndoctor.findings import pct  # re-exported for the probe checks
 from cnndoctor.probes.budget import truncated_reason
 
 __all__ = ["g", "pct", "require_steps", "require_complete", "is_stuck", "is_memorised", "attempt_row"]
@@ -16,10 +17,6 @@ def g(value, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a" if value is None else str(value)
     return f"{value:.{digits}g}"
-
-
-def pct(value) -> str:
-    return "n/a" if value is None else f"{100 * value:.0f}%"
 
 
 def require_steps(run) -> None:

@@ -6,7 +6,8 @@ turns them into sentences, fixes and snippets.
 
 from __future__ import annotations
 
-from cnndoctor import Finding, check
+from cnndoctor.findings import Finding
+from cnndoctor.registry import check
 
 __all__ = ["forward_error"]
 

@@ -4,7 +4,8 @@ on the one-sample last batch of an epoch."""
 
 from __future__ import annotations
 
-from cnndoctor import Finding, Severity, check
+from cnndoctor.findings import Finding, Severity, pct
+from cnndoctor.registry import check
 from cnndoctor.errors import Skip
 
 __all__ = [
@@ -17,10 +18,6 @@ __all__ = [
 ]
 
 _BN = ("BatchNorm1d", "LazyBatchNorm1d", "SyncBatchNorm", "BatchNorm2d")
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.0f}%" if x >= 0.01 else f"{100 * x:.1f}%"
 
 
 def _dilated_stack(current: int, target: int) -> list[int]:
@@ -86,12 +83,12 @@ def small_receptive_field(receptive_field, signal_time_scale, *, max_change: flo
     if change is not None and change < max_change:
         problems.append(f"across it the signal moves by only {change:.2f} standard deviations (under "
                         f"{max_change:.2f}), while it stays more than half correlated with itself over "
-                        f"{lag} samples ({_pct(lag / length)} of the series)" if lag else
+                        f"{lag} samples ({pct(lag / length, small=True)} of the series)" if lag else
                         f"across it the signal moves by only {change:.2f} standard deviations")
         target = max(target, lag or 0, _span_for(ts, max_change))
     periodic = ts.period is not None and (ts.period_strength or 0) >= min_period_strength
     if periodic and rf.size < min_fraction_of_period * ts.period:
-        problems.append(f"the signal repeats every {ts.period} samples ({_pct(ts.period / length)}; "
+        problems.append(f"the signal repeats every {ts.period} samples ({pct(ts.period / length, small=True)}; "
                         f"{ts.period_strength:.0%} of its variance repeats each cycle)")
         target = max(target, ts.period // 2)
     if not problems:
@@ -109,10 +106,10 @@ def small_receptive_field(receptive_field, signal_time_scale, *, max_change: flo
     if rf.stack:
         evidence["stack"] = rf.stack
     yield Finding(
-        message=(f"The receptive field at the head is {rf.size} samples ({_pct(rf.fraction)} of the {length}-step "
-                 f"series, {how}), far below the signal's time scale: " + "; ".join(problems) + ". Each unit of "
-                 f"`{rf.layer}` sees a stretch in which the signal barely changes before global pooling averages "
-                 "them, so no filter can match a longer shape."),
+        message=(f"The receptive field at the head is {rf.size} samples ({pct(rf.fraction, small=True)} of the "
+                 f"{length}-step series, {how}), far below the signal's time scale: " + "; ".join(problems)
+                 + f". Each unit of `{rf.layer}` sees a stretch in which the signal barely changes before global "
+                 "pooling averages them, so no filter can match a longer shape."),
         evidence=evidence,
         fix=(f"Grow the receptive field to at least {target} samples before the global pooling: e.g. "
              f"{len(dilations)} more Conv1d layers with kernel 3 and dilation {', '.join(map(str, dilations))} "

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cnndoctor import Finding, check
-from cnndoctor.findings import Severity
+from cnndoctor.findings import Finding, Severity
+from cnndoctor.registry import check
 
 __all__ = ["constructor_default_mismatch"]
 

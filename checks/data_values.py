@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnndoctor import Finding, Severity, check
+from cnndoctor.findings import Finding, Severity
+from cnndoctor.registry import check
 from cnndoctor.errors import Skip
 
-__all__ = ["standardise_snippet"]
+__all__ = ["channel_scale_mismatch", "constant_input", "non_finite_values", "standardise_snippet", "train_test_shift",
+           "unscaled_input"]
 
 _SHOWN_CHANNELS = 8
 
@@ -334,11 +336,7 @@ def constant_input(constant_inputs, data, *, max_constant_fraction: float = 0.01
 
 def _shift_flags(train, test, max_shift: float, max_std_ratio: float):
     """Per channel: (shift in train stds, std ratio test/train) and the flagged channel indices."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shift = np.where(train.std > 0, np.abs(test.mean - train.mean) / np.where(train.std > 0, train.std, 1),
-                         np.where(test.mean == train.mean, 0.0, np.inf))
-        ratio = np.where(train.std > 0, test.std / np.where(train.std > 0, train.std, 1),
-                         np.where(test.std == 0, 1.0, np.inf))
+    shift, ratio = train.shift_to(test)  # measured by the fact's ChannelScale; judged here
     flagged = np.flatnonzero((shift > max_shift) | (ratio > max_std_ratio) | (ratio < 1 / max_std_ratio))
     return shift, ratio, flagged
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 
-from cnndoctor import Finding, Severity, check
+from cnndoctor.findings import Finding, Severity
+from cnndoctor.registry import check
 from cnndoctor.errors import Skip
 from cnndoctor.keras.support import is_keras_loss
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnndoctor import Finding, check
+from cnndoctor.findings import Finding
+from cnndoctor.registry import check
 from cnndoctor.measure.baselines import BASELINE_NAMES
 from cnndoctor.errors import Skip
+
+__all__ = ["class_imbalance", "few_samples_per_class", "label_encoding_mismatch", "label_range", "unlearnable_labels"]
 
 _REMAP = ("classes, y_train = np.unique(y_train, return_inverse=True)   # ids 0..K-1\n"
           "y_test = np.searchsorted(classes, y_test)                    # the same mapping for test\n"

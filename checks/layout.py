@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnndoctor import Finding, check
+from cnndoctor.findings import Finding
+from cnndoctor.registry import check
 from cnndoctor.errors import Skip
-from cnndoctor.facts.baselines import SIGNAL_Z
-from cnndoctor.facts.temporal import decide_time_axis
+
+__all__ = ["axis_layout", "no_temporal_structure", "scrambled_time_axis"]
 
 
 def _axis_name(shape: tuple, axis: int | None) -> str:
@@ -31,7 +32,9 @@ def axis_layout(time_axis, *, min_continuity: float = 0.3, min_margin: float = 0
     about a tenth of their variance) and at least 0.2 above the other axis; otherwise the data
     cannot tell, and only a stored layout that fails is reported. The model's reading comes from
     tracing a forward pass: which stored axis reaches the first convolution as channels. Both
-    readings are reported with their numbers.
+    readings are reported with their numbers. The data's reading, with these thresholds (overrides
+    included), also tells every per-channel statistic of the data (the scale checks, the baselines,
+    the leakage scans) which axis holds the channels.
 
     ## Why is this bad?
     PyTorch's `Conv1d` takes `(N, C, L)`; Keras, pandas and most sensor exports give `(N, L, C)`.
@@ -48,10 +51,8 @@ def axis_layout(time_axis, *, min_continuity: float = 0.3, min_margin: float = 0
     at the top of `forward` — never `view`/`reshape`, which scrambles the series (D302).
     """
     r = time_axis
-    if len(r.shape) == 2 and 1 in r.shape:
-        data_axis = r.data_time_axis
-    else:
-        data_axis = decide_time_axis(r.continuity, min_continuity=min_continuity, min_margin=min_margin)
+    # the one rule for "the data says this axis is time"; the data_time_axis fact applies it with these thresholds
+    data_axis = r.time_axis_by(min_continuity=min_continuity, min_margin=min_margin)
     evidence = {"stored_sample_shape": list(r.shape), "continuity": _readings(r),
                 "data_time_axis": data_axis, "model_time_axis": r.model_time_axis,
                 "model_channel_axis": r.model_channel_axis, "model_reading": r.model_source,
@@ -188,12 +189,10 @@ def no_temporal_structure(order_test, *, max_excess: float = 0.3, min_gain: floa
     excess = t.structure["excess"]
     if t.gain is None or excess > max_excess:
         return  # neighbouring steps are far more alike than shuffled ones: the order plainly matters
-    se = float(np.sqrt(max(t.trivial * (1 - t.trivial), 1e-12) / max(1, t.n_test)))
-    if t.best_accuracy - t.trivial <= SIGNAL_Z * se:
+    if t.best_accuracy - t.trivial <= t.signal_z * t.standard_error:  # L105's verdict, with L105's z
         raise Skip("no baseline finds the labels (see L105), so the order of the series cannot be judged")
     ordered, shuffled = t.gain["ordered"], t.gain["shuffled"]
-    p = max(min(ordered, 1 - 1e-6), 1e-6)
-    tolerance = max(min_gain, z * float(np.sqrt(p * (1 - p) / max(1, t.gain["n_test"]))))
+    tolerance = max(min_gain, z * t.gain_standard_error)
     if ordered - shuffled > tolerance:
         return
     lag1, lag1_shuffled = t.structure["ordered"][0], t.structure["shuffled_mean"][0]

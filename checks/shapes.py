@@ -3,7 +3,8 @@ A104 a Linear along the time axis / a head whose output is still a sequence."""
 
 from __future__ import annotations
 
-from cnndoctor import Finding, check
+from cnndoctor.findings import Finding
+from cnndoctor.registry import check
 from cnndoctor.trace.faults import attention_block, length_history
 
 __all__ = ["input_channel_mismatch", "per_timestep_head", "sequence_collapse"]

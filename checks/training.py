@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import math
 
-from cnndoctor import Finding, Severity, check
+from cnndoctor.findings import Finding, Severity
+from cnndoctor.registry import check
 from cnndoctor.errors import Skip
 from cnndoctor.keras.support import is_keras_loss
 
 from ._probes import attempt_row, g, is_memorised, is_stuck, pct, require_complete, require_steps
+
+__all__ = [
+    "cannot_overfit_batch",
+    "collapsed_predictions",
+    "frozen_parameters",
+    "initial_loss_off",
+    "input_independent",
+    "no_learning",
+]
 
 _SHRINK_HEAD = ("last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]\n"
                 "nn.init.zeros_(last.bias)\n"

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from cnndoctor import Finding, Severity, check
+from cnndoctor.findings import Finding, Severity
+from cnndoctor.registry import check
 from cnndoctor.errors import Skip
 
 from ._probes import g, is_stuck, pct, require_complete, require_steps
+
+__all__ = [
+    "dead_units",
+    "exploding_gradients",
+    "generalization_gap",
+    "lr_too_high",
+    "lr_too_low",
+    "non_finite_loss",
+    "train_eval_gap",
+    "vanishing_gradients",
+]
 
 
 def _lr_evidence(lr_range, run, optimizer_settings) -> dict:
@@ -22,15 +32,12 @@ def _lr_evidence(lr_range, run, optimizer_settings) -> dict:
 def _divergence(run, spike_factor: float) -> tuple[bool, str | None, float | None]:
     """Whether a probe diverged (non-finite loss, or a jump above ``spike_factor`` times its start), in words."""
     initial = run.initial_loss
-    # a median of three consecutive batches: one unlucky batch is not a blow-up
-    finite = [float(np.median(run.losses[i:i + 3])) for i in range(max(0, len(run.losses) - 2))
-              if all(math.isfinite(v) for v in run.losses[i:i + 3])]
-    peak = max(finite) if finite else None
+    peak, at = run.peak_batch_loss()  # a median of three consecutive batches: one unlucky batch is not a blow-up
     if run.nonfinite:
         return True, f"its loss became non-finite at step {run.nonfinite_step + 1}", peak
     if peak is not None and initial is not None and initial > 0 and peak > spike_factor * initial:
         return True, (f"its loss jumped from {g(initial)} to {g(peak)} (median of three batches, from step "
-                      f"{finite.index(peak) + 1})"), peak
+                      f"{at})"), peak
     return False, None, peak
 
 
@@ -149,8 +156,8 @@ def _seed_instability(lr, run, optimizer_settings, seeds, *, spike_factor, near_
 
 
 @check("T202", "lr-too-low", "warning")
-def lr_too_low(lr_range, training_probe, overfit_batch, optimizer_settings, *, min_factor: float = 10.0,
-               max_drop: float = 0.1):
+def lr_too_low(lr_range, training_probe, overfit_batch, optimizer_settings, memorise_thresholds, *,
+               min_factor: float = 10.0, max_drop: float = 0.1):
     """## What it does
     Compares your learning rate with the learning-rate range test's suggestion and with the
     overfit probe, and checks whether the loss moves during the training probe at your lr.
@@ -161,7 +168,8 @@ def lr_too_low(lr_range, training_probe, overfit_batch, optimizer_settings, *, m
     chance — it looks broken while it is only crawling. The check fires when the training
     probe's loss fell by less than `max_drop` (10%) and either your lr is more than
     `min_factor` (10x) below the range test's suggestion, or one small batch cannot be
-    memorised at your lr but can at a higher one (when the sweep was too short to learn).
+    memorised at your lr but can at a higher one (when the sweep was too short to learn); "cannot
+    be memorised" is judged with T101's thresholds, overrides included.
 
     ## Example
     `lr=1e-6` with Adam, or SGD at `lr=1e-5` on standardised data.
@@ -194,7 +202,7 @@ def lr_too_low(lr_range, training_probe, overfit_batch, optimizer_settings, *, m
             snippet=f"optimizer = {optimizer_settings.call(float(g(lr.suggestion, 2)))}")
         return
     floor = over.floor_loss
-    kw = {"min_accuracy": 0.95, "stuck_fraction": 0.8}
+    kw = memorise_thresholds  # T101's min_accuracy and stuck_fraction, as registered or as the user set them
     higher = [a for a in over.retries if a.lr > over.user.lr and not is_stuck(a, floor, **kw)]
     if is_stuck(over.user, floor, **kw) and higher and over.user.lr * min_factor <= higher[0].lr:
         a = higher[0]
@@ -262,16 +270,6 @@ def non_finite_loss(training_probe, overfit_batch):
         fix=fix, snippet="torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)  # after loss.backward()")
 
 
-def _growth(totals: list[float]) -> tuple[float | None, float, float]:
-    finite = [x for x in totals if math.isfinite(x)]
-    if len(finite) < 2:
-        return None, 0.0, 0.0
-    k = max(1, min(5, len(finite) // 10))
-    early = float(np.median(finite[:k]))
-    late = float(max(finite[k:])) if finite[k:] else early
-    return (late / early if early > 0 else None), early, late
-
-
 @check("T204", "exploding-gradients", "warning")
 def exploding_gradients(training_probe, *, max_growth: float = 100.0):
     """## What it does
@@ -295,17 +293,11 @@ def exploding_gradients(training_probe, *, max_growth: float = 100.0):
     require_steps(run)
     if run.nonfinite_input:
         raise Skip("the batch held non-finite inputs (D101), which makes the gradients non-finite")
-    growth, early, late = _growth(run.grad_totals)
+    growth, early, late = run.grad_growth()
     nonfinite = run.grad_nonfinite_step is not None
     if not nonfinite and (growth is None or growth < max_growth):
         return
-    per_layer = {}
-    if run.grad_norms is not None and len(run.grad_norms) > 1:
-        rows = run.grad_norms
-        for j, name in enumerate(run.layers):
-            col = rows[:, j][np.isfinite(rows[:, j])]
-            if len(col) > 1 and col[0] > 0:
-                per_layer[name] = float(f"{col.max() / col[0]:.3g}")
+    per_layer = run.grad_growth_per_layer()
     what = []
     if growth is not None and growth >= max_growth:
         what.append(f"grew from {g(early)} in the first steps to {g(late)} ({g(growth)}x)")

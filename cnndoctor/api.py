@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ._version import __version__
-from .config import Ignore, parse_ignore, validate_thresholds
+from .config import DEFAULTS, Ignore, parse_ignore, validate_thresholds
 from .context import Context
 from .diagnosis.order import (ChanceRule, at_chance, build_diagnosis, chance_consequence, escalate, order_findings,
                               unlearnable_consequence)
@@ -21,6 +21,7 @@ from .errors import InputError
 from .findings import CheckOutcome, Severity, Status
 from .keras.support import momentum_note
 from .load.data import Data, data_from_arrays, load_data
+from .load.model import display_path, model_source
 from .registry import all_checks, select_checks
 from .report import Report
 from .load.outputs import describe_choice
@@ -29,10 +30,9 @@ from .runner import run_checks
 from .load.settings import run_settings
 from .load.subject import Subject, make_subject
 from .load.torch_data import DEFAULT_MAX_SAMPLES, arrays_from_torch, is_torch_data
+from .probes.budget import BUDGETS, DEFAULT_BUDGET
 
-__all__ = ["diagnose", "run_diagnosis", "BUDGETS", "model_source", "display_path"]
-
-BUDGETS = ("quick", "standard", "thorough")
+__all__ = ["diagnose", "run_diagnosis"]
 
 
 def _pair(value, name: str):
@@ -89,42 +89,10 @@ def _target_kind(model) -> str:
                      f"not a {type(model).__name__}.")
 
 
-def display_path(path: str | Path) -> str:
-    """Relative to the working directory when inside it (as CI annotations want), else absolute."""
-    p = Path(path).resolve()
-    try:
-        return p.relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return str(p)
-
-
-def model_source(target) -> tuple[str | None, int | None]:
-    """The file and line that define a model class, factory or instance's class; (None, None) when the
-    definition is not the user's (a torch container such as nn.Sequential) or cannot be found."""
-    obj = target if inspect.isclass(target) or inspect.isfunction(target) else type(target)
-    try:
-        file = inspect.getsourcefile(obj)
-        line = inspect.getsourcelines(obj)[1]
-    except (TypeError, OSError):
-        return None, None
-    if file is None or _installed(file):
-        return None, None
-    return display_path(file), int(line) or 1
-
-
-def _installed(file: str) -> bool:
-    """True for the standard library and installed packages (a torch container, functools.partial)."""
-    import sysconfig
-
-    path = Path(file).resolve()
-    roots = {sysconfig.get_paths().get(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")}
-    return any(part in ("site-packages", "dist-packages") for part in path.parts) or any(
-        root and path.is_relative_to(Path(root).resolve()) for root in roots)
-
-
 def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, batch_size=None,
-             preprocess=None, train_step=None, device: str = "auto", select=None, ignore=None,
-             budget: str = "standard", seed: int = 0, progress: bool = True, layout: str = "auto",
+             preprocess=None, train_step=None, device: str = DEFAULTS["device"], select=None, ignore=None,
+             budget: str = DEFAULTS["budget"], seed: int = DEFAULTS["seed"], progress: bool = True,
+             layout: str = DEFAULTS["layout"],
              model_args: dict | None = None, groups=None, thresholds: dict | None = None,
              max_samples: int = DEFAULT_MAX_SAMPLES, figures: bool = True, output=None) -> Report:
     """Diagnose ``model`` on ``train`` (and ``test``) data; the model's weights are never changed.
@@ -171,9 +139,8 @@ def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, 
     if use_loader_batch:
         subject.settings_source["batch_size"] = "DataLoader"
     model_file, model_line = model_source(model)
-    defaults = {"device": "auto", "seed": 0, "budget": "standard", "layout": "auto"}
     given = {"device": device, "seed": seed, "budget": budget, "layout": layout}
-    sources = {k: "default" if v == defaults[k] else "diagnose() argument" for k, v in given.items()}
+    sources = {k: "default" if v == DEFAULTS[k] else "diagnose() argument" for k, v in given.items()}
     return run_diagnosis(subject, select=select, ignore=ignore, budget=budget, progress=progress,
                          thresholds=thresholds, model_file=model_file, model_line=model_line, figures=figures,
                          sources=sources)
@@ -248,7 +215,7 @@ def _selection(select, ignore) -> tuple[list, list[CheckOutcome]]:
     return specs, waived
 
 
-def run_diagnosis(subject: Subject, *, select=None, ignore=None, budget: str = "standard",
+def run_diagnosis(subject: Subject, *, select=None, ignore=None, budget: str = DEFAULT_BUDGET,
                   progress: bool = True, verbose: bool = False, thresholds: dict | None = None,
                   model_file: str | None = None, model_line: int | None = None,
                   config_file: str | Path | None = None, figures: bool = True,
@@ -265,7 +232,7 @@ def run_diagnosis(subject: Subject, *, select=None, ignore=None, budget: str = "
     thresholds = validate_thresholds(thresholds, where="thresholds")
     specs, waived = _selection(select, ignore)
     with _progress(progress) as update:
-        ctx = Context(subject, budget=budget, progress=update, verbose=verbose)
+        ctx = Context(subject, budget=budget, progress=update, verbose=verbose, thresholds=thresholds)
         for note in subject.notes:
             ctx.note(note)
         keras_note = momentum_note(subject)

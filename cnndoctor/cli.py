@@ -14,14 +14,13 @@ import traceback
 from pathlib import Path
 
 from ._version import __version__
-from .config import FORMATS, LAYOUTS
+from .config import DEFAULTS, FORMATS, LAYOUTS, RUN_OPTIONS
 from .errors import InputError, UserCodeError
 from .guard.timeout import BUDGET_TIMEOUTS, DiagnosisTimeout
+from .probes.budget import BUDGETS
+from .report import FAIL_ON
 
 __all__ = ["main", "build_parser"]
-
-DEFAULTS = {"fail_on": "error", "format": "text", "device": "auto", "seed": 0, "budget": "standard",
-            "layout": "auto", "timeout": None}  # timeout None: BUDGET_TIMEOUTS[budget]
 
 
 def _timeout(text: str) -> float:
@@ -52,17 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
                                   "path/to/<Name> or either file; or one such file (split 80/20)")
     run.add_argument("--select", action="append", help="codes, prefixes or names to run (comma-separated)")
     run.add_argument("--ignore", action="append", help="codes, prefixes or names to skip (comma-separated)")
-    run.add_argument("--fail-on", choices=("error", "warning", "info", "never"),
-                     help="exit 1 when a finding is at or above this severity (default: error)")
+    run.add_argument("--fail-on", choices=FAIL_ON,
+                     help=f"exit 1 when a finding is at or above this severity (default: {DEFAULTS['fail_on']})")
     run.add_argument("--format", "--output-format", dest="format", choices=FORMATS,
-                     help="report format (default: text); github, gitlab and junit are for CI")
+                     help=f"report format (default: {DEFAULTS['format']}); github, gitlab and junit are for CI")
     run.add_argument("-o", "--output", help="write the report to this file instead of stdout")
     run.add_argument("--device", help="auto (CUDA when available, the default), cpu or cuda")
     run.add_argument("--seed", type=int, help="seed for weights, splits and sampling (default: 0)")
-    run.add_argument("--budget", choices=("quick", "standard", "thorough"), help="default: standard")
+    run.add_argument("--budget", choices=tuple(BUDGETS), help=f"default: {DEFAULTS['budget']}")
+    timeouts = ", ".join(f"{seconds:g} s {'for --budget ' if i == 0 else ''}{name}"
+                         for i, (name, seconds) in enumerate(BUDGET_TIMEOUTS.items()))
     run.add_argument("--timeout", type=_timeout, metavar="SECONDS",
-                     help="stop with exit code 2 when the run takes longer (default: 1440 s for --budget quick, "
-                          "3600 s standard, 10800 s thorough; 0: no limit)")
+                     help=f"stop with exit code 2 when the run takes longer (default: {timeouts}; 0: no limit)")
     run.add_argument("--layout", choices=LAYOUTS, help="how the stored arrays are laid out (default: work it out)")
     run.add_argument("--label-column", metavar="COL",
                      help="CSV data: the label column, an index (0, -1) or a header name (default: a column "
@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("code", help="a code (D102) or a name (unscaled-input)")
     docs = sub.add_parser("docs", help="write docs/checks.md from the checks' docstrings")
     docs.add_argument("-o", "--output", help="write the page here (e.g. docs/checks.md) instead of stdout")
+    docs.add_argument("--readme", metavar="README", help="also rewrite the checks table in this README")
     docs.add_argument("--check", action="store_true",
                       help="exit 1 when the page (-o, default docs/checks.md) is out of date")
     return parser
@@ -110,12 +111,19 @@ def _cmd_list(console) -> int:
 def _cmd_explain(code: str, console) -> int:
     from rich.markdown import Markdown
 
+    from .diagnosis.causes import RANKS, explained_by, row_for
     from .registry import get_check
 
     spec = get_check(code)
     thresholds = ", ".join(f"`{k}={v!r}`" for k, v in spec.thresholds.items()) or "none"
+    row = row_for(spec.code)
+    explains = sorted([*row.explains, *(f"{w.symptom} ({w.says})" for w in row.explains_where)])
+    by = [f"{c} ({says})" if says else c for c, says in explained_by(spec.code)]
+    causes = (f"Role: {row.role} · causal rank {row.rank} ({RANKS[row.rank]}) · fix verified automatically: "
+              f"{'yes' if row.verifiable else 'no'}\n\nExplains: {', '.join(explains) or 'nothing'}\n\n"
+              f"Explained by: {', '.join(by) or 'nothing'}")
     console.print(Markdown(f"# {spec.code} {spec.name}\n\nDefault severity: **{spec.severity}** · "
-                           f"stage: {spec.stage} · thresholds: {thresholds}\n\n{spec.doc}"))
+                           f"stage: {spec.stage} · thresholds: {thresholds}\n\n{causes}\n\n{spec.doc}"))
     return 0
 
 
@@ -186,7 +194,7 @@ def _sources(args, cfg) -> dict[str, str]:
     """Where each run option came from, for the report's settings block."""
     return {key: "command line" if getattr(args, key, None) is not None else
             "config file" if getattr(cfg, key, None) is not None else "default"
-            for key in ("device", "seed", "budget", "layout")}
+            for key in RUN_OPTIONS}
 
 
 def _cmd_run(args, console) -> int:
@@ -217,9 +225,9 @@ def _cmd_run(args, console) -> int:
 
 def _diagnose(args, cfg, opt, select, ignore):
     """Everything that runs user code: import model.py, load the data, build the subject, run the checks."""
-    from .api import display_path, model_source, run_diagnosis
+    from .api import run_diagnosis
     from .load.data import load_data
-    from .load.model import load_model_file, parse_model_args
+    from .load.model import display_path, load_model_file, model_source, parse_model_args
     from .load.subject import make_subject
     from .guard.timeout import step
 
@@ -259,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "docs":
             from .docs import main as docs_main
 
-            return docs_main([*(["-o", args.output] if args.output else []), *(["--check"] if args.check else [])])
+            return docs_main([*(["-o", args.output] if args.output else []), *(["--check"] if args.check else []),
+                              *(["--readme", args.readme] if args.readme else [])])
         return _cmd_run(args, console)
     except InputError as exc:
         if verbose and isinstance(exc, UserCodeError) and exc.__cause__ is not None:

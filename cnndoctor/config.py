@@ -28,13 +28,23 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .errors import InputError
+from .probes.budget import BUDGETS, DEFAULT_BUDGET
+from .report import FAIL_ON
 
 __all__ = ["Config", "Ignore", "find_config", "load_config", "parse_config", "parse_ignore",
-           "validate_thresholds", "merge_selection", "FORMATS", "LAYOUTS", "KEYS"]
+           "validate_thresholds", "merge_selection", "FORMATS", "LAYOUTS", "KEYS", "DEFAULTS", "RUN_OPTIONS"]
 
 FORMATS = ("text", "json", "markdown", "html", "github", "gitlab", "junit")
 LAYOUTS = ("auto", "ncl", "nlc")
 KEYS = ("select", "ignore", "fail-on", "format", "device", "seed", "budget", "layout", "timeout", "thresholds")
+# What a setting is when neither the command line nor [tool.cnndoctor] sets it (the budget names and
+# the fail-on levels are owned by probes/budget.py and report.py). timeout None: the budget's
+# (guard.timeout.BUDGET_TIMEOUTS).
+DEFAULTS = {"fail_on": "error", "format": "text", "device": "auto", "seed": 0, "budget": DEFAULT_BUDGET,
+            "layout": "auto", "timeout": None}
+# The run options diagnose() takes too, whose source (default, config file, command line, argument)
+# the report's settings block shows.
+RUN_OPTIONS = ("device", "seed", "budget", "layout")
 _ALIASES = {"output-format": "format"}
 _SECTION = re.compile(r"^\s*\[\s*tool\s*\.\s*cnndoctor\b", re.MULTILINE)
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -288,9 +298,6 @@ def _choice(table: dict, key: str, choices: Iterable[str], where: str) -> str | 
 
 def parse_config(table: Mapping, path: str | Path | None = None) -> Config:
     """Validate a ``[tool.cnndoctor]`` table; keys may use - or _ (``fail-on`` or ``fail_on``)."""
-    from .api import BUDGETS
-    from .report import FAIL_ON
-
     path = Path(path) if path is not None else None
     where = f"{path} [tool.cnndoctor]" if path is not None else "[tool.cnndoctor]"
     norm: dict[str, Any] = {}

@@ -11,9 +11,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from .errors import FactUnavailable
+from .probes.budget import DEFAULT_BUDGET
 from .probes.threads import fact_threads
 from .guard.timeout import DiagnosisTimeout, phase
 
@@ -50,10 +51,13 @@ def registered_facts() -> dict[str, Callable]:
 class Context:
     """Lazy, cached facts about one subject. ``ctx.get("name")`` or ``ctx.name``."""
 
-    def __init__(self, subject, *, budget: str = "standard", progress=None, verbose: bool = False):
+    def __init__(self, subject, *, budget: str = DEFAULT_BUDGET, progress=None, verbose: bool = False,
+                 thresholds: Mapping[str, Mapping] | None = None):
         _load_fact_modules()
         self.subject = subject
         self.budget = budget
+        # the user's threshold overrides, validated and keyed by code (api.run_diagnosis fills them)
+        self.thresholds: dict[str, dict] = {code: dict(v) for code, v in (thresholds or {}).items()}
         self.progress = progress
         self.verbose = verbose
         self.timings: dict[str, float] = {}
@@ -92,8 +96,20 @@ class Context:
         except FactUnavailable:
             return False
 
+    def thresholds_for(self, code: str) -> dict[str, Any]:
+        """The thresholds of check ``code`` in this run: its registered defaults with the user's overrides on
+        top, exactly what the runner passes that check. For facts that need another check's decision (the
+        data's time axis is D301's, "cannot memorise a batch" is T101's): one owner, overrides included."""
+        from .registry import thresholds_of
+
+        return thresholds_of(code, self.thresholds)
+
     def computed(self, name: str) -> bool:
         return name in self._values
+
+    def failure(self, name: str) -> BaseException | None:
+        """The exception the fact ``name`` failed with (cached, not re-run); None when it has not failed."""
+        return self._errors.get(name)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or name not in _FACTS:

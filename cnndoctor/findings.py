@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import enum
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["Severity", "Finding", "CheckOutcome", "Status", "DOCS_PAGE", "docs_anchor", "docs_url"]
+__all__ = ["Severity", "Finding", "CheckOutcome", "Status", "DOCS_PAGE", "docs_anchor", "docs_url",
+           "pct"]
 
 # Where each check is documented; generated from the docstrings by ``python -m cnndoctor.docs``.
 DOCS_PAGE = "docs/checks.md"
@@ -20,6 +22,19 @@ def docs_anchor(code: str, name: str) -> str:
 def docs_url(code: str, name: str) -> str | None:
     """``docs/checks.md#d102-unscaled-input``, or None for a finding not yet named by the runner."""
     return f"{DOCS_PAGE}#{docs_anchor(code, name)}" if code and name else None
+
+
+def pct(value, *, small: bool = False) -> str:
+    """A fraction as a whole percent in a sentence: 0.42 -> "42%"; "n/a" for None or anything not a number.
+
+    ``small=True`` keeps one decimal under 1% (0.004 -> "0.4%"), so a small share never reads as "0%"; an
+    exact 0 is still "0%". Messages, headlines and reporters all write percentages with this.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return "n/a"
+    if small and value < 0.01 and value != 0:
+        return f"{100 * value:.1f}%"
+    return f"{100 * value:.0f}%"
 
 
 class Severity(enum.IntEnum):
@@ -78,10 +93,6 @@ class Finding:
     verified: Mapping[str, Any] | None = None
     related: tuple[str, ...] = field(default=())  # symptoms this cause explains
     explained_by: str | None = None  # the cause this symptom is attributed to
-
-    @property
-    def title(self) -> str:
-        return f"{self.code} {self.name}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -25,6 +25,7 @@ __all__ = [
     "all_checks",
     "get_check",
     "select_checks",
+    "thresholds_of",
 ]
 
 STAGES = ("data", "labels", "architecture", "probes")
@@ -70,6 +71,12 @@ class CheckSpec:
     def matches(self, token: str) -> bool:
         token = token.strip()
         return token.upper() == "ALL" or self.code.startswith(token.upper()) or token.lower() == self.name
+
+    def options(self, overrides: Mapping[str, Mapping] | None = None) -> dict[str, Any]:
+        """This check's thresholds as registered, with the user's overrides (``{code: {name: value}}``,
+        validated and keyed by code) on top: what the runner passes it, and what every other consumer of
+        its thresholds reads (``thresholds_of``, ``Context.thresholds_for``)."""
+        return {**self.thresholds, **dict((overrides or {}).get(self.code, {}))}
 
 
 def _stage_for(code: str) -> str:
@@ -131,6 +138,12 @@ def get_check(token: str) -> CheckSpec:
         if spec.code == token.strip().upper() or spec.name == token.strip().lower():
             return spec
     raise InputError(f"No check is called {token!r}. Run `cnndoctor list` to see every code and name.")
+
+
+def thresholds_of(code: str, overrides: Mapping[str, Mapping] | None = None) -> dict[str, Any]:
+    """The thresholds of check ``code`` (registered defaults plus the user's overrides): the one helper the
+    runner, the Context (``ctx.thresholds_for``) and the gate (``ChanceRule.for_thresholds``) share."""
+    return get_check(code).options(overrides)
 
 
 def _tokens(value: str | Iterable[str] | None) -> list[str]:

@@ -35,7 +35,7 @@ def run_checks(ctx: Context, specs: Iterable[CheckSpec], *, thresholds: Mapping[
     """Run ``specs`` against ``ctx``; return the findings and one outcome per check."""
     findings: list[Finding] = []
     outcomes: list[CheckOutcome] = []
-    thresholds = thresholds or {}
+    thresholds = ctx.thresholds if thresholds is None else thresholds  # api gives the Context the same table
     for spec in specs:
         if progress is not None:
             progress(f"{spec.code} {spec.name}")
@@ -44,7 +44,7 @@ def run_checks(ctx: Context, specs: Iterable[CheckSpec], *, thresholds: Mapping[
         try:
             with phase(f"{spec.code} {spec.name}", kind="check"):  # named in the --timeout message
                 args = {name: ctx.get(name) for name in spec.facts}
-                options = {**spec.thresholds, **dict(thresholds.get(spec.code, {}))}
+                options = spec.options(thresholds)
                 found = [_normalise(spec, f) for f in (spec.func(**args, **options) or ())]
             status = Status.FAILED if found else Status.PASSED
         except (Skip, FactUnavailable) as exc:

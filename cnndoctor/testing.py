@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import Config, load_config, merge_selection, validate_thresholds
+from .config import DEFAULTS, RUN_OPTIONS, Config, load_config, merge_selection, validate_thresholds
 from .errors import InputError
 from .findings import Severity
 from .report import FAIL_ON, Report
@@ -24,7 +24,7 @@ from .report import FAIL_ON, Report
 __all__ = ["assert_healthy", "failure_message"]
 
 # Options [tool.cnndoctor] may set for diagnose(); "format" only concerns the CLI.
-_CONFIG_OPTIONS = ("device", "seed", "budget", "layout")
+_CONFIG_OPTIONS = RUN_OPTIONS
 
 
 def _config(config) -> Config:
@@ -65,7 +65,7 @@ def assert_healthy(model, train, test=None, *, fail_on: str | None = None, confi
     from .api import diagnose
 
     cfg = _config(config)
-    fail_on = fail_on or cfg.fail_on or "error"
+    fail_on = fail_on or cfg.fail_on or DEFAULTS["fail_on"]
     if fail_on not in FAIL_ON:
         raise InputError(f"fail_on must be one of {', '.join(FAIL_ON)}, not {fail_on!r}.")
     select, ignore = merge_selection(options.pop("select", None), options.pop("ignore", None), cfg)

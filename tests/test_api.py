@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 import cnndoctor
@@ -24,6 +25,7 @@ def test_diagnose_accepts_tensors_and_reports(run):
     assert repr(report).startswith("<Report 1 error") and "primary cause: D102" in repr(report)
 
 
+@pytest.mark.slow
 def test_diagnose_without_test_split_splits_and_says_so(run):
     X_train, y_train, _, _ = gunpoint()
     report = run(TinyCNN, (X_train, y_train))
@@ -61,6 +63,7 @@ def test_factory_function_gets_arguments_by_name(run):
     assert report.subject["model_arguments"] == {"n_channels": 1, "n_classes": 2}
 
 
+@pytest.mark.slow
 def test_seeded_runs_are_identical(run):
     X_train, y_train, X_test, y_test = gunpoint()
     a = run(TinyCNN, (X_train * 1e3, y_train), (X_test * 1e3, y_test), budget="quick").to_dict()

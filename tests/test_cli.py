@@ -27,6 +27,7 @@ GOOD_MODEL = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_broken_sample_names_the_cause_and_exits_1(capsys):
     assert main(["run", *BROKEN, "-q", "--budget", "quick"]) == 1
     out = capsys.readouterr().out
@@ -38,6 +39,7 @@ def test_broken_sample_names_the_cause_and_exits_1(capsys):
     assert "verified:" in words and "after standardising each channel with training statistics" in words
 
 
+@pytest.mark.slow
 def test_healthy_sample_exits_0(capsys):
     assert main(["run", *HEALTHY, "-q", "--budget", "quick"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
@@ -57,6 +59,7 @@ def _schema_ok(doc):
     assert "total" in doc["timings"]
 
 
+@pytest.mark.slow
 def test_json_follows_the_schema_for_both_samples(capsys):
     assert main(["run", *BROKEN, "--format", "json", "-q", "--budget", "quick"]) == 1
     doc = json.loads(capsys.readouterr().out)
@@ -104,6 +107,18 @@ def test_list_and_explain(capsys):
     for section in ("What it does", "Why is this bad?", "Example", "Fix"):
         assert section in out
     assert main(["explain", "Q999"]) == 2
+
+
+def test_explain_says_what_a_code_explains_and_what_explains_it(capsys):
+    assert main(["explain", "D102"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Role: cause" in out and "fix verified automatically: yes" in out
+    assert "Explains: L205, T101, T102, T104" in out and "Explained by: nothing" in out
+    assert main(["explain", "T206"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Role: symptom" in out and "Explains: T101, T104, T105" in out
+    by = out.split("Explained by: ", 1)[1]
+    assert by.startswith("A101") and "D102" in by and "A205 (where the dead units" in by
 
 
 # Bad input: exit 2 and one paragraph, no traceback
@@ -203,6 +218,7 @@ def test_user_files_are_not_changed(tmp_path, capsys):
     assert after == before
 
 
+@pytest.mark.slow
 def test_module_entry_point_and_console_script():
     proc = subprocess.run([sys.executable, "-m", "cnndoctor", "run", *BROKEN, "--format", "json", "--select", "D1"],
                           capture_output=True, text=True, env={"PATH": "", "NO_COLOR": "1"})

@@ -103,6 +103,7 @@ def test_user_prints_go_to_stderr_and_json_stays_valid(tmp_path, data_file, caps
     assert "user:" not in out
 
 
+@pytest.mark.slow
 def test_user_prints_at_fd_level_stay_off_stdout(tmp_path, data_file):
     model = _model(tmp_path, PRINTING_MODEL)
     proc, _ = _cli("run", model, data_file, "--format", "json", "--budget", "quick", "--select", "D102,A101")
@@ -134,6 +135,7 @@ def test_the_api_leaves_prints_alone(tmp_path, capsys):
 
 # --timeout -----------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_timeout_stops_a_forward_that_never_returns(tmp_path, data_file):
     model = _model(tmp_path, SPIN_MODEL)
     proc, elapsed = _cli("run", model, data_file, "--timeout", "5", "--format", "json")
@@ -154,6 +156,7 @@ def test_timeout_stops_a_forward_that_never_returns(tmp_path, data_file):
      "        super().__init__()\n        n = 1\n        while n > 0:\n            n += 1\n",
      "while building the model (its constructor)"),
 ], ids=["import", "constructor"])
+@pytest.mark.slow
 def test_timeout_names_the_phase(tmp_path, data_file, text, phase):
     proc, elapsed = _cli("run", _model(tmp_path, text), data_file, "--timeout", "3", "-q")
     assert proc.returncode == 2 and elapsed < 30
@@ -161,6 +164,7 @@ def test_timeout_names_the_phase(tmp_path, data_file, text, phase):
 
 
 @pytest.mark.skipif(not hasattr(signal, "sigwait"), reason="needs POSIX signals")
+@pytest.mark.slow
 def test_timeout_ends_a_hang_in_native_code(tmp_path, data_file):
     model = _model(tmp_path, textwrap.dedent("""
         import signal

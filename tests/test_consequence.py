@@ -160,6 +160,7 @@ def test_the_headline_symptom_follows_the_cause_and_the_measured_probe():
 
 # the gate on real probes ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_warning_cause_at_chance_with_a_learnable_baseline_fails_the_gate(run, gp):
     report = _run(run, ProbeCNN, *gp, lr=1e-6, select=["T202"])
     f = report.primary
@@ -171,6 +172,7 @@ def test_a_warning_cause_at_chance_with_a_learnable_baseline_fails_the_gate(run,
     assert report.diagnosis["consequence"]["baseline_accuracy"] > 0.9
 
 
+@pytest.mark.slow
 def test_a_model_at_chance_fails_the_gate_even_when_no_check_that_ran_names_a_cause(run, gp):
     # only T208 runs (it reads the training probe and finds no train/test gap); the probe at lr 1e-6 sits at chance
     report = _run(run, ProbeCNN, *gp, lr=1e-6, select=["T208"])
@@ -289,6 +291,7 @@ def test_t201_fires_when_an_lr_near_divergence_diverges_on_another_seed(run, gp)
 
 
 @pytest.mark.silent("T201")
+@pytest.mark.slow
 def test_t201_silent_when_every_seed_trains_near_the_divergence_point(run, gp):
     report = _run(run, ProbeCNN, *gp, lr=0.1, select=["T201"])  # Adam at 0.1: 3.7x below divergence, stable
     assert codes(report) == [] and _status(report, "T201").status == "passed"

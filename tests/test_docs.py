@@ -80,3 +80,24 @@ def test_only_built_in_checks_are_documented_by_default():
     spec = make_spec(user_check, "D999", "user-check", "info")
     assert "D999" in render_checks_markdown([*builtin_checks(), spec])
     assert all(s.func.__module__.startswith("cnndoctor.checks") for s in builtin_checks())
+
+
+def test_readme_checks_table_is_generated_and_up_to_date():
+    from cnndoctor.docs import README_BEGIN, README_END, readme_with_table
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert README_BEGIN in readme and README_END in readme
+    assert readme_with_table(readme) == readme, \
+        "README.md's checks table is out of date: run `python -m cnndoctor.docs --readme README.md`"
+    table = readme.split(README_BEGIN, 1)[1].split(README_END, 1)[0]
+    assert all(f"[{spec.code}]({DOCS_PAGE}#" in table for spec in builtin_checks())
+
+
+def test_docs_check_reports_a_stale_readme(tmp_path):
+    from cnndoctor.docs import main as docs_main
+
+    stale = (ROOT / "README.md").read_text(encoding="utf-8").replace("| non-finite-values |", "| renamed |")
+    (tmp_path / "README.md").write_text(stale, encoding="utf-8")
+    assert docs_main(["--readme", str(tmp_path / "README.md"), "--check"]) == 1
+    assert docs_main(["--readme", str(tmp_path / "README.md")]) == 0
+    assert docs_main(["--readme", str(tmp_path / "README.md"), "--check"]) == 0

@@ -140,6 +140,7 @@ def test_ecg_style_binary_sigmoid_model_is_healthy(run):
     assert not _found(report, "A104")
 
 
+@pytest.mark.slow
 def test_chained_compile_names_the_cause(tmp_path):
     path = tmp_path / "model.py"
     path.write_text(textwrap.dedent("""
@@ -293,6 +294,7 @@ def test_softmax_with_from_logits_true_is_l202(run):
 
 
 @pytest.mark.fires("L202")
+@pytest.mark.slow
 def test_raw_logits_into_a_probability_loss_is_l202_and_the_fix_is_verified(run):
     from tests.fixtures.data import arrowhead
 
@@ -350,6 +352,7 @@ def _cli_json(tmp_path, folder, model_file):
     return code, json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_keras_twins_get_the_same_diagnoses_as_the_torch_samples(tmp_path):
     for folder in ("chance_accuracy", "healthy"):
         torch_code, torch_doc = _cli_json(tmp_path, folder, "model.py")

@@ -70,6 +70,46 @@ def test_d301_silent_on_matching_layouts(run):
     assert codes(run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D301"])) == []
 
 
+def _near_the_margin(n: int, seed: int):
+    """(n, 20, 30) samples, smooth along both axes (AR(1), 0.75 along axis 1 and 0.5 along axis 2): lag-1
+    continuity about 0.60 on axis 1 and 0.43 on axis 2, a margin of about 0.17, just under D301's 0.2."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 20, 30))
+    for i in range(1, 20):
+        X[:, i, :] = 0.75 * X[:, i - 1, :] + np.sqrt(1 - 0.75 ** 2) * X[:, i, :]
+    for j in range(1, 30):
+        X[:, :, j] = 0.5 * X[:, :, j - 1] + np.sqrt(1 - 0.5 ** 2) * X[:, :, j]
+    return X.astype(np.float32), rng.integers(0, 2, n)
+
+
+@pytest.mark.fires("D301")
+def test_d301_min_margin_override_reaches_the_check_and_every_per_channel_statistic(run):
+    """One owner: D301's min_margin decides the data's time axis for D301 and for the channel axis the scale
+    checks (D102/D103), the baselines and the leakage scans use; thresholds= changes both together."""
+    from cnndoctor.context import Context
+    from cnndoctor.load.data import data_from_arrays
+    from cnndoctor.load.subject import make_subject
+
+    (X, y), (Xt, yt) = _near_the_margin(200, 0), _near_the_margin(100, 1)
+    model = TinyCNN(in_channels=20, num_classes=2)  # convolves along axis 2: the data leans to axis 1 as time
+    assert codes(run(model, (X, y), (Xt, yt), select=["D301"])) == []  # by default the data cannot tell
+    report = run(model, (X, y), (Xt, yt), select=["D301"], thresholds={"D301": {"min_margin": 0.1}})
+    f = _finding(report, "D301")
+    assert "convolves across channels" in f.message and f.evidence["data_time_axis"] == 1
+    axis1, axis2 = f.evidence["continuity"].values()
+    assert f.evidence["min_margin"] == 0.1 and axis1 > 0.3 and 0.1 < axis1 - axis2 < 0.2  # near the default margin
+
+    data = data_from_arrays(X, y, Xt, yt)
+    default = Context(make_subject(model, "instance", data, name="TinyCNN"))
+    override = Context(make_subject(model, "instance", data, name="TinyCNN"),
+                       thresholds={"D301": {"min_margin": 0.1}})
+    assert default.data_time_axis is None and override.data_time_axis == 1
+    # the per-channel statistics follow: the model's channel axis by default, the data's reading with the override
+    assert default.series_channel_axis == 1 and override.series_channel_axis == 2
+    assert default.channel_scales.layout == "(N, C, L)" and override.channel_scales.layout == "(N, L, C)"
+    assert len(override.channel_scales.inputs["train"].mean) == 30
+
+
 # D302 scrambled-time-axis
 
 @pytest.mark.fires("D302")

@@ -130,6 +130,7 @@ def test_unfillable_argument_is_explained(tmp_path):
         make_subject(mf.target, mf.kind, data(tmp_path), name=mf.name)
 
 
+@pytest.mark.slow
 def test_instance_factory_never_touches_user_weights(tmp_path):
     from cnndoctor import diagnose
     from tests.fixtures.models import TinyCNN

@@ -162,6 +162,7 @@ def _run_cli(tmp_path, optimizer: str, *extra, select="T201,T202,T203", budget="
     return code, json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_factory_only_sgd_lr_too_high_is_probed_at_that_lr(tmp_path):
     code, report = _run_cli(tmp_path, "torch.optim.SGD(params, lr=20.0)")
     assert report["subject"]["settings"]["lr"] == {"value": 20.0, "source": "make_optimizer in model file"}
@@ -172,6 +173,7 @@ def test_factory_only_sgd_lr_too_high_is_probed_at_that_lr(tmp_path):
     assert code == 1
 
 
+@pytest.mark.slow
 def test_factory_only_adam_lr_too_high_is_named_as_the_cause(tmp_path):
     # Adam at lr 3 kills every ReLU of this net (the loss sits at ln 2 instead of rising): the overfit
     # probe at the user's lr fails and succeeds at a sane lr, so the lr is named as the cause.
@@ -185,6 +187,7 @@ def test_factory_only_adam_lr_too_high_is_named_as_the_cause(tmp_path):
     assert code == 1
 
 
+@pytest.mark.slow
 def test_factory_only_lr_far_too_low_is_probed_at_that_lr(tmp_path):
     code, report = _run_cli(tmp_path, "torch.optim.SGD(params, lr=1e-6, momentum=0.9)")
     assert report["subject"]["settings"]["lr"]["value"] == 1e-6

@@ -251,6 +251,7 @@ def test_budgets_scale_and_unknown_ones_are_rejected():
         probe_budget_for("forever")
 
 
+@pytest.mark.slow
 def test_figures_use_only_computed_facts_and_render_without_pyplot():
     X, y, Xt, yt = gunpoint()
     subject = _subject(data=(X, y, Xt, yt), lr=10.0)

@@ -126,6 +126,7 @@ SAMPLE_TESTS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_fixture_in_a_sample_project(pytester):
     X, y, Xt, yt = gunpoint()
     np.savez(pytester.path / "data.npz", X_train=X, y_train=y, X_test=Xt, y_test=yt)

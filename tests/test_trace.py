@@ -11,6 +11,8 @@ from torch import nn
 from cnndoctor.trace.receptive_field import analytic_receptive_field, gradient_receptive_field, head_feature_map
 from cnndoctor.measure.timescale import estimate_time_scale
 from cnndoctor.trace.forward import mark_time_axes, trace_forward
+from cnndoctor.trace.hooks import Hooks
+from cnndoctor.probes.record import GradientRecorder
 from tests.fixtures.arch_models import DilatedResidualCNN, KerasStyleStack, ParallelKernelsCNN, PlainCNN
 from tests.fixtures.data import gunpoint
 
@@ -31,6 +33,47 @@ def test_hooks_and_mode_are_removed_and_training_restored_after_a_failure(batch)
     assert not trace.ok and model.training
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
     assert not torch.overrides._get_current_function_mode_stack()
+
+
+def test_hooks_come_off_and_the_mode_goes_back_when_the_block_raises():
+    model = nn.Sequential(nn.Conv1d(1, 2, 3), nn.ReLU()).train()
+    with pytest.raises(RuntimeError, match="user code"), Hooks(model) as hooks:
+        for m in model.modules():
+            hooks.add(m.register_forward_pre_hook(lambda mod, args: None))
+            hooks.add(m.register_forward_hook(lambda mod, args, out: None))
+        model.eval()
+        raise RuntimeError("user code")
+    assert model.training and not hooks.handles
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+    with Hooks() as hooks:  # no model given: the mode is left as the block set it
+        model.eval()
+    assert not model.training
+
+
+def test_pop_all_keeps_the_hooks_past_the_block_until_they_are_removed():
+    model = nn.Conv1d(1, 2, 3)
+    with Hooks() as hooks:
+        hooks.add(model.register_forward_pre_hook(lambda mod, args: None))
+        kept = hooks.pop_all()
+    assert len(model._forward_pre_hooks) == 1 and not hooks.handles
+    kept.remove()
+    assert not model._forward_pre_hooks
+
+
+def test_a_gradient_recorder_that_fails_halfway_leaves_no_hook(monkeypatch):
+    model = nn.Sequential(nn.Conv1d(1, 2, 3), nn.Conv1d(2, 2, 3))
+    register, calls = torch.Tensor.register_hook, []
+
+    def flaky(self, hook):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("no more hooks")
+        return register(self, hook)
+
+    monkeypatch.setattr(torch.Tensor, "register_hook", flaky)
+    with pytest.raises(RuntimeError, match="no more hooks"):
+        GradientRecorder(model)
+    assert len(calls) == 3 and all(not p._backward_hooks for p in model.parameters())
 
 
 def test_the_failing_operation_keeps_its_shapes_and_the_branches_they_came_from(batch):

@@ -73,6 +73,7 @@ def counts_sgd(gun):
 
 @pytest.mark.silent("L205", "T101", "T102", "T103", "T104", "T105", "T201", "T202", "T203", "T204", "T205", "T206",
                     "T207", "T208")
+@pytest.mark.slow
 def test_probe_checks_silent_on_a_healthy_cnn(healthy):
     assert codes(healthy) == []
     expected = {code: "passed" for code in PROBE_CODES}
@@ -92,6 +93,7 @@ def test_probe_checks_silent_on_a_plain_cnn_with_its_own_train_step():
 # L205 initial-loss-off
 
 @pytest.mark.fires("L205")
+@pytest.mark.slow
 def test_l205_fires_on_adc_counts_with_a_plain_cnn(counts_sgd):
     f = _finding(counts_sgd, "L205")
     assert f.severity == "error"
@@ -103,6 +105,7 @@ def test_l205_fires_on_adc_counts_with_a_plain_cnn(counts_sgd):
 # T101 cannot-overfit-batch
 
 @pytest.mark.fires("T101")
+@pytest.mark.slow
 def test_t101_blames_the_learning_rate_when_a_sane_one_memorises(lr_ten):
     f = _finding(lr_ten, "T101")
     assert f.evidence["verdict"] == "learning rate"
@@ -241,6 +244,7 @@ def test_t105_fires_when_every_series_gets_one_class(stale):
 # T201 lr-too-high, T202 lr-too-low
 
 @pytest.mark.fires("T201")
+@pytest.mark.slow
 def test_t201_fires_on_lr_ten_with_adam(lr_ten):
     f = _finding(lr_ten, "T201")
     assert f.evidence["user_lr"] == 10.0 and f.evidence["lr_loss_diverges"] < 10.0
@@ -249,6 +253,7 @@ def test_t201_fires_on_lr_ten_with_adam(lr_ten):
 
 
 @pytest.mark.fires("T201")
+@pytest.mark.slow
 def test_t201_counts_a_blow_up_the_probe_recovers_from(gun):
     X, y, Xt, yt = gun
     report = _diagnose(PlainCNN, (X, y), (Xt, yt), lr=1.0, select=["T201"], budget="standard")
@@ -272,11 +277,61 @@ def test_t201_skips_a_loss_that_is_nan_before_any_update(gun):
 
 
 @pytest.mark.fires("T202")
+@pytest.mark.slow
 def test_t202_fires_on_lr_1e6_with_adam(gun):
     X, y, Xt, yt = gun
     report = _diagnose(ProbeCNN, (X, y), (Xt, yt), lr=1e-6, select=["T202"])
     f = _finding(report, "T202")
     assert f.evidence["suggested_lr"] >= 10 * 1e-6 and f.evidence["probe_loss_drop"] < 0.1
+
+
+def _stub_lr_too_low_facts(user_accuracy: float) -> dict:
+    """What T202's overfit branch reads: a loss that barely fell at lr 1e-5, no range-test suggestion, and one
+    batch that the user's lr gets ``user_accuracy`` of right (loss near the floor) while lr 1e-3 memorises it."""
+    from types import SimpleNamespace as NS
+
+    def attempt(lr, accuracy, loss):
+        return NS(lr=lr, best_accuracy=accuracy, error=None, nonfinite=False, final_loss=loss, stopped_by="steps")
+
+    user, retry = attempt(1e-5, user_accuracy, 0.69), attempt(1e-3, 1.0, 0.01)
+    run = NS(error=None, steps=40, stopped_by="steps", nonfinite=False, changed_fraction=1.0, loss_drop=0.01,
+             initial_loss=0.7, loss_window=lambda first: 0.69, summary=lambda: {"steps": 40})
+    return {"lr_range": NS(stopped_by="steps", nonfinite_input=False, suggestion=None, user_lr=1e-5,
+                           summary=lambda: {"suggested_lr": None}),
+            "training_probe": run,
+            "overfit_batch": NS(attempts=[user, retry], retries=[retry], user=user, nonfinite_inputs=0,
+                                floor_loss=0.69, batch_size=32),
+            "optimizer_settings": NS(describe=lambda lr: f"Adam(lr={lr})", brief=lambda: "Adam")}
+
+
+def test_t202_judges_the_overfit_probe_with_t101s_thresholds_overrides_included(gun):
+    """T202's "cannot be memorised" is T101's verdict: an override of T101's min_accuracy reaches T202 (and the
+    gate) through ctx.thresholds_for, the one helper; nothing in T202 copies T101's numbers."""
+    from cnndoctor.context import Context
+    from cnndoctor.diagnosis.order import ChanceRule
+    from cnndoctor.load.data import data_from_arrays
+    from cnndoctor.load.subject import make_subject
+    from cnndoctor.registry import get_check
+    from cnndoctor.runner import run_checks
+
+    X, y, Xt, yt = gun
+    data = data_from_arrays(X, y, Xt, yt)
+
+    def t202(thresholds):
+        ctx = Context(make_subject(TinyCNN, "class", data, name="TinyCNN"), thresholds=thresholds)
+        ctx._values.update(_stub_lr_too_low_facts(user_accuracy=0.6))  # the probes' results, without training
+        findings, outcomes = run_checks(ctx, [get_check("T202")])
+        assert outcomes[0].status in ("passed", "failed"), outcomes[0].reason
+        return ctx, findings
+
+    ctx, findings = t202(None)  # T101's defaults: 60% of the batch right is not memorised (min_accuracy 0.95)
+    assert ctx.memorise_thresholds == {"min_accuracy": 0.95, "stuck_fraction": 0.8}
+    assert len(findings) == 1 and "too low to learn" in findings[0].message
+    table = {"T101": {"min_accuracy": 0.5}}
+    ctx, findings = t202(table)  # with T101's min_accuracy at 0.5 the batch counts as memorised: T202 is silent
+    assert ctx.thresholds_for("T101") == {"min_accuracy": 0.5, "stuck_fraction": 0.8, "min_progress": 0.01}
+    assert ctx.memorise_thresholds == {"min_accuracy": 0.5, "stuck_fraction": 0.8} and findings == []
+    assert ChanceRule.for_thresholds(table).memorised == 0.5 == ctx.memorise_thresholds["min_accuracy"]
 
 
 # T203 non-finite-loss
@@ -295,12 +350,14 @@ def test_t203_fires_on_dropped_readings_stored_as_nan(gun):
 # T204 exploding-gradients, T206 dead-units
 
 @pytest.mark.fires("T204")
+@pytest.mark.slow
 def test_t204_fires_on_sgd_with_raw_counts(counts_sgd):
     f = _finding(counts_sgd, "T204")
     assert f.evidence["growth"] >= f.evidence["max_growth"] == 100.0
 
 
 @pytest.mark.fires("T206")
+@pytest.mark.slow
 def test_t206_fires_when_relus_die_after_a_blow_up(counts_sgd, lr_ten):
     f = _finding(counts_sgd, "T206")
     assert f.severity == "error" and f.evidence["all_dead_layers"]
@@ -311,6 +368,7 @@ def test_t206_fires_when_relus_die_after_a_blow_up(counts_sgd, lr_ten):
 # T205 vanishing-gradients
 
 @pytest.mark.fires("T205")
+@pytest.mark.slow
 def test_t205_fires_on_a_deep_sigmoid_stack(gun):
     X, y, Xt, yt = gun
     report = _diagnose(DeepSigmoidCNN, (X, y), (Xt, yt), select=["T205"])
@@ -322,6 +380,7 @@ def test_t205_fires_on_a_deep_sigmoid_stack(gun):
 # T207 train-eval-gap
 
 @pytest.mark.fires("T207")
+@pytest.mark.slow
 def test_t207_fires_on_batchnorm_with_batches_of_two(gun):
     X, y, Xt, yt = gun
     report = _diagnose(ProbeCNN, (X, y), (Xt, yt), batch_size=2, select=["T207"])
@@ -348,6 +407,7 @@ def test_t207_silent_on_a_class_sorted_file():
 # T208 generalization-gap
 
 @pytest.mark.fires("T208")
+@pytest.mark.slow
 def test_t208_fires_when_test_labels_are_out_of_order(gun):
     X, y, Xt, yt = gun
     shuffled = np.random.default_rng(0).permutation(yt)
@@ -356,6 +416,7 @@ def test_t208_fires_when_test_labels_are_out_of_order(gun):
     assert f.evidence["train_accuracy"] >= 0.8 and f.evidence["test_accuracy"] <= 0.56
 
 
+@pytest.mark.slow
 def test_probe_evidence_is_plain_json(lr_ten, stale, counts_sgd, healthy):
     for report in (lr_ten, stale, counts_sgd, healthy):
         json.dumps([f.to_dict() for f in report.findings], allow_nan=False)

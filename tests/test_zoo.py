@@ -14,6 +14,7 @@ FAST = [s for s in SCENARIOS if s.fast]
 
 
 @pytest.mark.parametrize("scenario", FAST, ids=lambda s: s.name)
+@pytest.mark.slow
 def test_zoo_scenario(scenario):
     outcome = run_scenario(scenario, budget="quick")
     assert outcome.exit_code in (0, 1), outcome.stderr

@@ -154,8 +154,12 @@ def drop_final_activation(subject, ctx, finding):
         if kind == "Sigmoid" and ctx.loss.kind == "bce":
             fixed = dataclasses.replace(fixed, loss_fn=torch.nn.BCEWithLogitsLoss())
         return fixed, f"removing the final {kind}"
+    from ..facts.architecture import ROW_SUM_TOLERANCE  # the tolerance output_activation reads a softmax with
+
     out = ctx.model_output
-    if out.ndim == 2 and out.shape[1] > 1 and np.allclose(out.sum(1), 1, atol=1e-3) and ctx.loss.kind == "cross_entropy":
+    rows_sum_to_one = out.ndim == 2 and len(out) > 0 and bool(
+        np.abs(out.astype(np.float64).sum(1) - 1).max() < ROW_SUM_TOLERANCE)
+    if out.ndim == 2 and out.shape[1] > 1 and rows_sum_to_one and ctx.loss.kind == "cross_entropy":
         def log_nll(output, target):
             return torch.nn.functional.nll_loss(torch.log(output.clamp_min(1e-12)), target)
 

@@ -15,101 +15,33 @@ from typing import Iterable
 
 import numpy as np
 
-from ..findings import Finding, Severity
+from ..findings import Finding, Severity, pct
+from .causes import CAUSES, explains, row_for
 
 __all__ = ["causal_rank", "order_findings", "build_diagnosis", "SYMPTOMS", "EXPLAINS", "first_sentence",
            "ChanceRule", "AT_CHANCE", "at_chance", "chance_consequence", "unlearnable_consequence", "escalate",
            "LEAKAGE", "CRASHES"]
 
-# Probe observations that are consequences of some other fault more often than faults themselves.
-SYMPTOMS = frozenset({"T101", "T102", "T104", "T105", "T204", "T205", "T206", "T207", "T208", "L205", "T203"})
-
-_TRAINING = frozenset({"T101", "T102", "T104", "T105", "T203", "T204", "T205", "T206", "L205"})
-# cause -> the symptoms fixing it usually removes
-EXPLAINS: dict[str, frozenset] = {
-    "D101": _TRAINING | {"T208"},
-    "D102": _TRAINING,
-    "D103": _TRAINING,
-    "D104": frozenset({"T102", "T104", "T105"}),
-    "D105": frozenset({"T208"}),
-    "D301": _TRAINING | {"T208"},
-    "D302": frozenset({"T101", "T104", "T105", "T208"}),
-    "D303": frozenset({"T104", "T208"}),
-    "L101": _TRAINING,
-    "L102": _TRAINING,
-    "L105": frozenset({"T101", "T104", "T105", "T208"}),
-    "L103": frozenset({"T105"}),
-    "L201": _TRAINING,
-    "L202": _TRAINING,
-    "L203": _TRAINING,
-    "L204": _TRAINING,
-    "A101": _TRAINING | {"T207", "T208"},
-    "A102": _TRAINING | {"T207", "T208"},
-    "A103": frozenset({"T101", "T104", "T105"}),
-    "A104": frozenset({"T101", "T104", "T105"}),
-    "A201": frozenset({"T101", "T104", "T105", "T208"}),
-    "A202": frozenset({"T101"}),
-    "A203": frozenset({"T207", "T208"}),
-    "A204": frozenset({"T101", "T207"}),
-    "A205": frozenset({"T208"}),
-    # a softmax over an axis of size 1 makes the output constant and its gradient exactly zero
-    "L206": _TRAINING,
-    "T201": _TRAINING,
-    "T202": frozenset({"T101", "T102", "T105", "T205"}),
-    "T103": frozenset({"T101", "T102", "T105"}),
-    # probe pathologies that explain more generic probe symptoms when no other cause was found
-    "T203": frozenset({"T101", "T104", "T105", "T204", "T206", "L205"}),
-    "T102": frozenset({"T101", "T104", "T105"}),
-    "T205": frozenset({"T101", "T104", "T105"}),
-    "T204": frozenset({"T101", "T105", "T206"}),
-    "T104": frozenset({"T101", "T105"}),
-    "T206": frozenset({"T101", "T104", "T105"}),
-}
+# Views of the causes table (diagnosis/causes.py), which is where a code's role, rank, precedence and
+# what it explains are declared.
+SYMPTOMS = frozenset(code for code, r in CAUSES.items() if r.role == "symptom")
+# cause -> the symptoms fixing it usually removes (by code; ``explains`` also reads the table's ``explains_where``)
+EXPLAINS: dict[str, frozenset] = {code: r.explains for code, r in CAUSES.items() if r.explains}
 
 
 def causal_rank(code: str) -> int:
     """Where a code sits in the causal chain; lower ranks are causes of higher ones.
 
     A model that cannot run comes first, then labels/outputs/loss, then data corruption and
-    layout, then leakage and scaling, then architecture, then optimisation (the probes).
+    layout, then leakage and scaling, then architecture, then optimisation (the probes), then
+    the probe symptoms. The ranks are the causes table's (``causes.RANKS``).
     """
-    if code in ("A101", "A102", "A207"):  # a model that cannot run (or crashes at every epoch's last batch),
-        return 0                            # or whose first layer cannot read the data
-    if code == "L105":  # "no signal found" is judged after corruption, layout and scaling
-        return 3
-    if code.startswith("L") and code != "L205":
-        return 1
-    if code in ("D101", "D104") or code.startswith("D3"):
-        return 2
-    if code.startswith("D"):
-        return 3
-    if code.startswith("A"):
-        return 4
-    if code in SYMPTOMS:
-        return 6
-    return 5
+    return row_for(code).rank
 
 
-# Within one causal rank, the more specific explanation first: a wrong loss explains a wrong head
-# width, a softmax over a size-1 axis explains a one-output head that looks wrong for the loss (and the
-# constant output both produce), a wrong first-layer in_channels explains the forward error it causes, and among probe
-# symptoms with no cause found, a specific pathology (NaN loss, no update at all, an input that is
-# ignored, vanishing gradients) says more than "cannot overfit one batch".
-_PRECEDENCE = {"A102": -1, "L204": -1, "L206": -2, "T203": -6, "T102": -5, "T205": -4, "T204": -3, "T104": -2,
-               "T206": -1, "T101": 1}
-
-
-def explains(cause: Finding, symptom: Finding) -> bool:
-    """Whether fixing ``cause`` usually removes ``symptom``: by code, or by where they happen.
-
-    An oversized dense layer (A205) explains the dead units (T206) of the layer right after it:
-    thousands of inputs per unit give pre-activations whose scale makes most units die early.
-    """
-    if symptom.code in EXPLAINS.get(cause.code, ()):
-        return True
-    if cause.code == "A205" and symptom.code == "T206":
-        return symptom.evidence.get("layer") in (cause.evidence.get("followed_by") or ())
-    return False
+def _precedence(code: str) -> int:
+    """Within one causal rank, the more specific explanation first (the table's ``precedence``)."""
+    return row_for(code).precedence
 
 
 def _gain(f: Finding) -> float:
@@ -127,10 +59,10 @@ def order_findings(findings: Iterable[Finding]) -> list[Finding]:
     findings = list(findings)
     causes = [f for f in findings if f.code not in SYMPTOMS]
     symptoms = [f for f in findings if f.code in SYMPTOMS]
-    causes.sort(key=lambda f: (causal_rank(f.code), -int(f.severity), _PRECEDENCE.get(f.code, 0), f.code))
+    causes.sort(key=lambda f: (causal_rank(f.code), -int(f.severity), _precedence(f.code), f.code))
     attached: dict[int, list[Finding]] = {id(c): [] for c in causes}
     loose = []
-    for s in sorted(symptoms, key=lambda f: (-int(f.severity), _PRECEDENCE.get(f.code, 0), f.code)):
+    for s in sorted(symptoms, key=lambda f: (-int(f.severity), _precedence(f.code), f.code)):
         owner = next((c for c in causes if explains(c, s)), None)
         if owner is None:
             loose.append(s)
@@ -138,7 +70,7 @@ def order_findings(findings: Iterable[Finding]) -> list[Finding]:
             attached[id(owner)].append(s)
     # Symptoms no cause explains: the most specific pathology among them heads their story.
     while loose:
-        loose.sort(key=lambda f: (_PRECEDENCE.get(f.code, 0), -int(f.severity), f.code))
+        loose.sort(key=lambda f: (_precedence(f.code), -int(f.severity), f.code))
         head, rest = loose[0], loose[1:]
         causes.append(head)
         attached[id(head)] = [r for r in rest if explains(head, r)]
@@ -151,13 +83,14 @@ def order_findings(findings: Iterable[Finding]) -> list[Finding]:
             kids = [dataclasses.replace(k, explained_by=c.code) for k in kids]
         stories.append([c] + kids)
     stories.sort(key=lambda st: (-max(int(f.severity) for f in st), -_gain(st[0]), causal_rank(st[0].code),
-                                 _PRECEDENCE.get(st[0].code, 0), st[0].code))
+                                 _precedence(st[0].code), st[0].code))
     return [f for story in stories for f in story]
 
 
-# Causes whose consequence is a misleading test score or a crashed training loop, whatever the probes say.
-LEAKAGE = frozenset({"D201", "D202", "D204"})
-CRASHES = frozenset({"A207"})
+# Causes whose consequence is a misleading test score or a crashed training loop, whatever the probes say:
+# the table's ``kind``.
+LEAKAGE = frozenset(code for code, r in CAUSES.items() if r.kind == "leak")
+CRASHES = frozenset(code for code, r in CAUSES.items() if r.kind == "crash")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,9 +129,9 @@ class ChanceRule:
     def for_thresholds(cls, thresholds: dict | None = None) -> "ChanceRule":
         """The rule with T101's thresholds as registered, or as the user set them: "one batch could not
         be memorised" means what T101 means by it, override included."""
-        from ..registry import get_check
+        from ..registry import thresholds_of
 
-        t101 = {**get_check("T101").thresholds, **dict((thresholds or {}).get("T101", {}))}
+        t101 = thresholds_of("T101", thresholds)  # the helper ctx.thresholds_for uses too (T202 reads T101's)
         return cls(memorised=float(t101["min_accuracy"]), stuck_fraction=float(t101["stuck_fraction"]))
 
     def probe_band(self, probe: dict) -> float | None:
@@ -280,7 +213,7 @@ def chance_consequence(probe: dict | None, reference: dict | None, rule: ChanceR
     if accuracy - trivial <= band:
         return None
     chance = 1.0 / probe["n_classes"]
-    moved = ("" if drop is None else f"fell {_pct(drop)}" if drop >= 0 else f"rose {_pct(-drop)}")
+    moved = ("" if drop is None else f"fell {pct(drop, small=True)}" if drop >= 0 else f"rose {pct(-drop, small=True)}")
     loss = ("the loss became non-finite" if nonfinite else
             f"the loss {moved}" if drop is not None and drop < rule.flat_loss else
             f"the loss {moved + ' but ' if moved else ''}stayed at {train_loss:.3g}, no lower than the "
@@ -313,10 +246,6 @@ def escalate(findings: list[Finding], consequence: dict | None) -> list[Finding]
     return [raised, *findings[1:]]
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.0f}%" if x >= 0.01 or x == 0 else f"{100 * x:.1f}%"
-
-
 def first_sentence(text: str) -> str:
     """The first sentence of ``text``, without its final full stop."""
     match = re.search(r"[.!?](\s|$)", text)
@@ -335,10 +264,10 @@ def _evidence_sentence(probe: dict | None, reference: dict | None) -> str:
     parts = []
     if probe and probe.get("held_out_accuracy") is not None:
         parts.append(f"a {probe.get('steps', 'short')}-step training probe reached "
-                     f"{_pct(probe['held_out_accuracy'])} on held-out data")
+                     f"{pct(probe['held_out_accuracy'], small=True)} on held-out data")
     if reference and reference.get("accuracy") is not None:
         parts.append(f"a simple baseline ({reference.get('best', 'reference')}) reaches "
-                     f"{_pct(reference['accuracy'])}, so the data is "
+                     f"{pct(reference['accuracy'], small=True)}, so the data is "
                      f"{'learnable' if reference.get('accuracy', 0) > reference.get('chance', 0) + 0.1 else 'hard'}")
     return "; ".join(parts)
 
@@ -372,26 +301,28 @@ def build_diagnosis(findings: list[Finding], labels, *, reference: dict | None =
                                                                                if numbers else ""))
             return out
         out["headline"] = ("No problem found: the data, labels, architecture and loss pass every check that ran. "
-                           f"For reference, chance is {_pct(chance)} for {k} classes and always predicting the "
-                           f"majority class scores {_pct(majority)}" + (f"; {numbers}." if numbers else "."))
+                           f"For reference, chance is {pct(chance, small=True)} for {k} classes and always "
+                           f"predicting the majority class scores {pct(majority, small=True)}"
+                           + (f"; {numbers}." if numbers else "."))
         return out
     primary = findings[0]
     out["primary"] = primary.code
     story = [f for f in findings if f.explained_by == primary.code]
     worst = max([primary.severity] + [f.severity for f in story])
     probe_at_chance = at_chance(probe)
-    if primary.code == "A101":
+    kind = row_for(primary.code).kind
+    if kind == "cannot-start":
         symptom = "Training cannot start: the forward pass fails"
-    elif primary.code in CRASHES:
+    elif kind == "crash":
         symptom = f"Training crashes {primary.evidence.get('crashes_at', 'during every epoch')}"
-    elif primary.code in LEAKAGE:
+    elif kind == "leak":
         symptom = "The test score is inflated"
     elif primary.evidence.get("seeds_diverged") and not consequence:
         symptom = (f"Expect training to diverge on some runs ({primary.evidence['seeds_diverged']} of "
                    f"{primary.evidence.get('seeds_run', '?')} seeds here)")
     elif worst >= Severity.ERROR and (consequence or probe_at_chance is not False):
-        symptom = (f"Expect accuracy near chance ({_pct(chance)} for {k} classes; always predicting the "
-                   f"majority class gives {_pct(majority)})")
+        symptom = (f"Expect accuracy near chance ({pct(chance, small=True)} for {k} classes; always predicting the "
+                   f"majority class gives {pct(majority, small=True)})")
     elif worst >= Severity.ERROR:  # the probe itself learns: the fault misleads or caps, it does not block
         symptom = "Expect a faulty model"
     elif worst == Severity.WARNING:
@@ -406,10 +337,10 @@ def build_diagnosis(findings: list[Finding], labels, *, reference: dict | None =
         headline += f" It also explains {', '.join(f.code for f in story)}."
     if primary.verified and primary.verified.get("after") is not None:
         v = primary.verified
-        start = (f"from {_pct(v['before'])}" if v.get("before") is not None else
+        start = (f"from {pct(v['before'], small=True)}" if v.get("before") is not None else
                  "from a probe that could not train")
         headline += (f" Verified: {v.get('fix', 'the fix')} took held-out accuracy {start} to "
-                     f"{_pct(v['after'])} in a {v.get('steps', '?')}-step probe.")
+                     f"{pct(v['after'], small=True)} in a {v.get('steps', '?')}-step probe.")
     out["symptom"] = symptom
     out["headline"] = headline
     return out

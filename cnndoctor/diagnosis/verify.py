@@ -2,7 +2,7 @@
 
 The "before" numbers come from the training probe already run at the user's settings; the
 "after" numbers from the same probe (same budget, seed and slices) on the fixed copy. Causes
-are tried in diagnosis order, at most ``VERIFY_LIMITS[budget]`` of them: a count, never a
+are tried in diagnosis order, at most the budget's ``verify_fixes`` of them: a count, never a
 time, so the same command and seed verify the same fixes on a busy machine. What is cut is
 said in a note. The only time limit is each probe's own safety net (``probes.budget.time_cap``):
 a verification whose probe it stops (or whose "before" probe it stopped) is marked "not
@@ -17,15 +17,14 @@ import dataclasses
 import time
 
 from ..context import Context
-from .order import SYMPTOMS
+from .causes import row_for
 from ..errors import CnndoctorError, FactUnavailable
 from ..findings import Finding
+from ..probes.budget import probe_budget_for
 from .fixes import fix_for
 
-__all__ = ["verify_fixes", "VERIFY_LIMITS", "NOT_VERIFIED_TIME_CAP"]
+__all__ = ["verify_fixes", "NOT_VERIFIED_TIME_CAP"]
 
-# budget -> most fixes verified (a count: what is verified never depends on the machine's load)
-VERIFY_LIMITS = {"quick": 1, "standard": 3, "thorough": 6}
 NOT_VERIFIED_TIME_CAP = "not verified: time cap"
 
 
@@ -48,14 +47,15 @@ def verify_fixes(ctx: Context, findings: list[Finding]) -> tuple[list[Finding], 
 
     The second value maps a code to ``(before_run, after_run)`` for the figures.
     """
-    max_fixes = VERIFY_LIMITS.get(ctx.budget, VERIFY_LIMITS["standard"])
-    if not ctx.computed("training_probe") and "training_probe" not in ctx._errors:
+    max_fixes = probe_budget_for(ctx.budget).verify_fixes  # a count from the budget, never a time
+    if not ctx.computed("training_probe") and ctx.failure("training_probe") is None:
         return findings, {}  # the probes were not selected: nothing to compare with
     before, before_error = _probe(ctx)
     out, runs, tried, cut = [], {}, 0, []
     for f in findings:
-        fixer = fix_for(f.code)
-        if fixer is None or f.code in SYMPTOMS or f.explained_by:
+        # the causes table says which causes have a fix a registered fixer applies (never a symptom)
+        fixer = fix_for(f.code) if row_for(f.code).verifiable else None
+        if fixer is None or f.explained_by:
             out.append(f)
             continue
         if tried >= max_fixes:
@@ -74,7 +74,8 @@ def verify_fixes(ctx: Context, findings: list[Finding]) -> tuple[list[Finding], 
             out.append(f)
             continue
         fixed_subject, description = applied
-        fixed_ctx = Context(fixed_subject, budget=ctx.budget, progress=ctx.progress, verbose=ctx.verbose)
+        fixed_ctx = Context(fixed_subject, budget=ctx.budget, progress=ctx.progress, verbose=ctx.verbose,
+                            thresholds=ctx.thresholds)
         if ctx.progress is not None:
             ctx.progress(f"verifying the fix for {f.code}: {description}")
         try:

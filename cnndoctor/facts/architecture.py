@@ -22,9 +22,16 @@ from ..trace.receptive_field import (
 from ..trace.faults import Patch, ShapeFault, analyse, apply_patches
 from ..measure.timescale import TimeScale, estimate_time_scale
 from ..trace.forward import trace_forward
-from .model import fed_time_axis
+from ..trace.feed import fed_time_axis
 
-__all__ = ["ForwardFaults", "ModelSize", "OutputActivation"]
+__all__ = ["LOG_PROB_MAX", "RELU_ZERO_FRACTION", "ROW_SUM_TOLERANCE", "ForwardFaults", "ModelSize",
+           "OutputActivation"]
+
+# What the outputs of a fresh model must look like to be read as already squashed (L202/L203 judge what follows;
+# diagnosis/fixes.py re-reads a functional softmax with the same tolerance). Raw logits never show these:
+ROW_SUM_TOLERANCE = 1e-4  # |row sum - 1| (softmax) or |logsumexp| (log_softmax): float32 rounding is ~1e-7
+LOG_PROB_MAX = 1e-6  # log-probabilities are <= 0: the largest output a log_softmax may show, rounding included
+RELU_ZERO_FRACTION = 0.05  # share of output values exactly 0 that marks a ReLU (or clamp) at the end
 
 _MAX_REPAIR_ROUNDS = 6
 _GRADIENT_SAMPLES = 8
@@ -176,11 +183,11 @@ def _infer_from_outputs(stats: dict, width: int) -> str | None:
     """Only the signatures raw logits never show: rows summing to 1, log-probabilities, exact zeros."""
     if not stats.get("finite"):
         return None
-    if width >= 2 and stats["min"] >= 0 and stats["max"] <= 1 and stats["row_sum_max_deviation"] < 1e-4:
+    if width >= 2 and stats["min"] >= 0 and stats["max"] <= 1 and stats["row_sum_max_deviation"] < ROW_SUM_TOLERANCE:
         return "softmax"
-    if width >= 2 and stats["max"] <= 1e-6 and stats["logsumexp_max_deviation"] < 1e-4:
+    if width >= 2 and stats["max"] <= LOG_PROB_MAX and stats["logsumexp_max_deviation"] < ROW_SUM_TOLERANCE:
         return "log_softmax"
-    if stats["min"] >= 0 and stats["fraction_exact_zero"] >= 0.05:
+    if stats["min"] >= 0 and stats["fraction_exact_zero"] >= RELU_ZERO_FRACTION:
         return "relu"
     return None
 

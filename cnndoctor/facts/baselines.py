@@ -11,11 +11,21 @@ from ..context import fact
 from ..errors import FactUnavailable
 from ..measure.fingerprints import channels_first
 from ..measure.temporal import order_structure, sample_rows
+from ..probes.budget import probe_budget_for
 
-__all__ = ["SIGNAL_Z", "Learnability", "OrderTest"]
+__all__ = ["Learnability", "OrderTest"]
 
-_LIMITS = {"quick": (1000, 500), "standard": (2000, 1000), "thorough": (5000, 2000)}
-SIGNAL_Z = 3.0  # standard errors above the trivial rate that count as "found a link"
+
+
+def _signal_z(ctx) -> float:
+    """Standard errors above the trivial rate that count as "a baseline found a link": L105's ``z`` (its owner),
+    as registered or as the user set it."""
+    return float(ctx.thresholds_for("L105")["z"])
+
+
+def _trivial_se(trivial: float, n: int) -> float:
+    """The standard error of an accuracy at the trivial rate on ``n`` test samples."""
+    return float(np.sqrt(max(trivial * (1 - trivial), 1e-12) / max(1, n)))
 
 
 def _class_ids(ctx) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +47,8 @@ def _series_axis(ctx) -> int | None:
 def _subsample_of(ctx, arrays: dict) -> Subsample:
     y_train, y_test = _class_ids(ctx)
     axis = _series_axis(ctx)
-    max_train, max_test = _LIMITS.get(ctx.budget, _LIMITS["standard"])
+    budget = probe_budget_for(ctx.budget)
+    max_train, max_test = budget.baseline_train, budget.baseline_test
     return subsample(channels_first(arrays["train"], axis), y_train, channels_first(arrays["test"], axis), y_test,
                      max_train=max_train, max_test=max_test, seed=ctx.subject.seed)
 
@@ -90,6 +101,18 @@ class OrderTest:
     flat_accuracy: float | None  # the order-free baseline (logistic regression on summary features) for contrast
     trivial: float | None  # max(chance, majority-class rate on the test sample)
     n_test: int
+    signal_z: float  # L105's z (run's value): standard errors above the trivial rate that count as "finds the labels"
+
+    @property
+    def standard_error(self) -> float:
+        """Of an accuracy at the trivial rate on ``n_test`` samples (the baselines' test sample)."""
+        return _trivial_se(self.trivial, self.n_test)
+
+    @property
+    def gain_standard_error(self) -> float:
+        """Of the convolutional baseline's ordered accuracy on its test sample (binomial, p clipped off 0 and 1)."""
+        p = max(min(self.gain["ordered"], 1 - 1e-6), 1e-6)
+        return float(np.sqrt(p * (1 - p) / max(1, self.gain["n_test"])))
 
 
 ORDER_CLEAR = 0.5  # lag autocorrelation this far above shuffled: the order plainly matters, skip the baselines
@@ -107,14 +130,14 @@ def order_test(ctx) -> OrderTest:
         raise FactUnavailable(f"the series are {V.shape[2]} steps long: too short to judge their order")
     structure = order_structure(sample_rows(V, 512, ctx.subject.seed), seed=ctx.subject.seed)
     if structure["excess"] >= ORDER_CLEAR:
-        return OrderTest(structure, None, None, None, None, None, 0)
+        return OrderTest(structure, None, None, None, None, None, 0, _signal_z(ctx))
     ref = ctx.reference
     if not ref["baselines"]:
         raise FactUnavailable("the training split has a single class, so no baseline can be trained")
     sub = ctx.baseline_sample
     gain = order_gain(sub, seed=ctx.subject.seed)
     return OrderTest(structure, gain, float(ref["accuracy"]), ref["best"], ref["baselines"].get("logreg_features"),
-                     max(ref["chance"], ref["majority"]), len(sub.y_test))
+                     max(ref["chance"], ref["majority"]), len(sub.y_test), _signal_z(ctx))
 
 
 @dataclass(frozen=True)
@@ -139,8 +162,6 @@ def _probe(ctx):
     try:
         if ctx.has("training_probe"):
             return ctx.training_probe
-    except KeyError:  # no training probe fact is registered in this build
-        return None
     except Exception:  # noqa: BLE001 — a probe that crashed is reported by its own checks; the baselines still speak
         return None
     return None
@@ -153,8 +174,8 @@ def learnability(ctx) -> Learnability:
     if ref["accuracy"] is None:
         raise FactUnavailable("the training split has a single class, so no baseline can be trained")
     trivial = max(ref["chance"], ref["majority"])
-    se = float(np.sqrt(max(trivial * (1 - trivial), 1e-12) / max(1, ref["n_test"])))
-    silent = ref["accuracy"] - trivial <= SIGNAL_Z * se
+    se = _trivial_se(trivial, ref["n_test"])
+    silent = ref["accuracy"] - trivial <= _signal_z(ctx) * se  # L105's verdict, with L105's z
     probe = _probe(ctx) if silent else None  # a probe trains a model: ask only when the baselines find nothing
     stored = None
     raw = ctx.raw_arrays

@@ -11,11 +11,11 @@ from ..errors import FactUnavailable
 from ..measure.fingerprints import RowFingerprints, channels_first, row_fingerprints
 from ..measure.duplicates import DuplicateScan, find_cross_duplicates
 from ..measure.overlap import OverlapScan, looks_rescaled_per_window, scan_window_overlap
+from ..probes.budget import probe_budget_for
 
 __all__ = ["GroupOverlap", "WindowOverlap"]
 
 _RESCALED_ALWAYS_BELOW = 4_000_000  # training values below which the per-window-scaling scan always runs
-_MAX_TEST_WINDOWS = {"quick": 1000, "standard": 4000, "thorough": 20000}
 
 
 def _test_split(ctx) -> np.ndarray:
@@ -68,15 +68,15 @@ def window_overlap(ctx) -> WindowOverlap:
     """Stretches of signal shared by test and training windows at any shift (see cnndoctor.measure.overlap)."""
     X_test = _test_split(ctx)
     X_train = ctx.inputs["train"]
-    reading = ctx.time_axis if ctx.has("time_axis") else None
+    data_axis = ctx.data_time_axis if ctx.has("data_time_axis") else None
     axis = ctx.series_channel_axis
-    source = reading.source if reading is not None else "data layout"
+    source = "temporal continuity of the data" if data_axis is not None else "data layout"
     V_train, V_test = channels_first(X_train, axis), channels_first(X_test, axis)
     if V_train.shape[2] < 16:
         raise FactUnavailable(f"the series are {V_train.shape[2]} steps long, too short to be cut windows")
     channel = _pick_channel(ctx)
     S_train, S_test = V_train[:, channel, :], V_test[:, channel, :]
-    max_test = _MAX_TEST_WINDOWS.get(ctx.budget, 4000)
+    max_test = probe_budget_for(ctx.budget).overlap_test_windows
     seed = ctx.subject.seed
     scan = scan_window_overlap(S_train, S_test, rescaled=False, max_test=max_test, seed=seed)
     tried = ("exact",)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable
+from ..load.losses import loss_kind
+from ..trace.feed import apply_transform, feed_candidates, fed_time_axis
 from ..trace.forward import Trace, mark_time_axes, trace_forward
 
-__all__ = ["Attempt", "Feed", "LossInfo", "apply_transform", "fed_time_axis", "loss_kind"]
+__all__ = ["Attempt", "Feed", "LossInfo"]
 
 _TRACE_BATCH = 4
 _OUTPUT_SAMPLES = 256
@@ -70,28 +70,6 @@ class Feed:
         return torch.from_numpy(np.ascontiguousarray(X[index], dtype=np.float32)).to(device)
 
 
-def _candidates(X: np.ndarray, declared: str):
-    if X.ndim == 2:
-        first = [("channel axis added", X[:, None, :]), ("channel axis added last", X[:, :, None])]
-        if declared == "nlc":
-            first.reverse()
-        return first + [("as stored", X)]
-    return [("as stored", X), ("transposed", np.swapaxes(X, 1, 2))]
-
-
-def apply_transform(X: np.ndarray | None, transform: str) -> np.ndarray | None:
-    """``X`` laid out as the model is fed it, given the feed's ``transform`` (a view, never a copy)."""
-    if X is None:
-        return None
-    if transform == "channel axis added":
-        return X[:, None, :]
-    if transform == "channel axis added last":
-        return X[:, :, None]
-    if transform == "transposed":
-        return np.swapaxes(X, 1, 2)
-    return X
-
-
 @fact
 def feed(ctx) -> Feed:
     """Try the stored layout, then the alternatives, with one small forward pass each."""
@@ -102,7 +80,7 @@ def feed(ctx) -> Feed:
     model = ctx.subject.build_model()
     keras = _is_keras(model)
     attempts = []
-    for transform, candidate in _candidates(X, ctx.subject.layout):
+    for transform, candidate in feed_candidates(X, ctx.subject.layout):
         batch = torch.from_numpy(np.ascontiguousarray(candidate[:_TRACE_BATCH])).to(ctx.subject.device)
         if keras:  # a Keras layer builds on its first input: every attempt needs a fresh model
             trace = _trace(model if not attempts else ctx.subject.build_model(), batch)
@@ -112,15 +90,6 @@ def feed(ctx) -> Feed:
         if trace.ok:
             return Feed(transform, candidate, apply_transform(inputs.get("test"), transform), attempts)
     return Feed(attempts[0].transform, None, None, attempts)
-
-
-def fed_time_axis(transform: str, ndim_stored: int, channel_axis: int | None) -> int | None:
-    """The time axis of the arrays as fed, from how they were fed and the stored layout."""
-    if ndim_stored == 2:
-        return {"channel axis added": 2, "channel axis added last": 1}.get(transform)
-    if channel_axis not in (1, 2):
-        return None
-    return 3 - channel_axis if transform == "as stored" else channel_axis
 
 
 @fact
@@ -202,26 +171,6 @@ class LossInfo:
     name: str
     kind: str  # cross_entropy, nll, bce_logits, bce, regression, custom
     source: str  # "model file" or "default"
-
-
-_KINDS = {
-    "crossentropyloss": "cross_entropy", "cross_entropy": "cross_entropy",
-    "nllloss": "nll", "nll_loss": "nll",
-    "bcewithlogitsloss": "bce_logits", "binary_cross_entropy_with_logits": "bce_logits",
-    "bceloss": "bce", "binary_cross_entropy": "bce",
-    "mseloss": "regression", "mse_loss": "regression", "l1loss": "regression", "l1_loss": "regression",
-    "smoothl1loss": "regression", "smooth_l1_loss": "regression", "huberloss": "regression",
-    "huber_loss": "regression",
-}
-
-
-def loss_kind(fn) -> tuple[str, str]:
-    """(display name, kind) of a loss module, class or function (a ``functools.partial`` is unwrapped)."""
-    while isinstance(fn, functools.partial):
-        fn = fn.func
-    target = fn if inspect.isfunction(fn) or inspect.isbuiltin(fn) or inspect.isclass(fn) else type(fn)
-    name = getattr(target, "__name__", type(fn).__name__)
-    return name, _KINDS.get(name.lower(), "custom")
 
 
 @fact

@@ -234,6 +234,15 @@ def overfit_batch(ctx) -> OverfitResult:
 
 
 @fact
+def memorise_thresholds(ctx) -> dict:
+    """T101's thresholds for "one batch cannot be memorised" (``min_accuracy``, ``stuck_fraction``), as
+    registered or as the user set them: checks that reuse T101's verdict on the overfit probe (T202) judge
+    it with T101's own thresholds, as the gate does (``ChanceRule.for_thresholds``)."""
+    t = ctx.thresholds_for("T101")
+    return {"min_accuracy": t["min_accuracy"], "stuck_fraction": t["stuck_fraction"]}
+
+
+@fact
 def lr_range(ctx) -> LRRange:
     """An exponential learning-rate sweep from fresh weights with the user's optimizer and batch size."""
     b = ctx.probe_budget

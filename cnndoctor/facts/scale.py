@@ -50,6 +50,17 @@ class ChannelScale:
     def looks_min_max(self) -> bool:
         return bool(np.all(self.min >= -0.01) and np.all(self.max <= 1.01) and np.any(self.max > 0.5))
 
+    def shift_to(self, other: ChannelScale) -> tuple[np.ndarray, np.ndarray]:
+        """Per channel, how ``other`` (a test split) differs from this one (the training split): the shift of its
+        mean in units of this split's std (0 or inf for a constant channel) and the ratio of the stds
+        (other / this; 1 or inf for a constant channel)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shift = np.where(self.std > 0, np.abs(other.mean - self.mean) / np.where(self.std > 0, self.std, 1),
+                             np.where(other.mean == self.mean, 0.0, np.inf))
+            ratio = np.where(self.std > 0, other.std / np.where(self.std > 0, self.std, 1),
+                             np.where(other.std == 0, 1.0, np.inf))
+        return shift, ratio
+
 
 def _scale(stats: ArrayStats) -> ChannelScale:
     return ChannelScale(np.nan_to_num(stats.mean), np.nan_to_num(stats.std), np.nan_to_num(stats.min),

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable
+from ..trace.hooks import Hooks
 from ..trace.ops import op_name
 from ..probes.train import ProbeRun, error_text, train_probe
 from .probes import training_cap
@@ -84,22 +85,19 @@ def batch_of_one(ctx) -> BatchOfOne:
         return BatchOfOne(**out, ran=False)
     data = ctx.probe_data  # raises FactUnavailable when the data cannot be fed at all
     running: list = []
-    hooks = []
-    for name, m in norms:
-        hooks.append(m.register_forward_pre_hook(
-            lambda mod, args, name=name: running.append((name, type(mod).__name__,
-                                                          tuple(args[0].shape) if args else None))))
-        hooks.append(m.register_forward_hook(lambda mod, args, output: _pop(running)))
     error = None
-    try:
-        model.train()
-        with torch.no_grad():
-            first_output(model(data.inputs("train", np.array([0]))))
-    except Exception as exc:  # noqa: BLE001 — the failure is the measurement
-        error = error_text(exc)
-    finally:
-        for h in hooks:
-            h.remove()
+    with Hooks() as hooks:
+        for name, m in norms:
+            hooks.add(m.register_forward_pre_hook(
+                lambda mod, args, name=name: running.append((name, type(mod).__name__,
+                                                              tuple(args[0].shape) if args else None))))
+            hooks.add(m.register_forward_hook(lambda mod, args, output: _pop(running)))
+        try:
+            model.train()
+            with torch.no_grad():
+                first_output(model(data.inputs("train", np.array([0]))))
+        except Exception as exc:  # noqa: BLE001 — the failure is the measurement
+            error = error_text(exc)
     if error is None or BATCHNORM_ONE_SAMPLE not in error:
         return BatchOfOne(**out, ran=True)  # a batch of one trains (e.g. BatchNorm1d on (1, C, L > 1))
     module, kind, shape = running[-1] if running else (None, None, None)
@@ -179,10 +177,6 @@ def softmax_axes(ctx) -> SoftmaxAxes:
     data = ctx.probe_data
     model = _torch_model(ctx)
     stack: list[str] = []
-    hooks = []
-    for name, m in model.named_modules():
-        hooks.append(m.register_forward_pre_hook(lambda mod, args, name=name: stack.append(name or "(model)")))
-        hooks.append(m.register_forward_hook(lambda mod, args, output: _pop(stack)))
     calls: list[dict] = []
 
     class Recorder(TorchFunctionMode):
@@ -199,15 +193,16 @@ def softmax_axes(ctx) -> SoftmaxAxes:
             return func(*args, **kwargs)
 
     n = min(4, data.n_train)
-    try:
-        model.eval()
-        with torch.no_grad(), Recorder():
-            out = first_output(model(data.inputs("train", np.arange(n))))
-    except Exception as exc:  # noqa: BLE001 — A101 reports a failing forward pass
-        raise FactUnavailable(f"the forward pass fails ({type(exc).__name__}: {exc})") from exc
-    finally:
-        for h in hooks:
-            h.remove()
+    with Hooks() as hooks:
+        for name, m in model.named_modules():
+            hooks.add(m.register_forward_pre_hook(lambda mod, args, name=name: stack.append(name or "(model)")))
+            hooks.add(m.register_forward_hook(lambda mod, args, output: _pop(stack)))
+        try:
+            model.eval()
+            with torch.no_grad(), Recorder():
+                out = first_output(model(data.inputs("train", np.arange(n))))
+        except Exception as exc:  # noqa: BLE001 — A101 reports a failing forward pass
+            raise FactUnavailable(f"the forward pass fails ({type(exc).__name__}: {exc})") from exc
     values = out.detach().float().cpu().reshape(len(out), -1).numpy()
     constant = bool(len(values) > 1 and np.isfinite(values).all() and np.ptp(values, axis=0).max() == 0)
     return SoftmaxAxes(calls, constant, [float(v) for v in values[0][:8]], len(values))

@@ -9,23 +9,24 @@ import numpy as np
 from ..context import fact
 from ..errors import FactUnavailable
 from ..measure.temporal import axis_continuity, capture_conv_input, sample_rows, scramble_continuity
-from .model import apply_transform
+from ..trace.feed import apply_transform
 
-__all__ = ["MIN_CONTINUITY", "MIN_MARGIN", "ConvInputReading", "TimeAxisReading"]
+__all__ = ["ConvInputReading", "TimeAxisReading"]
 
-MIN_CONTINUITY = 0.3  # lag-1 autocorrelation an axis needs to count as time (adjacent steps share ~9% of variance)
-MIN_MARGIN = 0.2  # and how far it must stand above the other axis
 _SAMPLES = 512
 _CONV_BATCH = 64
 
 
 @dataclass(frozen=True)
 class TimeAxisReading:
-    """Which axis of the stored arrays (after preprocess) is time: the data's reading and the model's."""
+    """Which axis of the stored arrays (after preprocess) is time: the data's measurements and the model's reading.
+
+    The data's reading is measured, not decided: which axis counts as time is D301's judgement, with
+    D301's thresholds (``time_axis_by``; the ``data_time_axis`` fact applies it for everyone else).
+    """
 
     shape: tuple  # shape of one sample as stored
     continuity: dict  # {axis: lag-1 continuity along it, the other axis standardised as channels}
-    data_time_axis: int | None  # the axis the data says is time; None when it cannot tell
     model_channel_axis: int | None  # stored axis the model treats as channels (None: unknown, or an added axis)
     model_time_axis: int | None  # stored axis the model convolves along (None: unknown)
     model_source: str  # how the model's reading was found
@@ -37,32 +38,31 @@ class TimeAxisReading:
         vals = list(self.continuity.values())
         return float(abs(vals[0] - vals[1])) if len(vals) == 2 else float("nan")
 
-    @property
-    def source(self) -> str:
-        return "temporal continuity of the data" if self.data_time_axis is not None else "data layout"
+    def time_axis_by(self, *, min_continuity: float, min_margin: float) -> int | None:
+        """The axis the data says is time, judged with D301's thresholds; None when it cannot tell.
 
-    @property
-    def channel_axis_for_series(self) -> int | None:
-        """The channel axis for per-channel statistics (stored coordinates): the data's reading when it is
-        clear, else the model's; None for (N, L) samples or when neither can tell."""
+        An axis of size 1 cannot be time, so (N, 1, L) and (N, L, 1) samples need no threshold. Otherwise
+        it is the axis whose continuity is at least ``min_continuity`` and ``min_margin`` above the other's.
+        """
+        if len(self.shape) == 2 and 1 in self.shape:
+            return 1 if self.shape[1] == 1 else 2
+        finite = {a: c for a, c in self.continuity.items() if np.isfinite(c)}
+        if not finite:
+            return None
+        best = max(finite, key=finite.get)
+        others = [c for a, c in finite.items() if a != best]
+        if finite[best] < min_continuity or (others and finite[best] - max(others) < min_margin):
+            return None
+        return best
+
+    def channel_axis_for_series(self, data_time_axis: int | None) -> int | None:
+        """The channel axis for per-channel statistics (stored coordinates): the data's reading
+        (``data_time_axis``) when it is clear, else the model's; None for (N, L) samples or when neither can tell."""
         if len(self.shape) == 1:
             return None
-        if self.data_time_axis is not None:
-            return 3 - self.data_time_axis
+        if data_time_axis is not None:
+            return 3 - data_time_axis
         return self.model_channel_axis
-
-
-def decide_time_axis(continuity: dict, *, min_continuity: float = MIN_CONTINUITY,
-                     min_margin: float = MIN_MARGIN) -> int | None:
-    """The axis whose continuity is high and clearly above the other's, else None."""
-    finite = {a: c for a, c in continuity.items() if np.isfinite(c)}
-    if not finite:
-        return None
-    best = max(finite, key=finite.get)
-    others = [c for a, c in finite.items() if a != best]
-    if finite[best] < min_continuity or (others and finite[best] - max(others) < min_margin):
-        return None
-    return best
 
 
 def _first_conv_input(trace) -> tuple[int, int] | None:
@@ -126,12 +126,18 @@ def time_axis(ctx) -> TimeAxisReading:
         continuity = {a: axis_continuity(X, a, max_samples=_SAMPLES) for a in (1, 2) if X.shape[a] > 1}
         if len(continuity) == 1:  # (N, 1, L) or (N, L, 1): the size-1 axis cannot be time
             continuity[3 - next(iter(continuity))] = float("nan")
-    data_axis = decide_time_axis(continuity)
-    if X.ndim == 3 and 1 in X.shape[1:]:
-        data_axis = 1 if X.shape[2] == 1 else 2
     channel_axis, model_time, source, transform = _model_reading(ctx, X)
-    return TimeAxisReading(tuple(X.shape[1:]), continuity, data_axis, channel_axis, model_time, source, transform,
+    return TimeAxisReading(tuple(X.shape[1:]), continuity, channel_axis, model_time, source, transform,
                            min(len(X), _SAMPLES))
+
+
+@fact
+def data_time_axis(ctx) -> int | None:
+    """The axis the data says is time, by D301's thresholds as registered or as the user set them: the one
+    place the per-channel statistics (D102/D103 and the other data checks), the baselines and the leakage
+    scans take it from, so an override of D301's ``min_continuity``/``min_margin`` reaches them all."""
+    t = ctx.thresholds_for("D301")
+    return ctx.time_axis.time_axis_by(min_continuity=t["min_continuity"], min_margin=t["min_margin"])
 
 
 @fact
@@ -144,7 +150,7 @@ def series_channel_axis(ctx) -> int | None:
     """
     if ctx.inputs["train"].ndim == 2:
         return None
-    axis = ctx.time_axis.channel_axis_for_series if ctx.has("time_axis") else None
+    axis = ctx.time_axis.channel_axis_for_series(ctx.data_time_axis) if ctx.has("data_time_axis") else None
     return axis if axis is not None else ctx.data_layout.channel_axis
 
 

@@ -37,6 +37,7 @@ from typing import Iterator
 
 from ..errors import PACKAGE_DIR
 from ..probes.budget import BUDGETS as PROBE_BUDGETS
+from ..trace.hooks import Hooks
 
 __all__ = ["DiagnosisTimeout", "watchdog", "phase", "step", "describe", "preload_torch", "BUDGET_TIMEOUTS",
            "DEFAULT_GRACE"]
@@ -224,7 +225,7 @@ class _Watchdog:
         self.old_handler = None
         self.old_timer = (0.0, 0.0)  # an outer itimer (pytest-timeout's, say), given back on exit
         self.started = 0.0
-        self.hooks: list = []
+        self.hooks = Hooks()  # the global module hooks that track which module is running
 
     # module tracking -------------------------------------------------------------------------
     def _install_hooks(self) -> None:
@@ -242,8 +243,8 @@ class _Watchdog:
                     del _MODULES[i:]
                     break
 
-        self.hooks = [torch_module.register_module_forward_pre_hook(enter),
-                      torch_module.register_module_forward_hook(leave, always_call=True)]
+        self.hooks.add(torch_module.register_module_forward_pre_hook(enter))
+        self.hooks.add(torch_module.register_module_forward_hook(leave, always_call=True))
 
     # expiry ----------------------------------------------------------------------------------
     def _expire(self, frame: FrameType | None) -> str:
@@ -300,8 +301,7 @@ class _Watchdog:
             if self.old_timer[0] > 0:
                 left = self.old_timer[0] - (time.monotonic() - self.started)
                 signal.setitimer(signal.ITIMER_REAL, max(left, 0.001), self.old_timer[1])
-        for handle in self.hooks:
-            handle.remove()
+        self.hooks.remove()
         _MODULES.clear()
         _STEP.clear()
         if exc_type is not None and issubclass(exc_type, KeyboardInterrupt) and self.expired:

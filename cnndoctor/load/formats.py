@@ -17,7 +17,6 @@ from ..errors import InputError
 __all__ = ["csv_header", "find_split_pair", "read_csv", "read_ts", "read_ucr_tsv", "typed_labels"]
 
 _MISSING = {"?": "nan"}
-_INT_RE = re.compile(r"[+-]?\d+")
 # A ':' inside "(timestamp,value)" belongs to a time of day, not to the channel separator.
 _TS_SPLIT = re.compile(r":(?![^(]*\))")
 _TS_PAIR = re.compile(r"\(([^()]*)\)")

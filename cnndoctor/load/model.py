@@ -21,7 +21,8 @@ from ..errors import PACKAGE_DIR, InputError
 from ..guard.timeout import DiagnosisTimeout
 
 __all__ = ["ModelFile", "load_model_file", "fill_arguments", "resolve_arguments", "parse_model_args",
-           "ARG_SYNONYMS", "OPTIONAL_NAMES", "ConstructorArgument", "construction_error"]
+           "ARG_SYNONYMS", "OPTIONAL_NAMES", "ConstructorArgument", "construction_error", "display_path",
+           "model_source"]
 
 ARG_SYNONYMS = {
     "in_channels": ("in_channels", "n_channels", "channels", "input_channels", "num_channels",
@@ -336,3 +337,36 @@ def construction_error(exc: BaseException, what: str, arguments: list[Constructo
         + (f"; and left to your defaults: {', '.join(left)}" if left else "")
         + ". Pass the value the constructor needs with --model-arg NAME=VALUE (model_args={...} in the API), or "
           "fix the constructor; run with -v for the full traceback.")
+
+
+def display_path(path: str | Path) -> str:
+    """Relative to the working directory when inside it (as CI annotations want), else absolute."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def model_source(target) -> tuple[str | None, int | None]:
+    """The file and line that define a model class, factory or instance's class; (None, None) when the
+    definition is not the user's (a torch container such as nn.Sequential) or cannot be found."""
+    obj = target if inspect.isclass(target) or inspect.isfunction(target) else type(target)
+    try:
+        file = inspect.getsourcefile(obj)
+        line = inspect.getsourcelines(obj)[1]
+    except (TypeError, OSError):
+        return None, None
+    if file is None or _installed(file):
+        return None, None
+    return display_path(file), int(line) or 1
+
+
+def _installed(file: str) -> bool:
+    """True for the standard library and installed packages (a torch container, functools.partial)."""
+    import sysconfig
+
+    path = Path(file).resolve()
+    roots = {sysconfig.get_paths().get(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return any(part in ("site-packages", "dist-packages") for part in path.parts) or any(
+        root and path.is_relative_to(Path(root).resolve()) for root in roots)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..trace.hooks import Hooks
+
 __all__ = [
     "ConvInput",
     "axis_continuity",
@@ -93,7 +95,6 @@ def capture_conv_input(model, batch, *, max_samples: int = 64) -> ConvInput | No
 
     names = {m: n for n, m in model.named_modules()}
     seen: dict = {}
-    handles = []
 
     def hook(module, args):
         if "x" in seen or not args or not hasattr(args[0], "shape") or args[0].dim() != 3:
@@ -101,19 +102,14 @@ def capture_conv_input(model, batch, *, max_samples: int = 64) -> ConvInput | No
         seen["x"] = args[0].detach()[:max_samples].float().cpu().numpy()
         seen["module"] = module
 
-    was_training = model.training
-    try:
+    with Hooks(model) as hooks:
         for module in model.modules():
             weight = getattr(module, "weight", None)
             if isinstance(weight, torch.Tensor) and weight.dim() == 3:
-                handles.append(module.register_forward_pre_hook(hook))
+                hooks.add(module.register_forward_pre_hook(hook))
         model.eval()
         with torch.no_grad():
             model(batch)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
     if "x" not in seen:
         return None
     module = seen["module"]

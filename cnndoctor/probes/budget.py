@@ -1,4 +1,8 @@
-"""Step counts and wall-clock safety nets of the training probes, per ``--budget``.
+"""The budgets (``--budget quick|standard|thorough``): step counts and wall-clock safety nets of the
+training probes, the sample caps of the other costly measurements, and how many fixes are verified.
+
+This module is the one owner of the budget names (``BUDGETS``, ``DEFAULT_BUDGET``): the API, the
+command line, the configuration and the watchdog's default timeouts read them from here.
 
 A probe's length is a step count, never a time: the same command and seed run the same
 steps and give the same numbers and verdicts on an idle machine and on a busy one.
@@ -23,7 +27,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["ProbeBudget", "BUDGETS", "CAP_FACTOR", "probe_budget_for", "time_cap", "truncated_reason"]
+__all__ = ["ProbeBudget", "BUDGETS", "DEFAULT_BUDGET", "CAP_FACTOR", "probe_budget_for", "time_cap",
+           "truncated_reason"]
 
 # A probe may take this many times its planned work at the measured step time before its safety net stops it.
 CAP_FACTOR = 20.0
@@ -41,6 +46,10 @@ class ProbeBudget:
     eval_samples: int  # train and held-out samples evaluated at each curve point
     curve_points: int  # evaluations along the training probe (start and end included)
     seconds: float  # floor of the wall-clock safety net of one probe run (see time_cap)
+    verify_fixes: int  # most causes whose fix is verified (a count: never depends on the machine's load)
+    baseline_train: int  # training samples the reference baselines fit on (at most)
+    baseline_test: int  # test samples they are scored on (at most)
+    overlap_test_windows: int  # test windows the cross-split window-overlap scan compares (at most)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -48,14 +57,18 @@ class ProbeBudget:
 
 BUDGETS = {
     "quick": ProbeBudget("quick", train_steps=40, overfit_steps=100, overfit_batch=16, overfit_check_every=10,
-                         overfit_retries=1, lr_steps=50, eval_samples=256, curve_points=3, seconds=120.0),
+                         overfit_retries=1, lr_steps=50, eval_samples=256, curve_points=3, seconds=120.0,
+                         verify_fixes=1, baseline_train=1000, baseline_test=500, overlap_test_windows=1000),
     "standard": ProbeBudget("standard", train_steps=100, overfit_steps=200, overfit_batch=32,
                             overfit_check_every=10, overfit_retries=1, lr_steps=80, eval_samples=256,
-                            curve_points=5, seconds=300.0),
+                            curve_points=5, seconds=300.0, verify_fixes=3, baseline_train=2000, baseline_test=1000,
+                            overlap_test_windows=4000),
     "thorough": ProbeBudget("thorough", train_steps=300, overfit_steps=400, overfit_batch=32,
                             overfit_check_every=10, overfit_retries=2, lr_steps=120, eval_samples=2048,
-                            curve_points=11, seconds=900.0),
+                            curve_points=11, seconds=900.0, verify_fixes=6, baseline_train=5000, baseline_test=2000,
+                            overlap_test_windows=20000),
 }
+DEFAULT_BUDGET = "standard"
 
 
 def probe_budget_for(name: str) -> ProbeBudget:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FactUnavailable
+from ..load.losses import loss_kind
 
 __all__ = ["CLASS_LOSSES", "ProbeData", "prepare_probe_data", "label_entropy", "first_output"]
 
@@ -184,8 +185,6 @@ def prepare_probe_data(subject, train_X, train_y, test_X=None, test_y=None, *, l
     Raises ``FactUnavailable`` when the forward pass or the loss cannot run on these data.
     """
     import torch
-
-    from ..facts.model import loss_kind
 
     train_X = train_X if isinstance(train_X, np.ndarray) else _numpy(train_X)
     test_X = None if test_X is None else (test_X if isinstance(test_X, np.ndarray) else _numpy(test_X))

@@ -80,12 +80,6 @@ class LRRange:
             return "below the region where the loss falls"
         return "inside the region where the loss falls"
 
-    def loss_at(self, lr: float) -> float | None:
-        """Smoothed loss at ``lr`` (interpolated in log-lr); None outside the swept range."""
-        if not self.smoothed or lr < self.lrs[0] or lr > self.lrs[len(self.smoothed) - 1]:
-            return None
-        return float(np.interp(math.log(lr), np.log(self.lrs[:len(self.smoothed)]), self.smoothed))
-
     def summary(self) -> dict:
         r = lambda v: None if v is None else float(f"{v:.4g}")  # noqa: E731
         return {"user_lr": self.user_lr, "suggested_lr": r(self.suggestion), "lr_at_min_loss": r(self.lr_at_min),

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..keras.support import is_keras_model, keras_layers
+from ..trace.hooks import Hooks
 
 __all__ = ["GradientRecorder", "UnitRecorder", "UnitActivity", "dropout_off", "layer_of", "weight_norms",
            "preserved_state", "forward_order"]
@@ -48,20 +49,16 @@ def forward_order(model, run) -> list[str]:
     owners = {layer_of(n) for n, _ in model.named_parameters()}
     names = {m: (n or "(model)") for n, m in model.named_modules()}
     seen: list[str] = []
-    handles = []
 
     def hook(module, args):
         name = names.get(module)
         if name in owners and name not in seen:
             seen.append(name)
 
-    try:
+    with Hooks() as hooks:
         for module in model.modules():
-            handles.append(module.register_forward_pre_hook(hook))
+            hooks.add(module.register_forward_pre_hook(hook))
         run()
-    finally:
-        for h in handles:
-            h.remove()
     seen += sorted(owners - set(seen) - {"(model)"})  # layers forward never called
     if "(model)" in owners and "(model)" not in seen:
         seen.append("(model)")
@@ -135,7 +132,10 @@ class GradientRecorder:
         self.totals: list[float] = []
         self.accumulation: list[float] = []  # ||.grad after the step|| / ||gradient of this step||
         self.nonfinite_step: int | None = None
-        self._handles = [p.register_hook(self._hook(i)) for i, (_, p) in enumerate(self.params)]
+        with Hooks() as hooks:  # all attached, or none left behind
+            for i, (_, p) in enumerate(self.params):
+                hooks.add(p.register_hook(self._hook(i)))
+            self._hooks = hooks.pop_all()
 
     def _hook(self, i: int):
         def record(grad):
@@ -177,9 +177,7 @@ class GradientRecorder:
         return [n for (n, _), ok in zip(self.params, self.ever_nonzero) if not ok]
 
     def close(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
+        self._hooks.remove()
 
 
 @dataclass
@@ -219,7 +217,7 @@ class UnitRecorder:
         self._stack: list[str] = []
         self._count: dict[str, int] = {}
         self.fired: dict[str, np.ndarray] = {}
-        self._handles = []
+        self._hooks = Hooks()
         recorder = self
 
         class _Mode(TorchFunctionMode):
@@ -260,19 +258,19 @@ class UnitRecorder:
             if self._stack:
                 self._stack.pop()
 
-        for module in self.model.modules():
-            self._handles.append(module.register_forward_pre_hook(pre))
-            self._handles.append(module.register_forward_hook(post))
-        self._mode.__enter__()
+        with Hooks() as hooks:  # all attached and the mode entered, or nothing left behind
+            for module in self.model.modules():
+                hooks.add(module.register_forward_pre_hook(pre))
+                hooks.add(module.register_forward_hook(post))
+            self._mode.__enter__()
+            self._hooks = hooks.pop_all()
         return self
 
     def __exit__(self, *exc):
         try:
             self._mode.__exit__(*exc)
         finally:
-            for h in self._handles:
-                h.remove()
-            self._handles = []
+            self._hooks.remove()
             self._stack = []
         return False
 

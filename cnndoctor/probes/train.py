@@ -274,6 +274,40 @@ class ProbeRun:
         end = points[-1]
         return (mid.train_loss - end.train_loss) / mid.train_loss if mid.train_loss else None
 
+    def peak_batch_loss(self) -> tuple[float | None, int | None]:
+        """The highest median of three consecutive batch losses (one unlucky batch is not a blow-up), and its
+        1-based position among the windows whose three losses are all finite; (None, None) without one."""
+        finite = [float(np.median(self.losses[i:i + 3])) for i in range(max(0, len(self.losses) - 2))
+                  if all(math.isfinite(v) for v in self.losses[i:i + 3])]
+        if not finite:
+            return None, None
+        peak = max(finite)
+        return peak, finite.index(peak) + 1
+
+    def grad_growth(self) -> tuple[float | None, float, float]:
+        """(growth, early, late) of the total gradient norm: the largest finite norm after the first steps over
+        the median of the first ones (the first tenth, 1 to 5 steps); growth is None with fewer than two
+        finite norms or an early norm of 0."""
+        finite = [x for x in self.grad_totals if math.isfinite(x)]
+        if len(finite) < 2:
+            return None, 0.0, 0.0
+        k = max(1, min(5, len(finite) // 10))
+        early = float(np.median(finite[:k]))
+        late = float(max(finite[k:])) if finite[k:] else early
+        return (late / early if early > 0 else None), early, late
+
+    def grad_growth_per_layer(self) -> dict[str, float]:
+        """Each layer's largest finite gradient norm over its first one (3 significant digits), for layers
+        whose first norm is above 0; empty without recorded per-layer norms."""
+        per_layer: dict[str, float] = {}
+        if self.grad_norms is not None and len(self.grad_norms) > 1:
+            rows = self.grad_norms
+            for j, name in enumerate(self.layers):
+                col = rows[:, j][np.isfinite(rows[:, j])]
+                if len(col) > 1 and col[0] > 0:
+                    per_layer[name] = float(f"{col.max() / col[0]:.3g}")
+        return per_layer
+
     def median_grad_norms(self) -> dict[str, float]:
         """Median gradient norm of each layer over the finite steps, in forward order."""
         if self.grad_norms is None or not len(self.grad_norms):
@@ -331,12 +365,12 @@ def train_probe(data: ProbeData, subject, *, steps: int, lr: float | None = None
         optimizer = subject.make_optimizer(model.parameters(), lr=lr)
         first_idx = sampler.next()
         run.layers = forward_order(model, lambda: evaluate(model, data, "train", first_idx[:2]))
-        recorder = GradientRecorder(model, optimizer)
         trainable = [p for p in model.parameters() if p.requires_grad]
         before = [p.detach().clone() for p in trainable]
         run.weight_norms_start = weight_norms(model)
         step_times: list[float] = []
         pending = first_idx
+        recorder = GradientRecorder(model, optimizer)  # its gradient hooks come off in the finally right below
         try:
             run.initial_loss = measure_initial_loss(model, data, train_idx, subject.batch_size)
             point, _, _, run.units_start = _evaluate_point(model, data, 0, train_idx, held_idx, zero_inputs,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["fmt_value", "severity_word", "verified_text", "pct", "settings_rows"]
+from ..findings import pct
+
+__all__ = ["fmt_value", "severity_word", "verified_text", "settings_rows"]
 
 
 def fmt_value(value, *, limit: int = 8) -> str:
@@ -35,12 +37,6 @@ def fmt_value(value, *, limit: int = 8) -> str:
 
 def severity_word(severity) -> str:
     return str(severity).upper()
-
-
-def pct(value) -> str:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return "n/a"
-    return f"{100 * value:.0f}%"
 
 
 def verified_text(v: dict) -> str:

@@ -128,15 +128,12 @@ def fix_figure(code: str, description: str, before, after):
 def report_figures(ctx, fix_runs: dict, findings) -> list:
     """Every figure for the report: data, probes (when they ran), and before/after each verified fix."""
     figures = data_figures(ctx)
+    from .figures import figures as probe_figures
+
     try:
-        from .figures import figures as probe_figures
-    except ImportError:  # the probe figures module is optional
-        probe_figures = None
-    if probe_figures is not None:
-        try:
-            figures += probe_figures(ctx)
-        except Exception as exc:  # a figure must never break a report
-            ctx.note(f"a probe figure could not be drawn ({type(exc).__name__}: {exc})")
+        figures += probe_figures(ctx)
+    except Exception as exc:  # a figure must never break a report
+        ctx.note(f"a probe figure could not be drawn ({type(exc).__name__}: {exc})")
     described = {f.code: (f.verified or {}).get("fix", "the fix") for f in findings}
     for code, (before, after) in fix_runs.items():
         try:

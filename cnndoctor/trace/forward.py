@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import PACKAGE_DIR, InputError
+from .hooks import Hooks
 from .ops import FailedOp, LinearPair, OpRecorder
 
 __all__ = ["LayerCall", "Trace", "mark_time_axes", "shape_of", "trace_forward"]
@@ -122,10 +123,6 @@ class Trace:
     def ok(self) -> bool:
         return self.error is None
 
-    @property
-    def leaves(self) -> list[LayerCall]:
-        return [c for c in self.calls if c.is_leaf]
-
     def to_dict(self) -> dict:
         return {"input_shape": list(self.input_shape), "output_shape": _jsonable(self.output_shape),
                 "ok": self.ok, "error": self.error_text,
@@ -176,7 +173,6 @@ def trace_forward(model, x) -> Trace:
     calls: list[LayerCall] = []
     stack: list[LayerCall] = []
     finished = [0]
-    handles = []
     recorder = OpRecorder(stack)
 
     def pre_hook(module, args):
@@ -204,37 +200,33 @@ def trace_forward(model, x) -> Trace:
             except Exception:  # noqa: BLE001, S110 — bookkeeping must never break the user's forward pass
                 pass
 
-    was_training = model.training
     trace = Trace(calls, tuple(x.shape))
-    try:
-        for module in model.modules():
-            handles.append(module.register_forward_pre_hook(pre_hook))
-            handles.append(module.register_forward_hook(post_hook))
-        model.eval()
-        with torch.no_grad(), recorder:
-            out = model(x)
-        trace.output_shape = shape_of(out)
-        first = out[0] if isinstance(out, (tuple, list)) and out else out
-        tag = recorder.tag(first) if hasattr(first, "shape") else None
-        if tag is not None:
-            trace.output_op, trace.output_producer = tag.value_op, tag.producer
-            trace.output_op_module = tag.value_module
-    except InputError:  # not the user's forward failing: e.g. no way to tell which output is the logits (exit 2)
-        raise
-    except Exception as exc:  # noqa: BLE001 — the user's forward may raise anything; the trace keeps it
-        trace.error = exc
-        trace.error_text = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        if stack:
-            stack[-1].failed = True
-            trace.failing = stack[-1]
-        trace.error_line = _user_line(exc)
-        if recorder.failed is not None and recorder.failed.exception is exc:
-            trace.failed_op = recorder.failed
-            trace.failed_op.exception = None  # do not keep the traceback (and its frames) alive
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
+    with Hooks(model) as hooks:  # the hooks come off and the training mode goes back, whatever happens
+        try:
+            for module in model.modules():
+                hooks.add(module.register_forward_pre_hook(pre_hook))
+                hooks.add(module.register_forward_hook(post_hook))
+            model.eval()
+            with torch.no_grad(), recorder:
+                out = model(x)
+            trace.output_shape = shape_of(out)
+            first = out[0] if isinstance(out, (tuple, list)) and out else out
+            tag = recorder.tag(first) if hasattr(first, "shape") else None
+            if tag is not None:
+                trace.output_op, trace.output_producer = tag.value_op, tag.producer
+                trace.output_op_module = tag.value_module
+        except InputError:  # not the user's forward failing: e.g. no way to tell which output is the logits (exit 2)
+            raise
+        except Exception as exc:  # noqa: BLE001 — the user's forward may raise anything; the trace keeps it
+            trace.error = exc
+            trace.error_text = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            if stack:
+                stack[-1].failed = True
+                trace.failing = stack[-1]
+            trace.error_line = _user_line(exc)
+            if recorder.failed is not None and recorder.failed.exception is exc:
+                trace.failed_op = recorder.failed
+                trace.failed_op.exception = None  # do not keep the traceback (and its frames) alive
     trace.dropouts = list(recorder.dropouts)
     trace.linear_pairs = list(dict.fromkeys(recorder.linear_pairs))
     return trace

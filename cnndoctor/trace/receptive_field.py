@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .forward import LayerCall, Trace
+from .hooks import Hooks
 
 __all__ = [
     "ReceptiveField",
@@ -146,7 +147,7 @@ def gradient_receptive_field(build_model, x, time_axis: int, feature_map: LayerC
     import torch
 
     model = build_model()
-    was = model.training
+    hooks = Hooks(model)  # remembers the training mode, given back when the hooked forward is done
     model.eval()
     captured = {}
     target = dict(model.named_modules()).get(feature_map.name)
@@ -159,8 +160,8 @@ def gradient_receptive_field(build_model, x, time_axis: int, feature_map: LayerC
         if seen[0] == occurrence:
             captured["out"] = output
 
-    handle = target.register_forward_hook(hook)
-    try:
+    with hooks:
+        hooks.add(target.register_forward_hook(hook))
         inp = x.detach().clone().float().requires_grad_(True)
         with torch.enable_grad():
             model(inp)
@@ -175,9 +176,6 @@ def gradient_receptive_field(build_model, x, time_axis: int, feature_map: LayerC
             weights = torch.randn(picked.shape[1:], generator=torch.Generator().manual_seed(0)).to(picked.device)
             (picked * weights).sum().backward()
         grad = inp.grad.detach().abs().cpu().numpy()
-    finally:
-        handle.remove()
-        model.train(was)
     profile = grad.sum(axis=tuple(i for i in range(grad.ndim) if i != time_axis))
     if profile.max() <= 0:
         return None
