@@ -81,7 +81,8 @@ def run_one(name, device):
     X_all = np.concatenate([X_train, X_test]) if name != "W3" else X_train
     out["numpy_pass_s"] = numpy_pass_seconds(X_all)
     del X_all
-    factory = lambda in_channels, num_classes: typical_cnn(in_channels, num_classes)
+    def factory(in_channels, num_classes):
+        return typical_cnn(in_channels, num_classes)
     start = time.perf_counter()
     cnndoctor.diagnose(factory, (X_train, y_train), (X_test, y_test), select=["D"], progress=False,
                        device=device)

@@ -12,7 +12,7 @@ one warm-up step. "Probes" runs every probe check (L205, T1xx, T2xx) the way ``d
 does — subject, context, checks — with the probes they need (training probe, zeroed-input
 baseline when needed, overfit one batch, LR range test), including cnndoctor's own warm-up,
 thread choice and the forward pass that decides how the data is fed.
-Target (DESIGN §5): the standard diagnosis costs about one epoch.
+Target (BENCHMARKS.md, "Performance"): the standard diagnosis costs about one epoch.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import time
 
 import numpy as np
 
-PROBE_FACTS = ("probe_data", "probe_runtime", "initial_loss", "parameter_inventory", "training_probe", "zero_input_probe",
-               "overfit_batch", "lr_range")
+PROBE_FACTS = ("probe_data", "probe_runtime", "initial_loss", "parameter_inventory", "training_probe",
+               "zero_input_probe", "overfit_batch", "lr_range")
 
 
 def make_data(n: int, n_test: int, channels: int, length: int, classes: int, seed: int = 0):
@@ -95,9 +95,9 @@ def probes(X, y, Xt, yt, device: str, budget: str):
     """Run every probe check through the context, as ``diagnose`` does, and return (seconds, context, findings)."""
     from cnndoctor.context import Context
     from cnndoctor.load.data import data_from_arrays
+    from cnndoctor.load.subject import make_subject
     from cnndoctor.registry import select_checks
     from cnndoctor.runner import run_checks
-    from cnndoctor.load.subject import make_subject
 
     start = time.perf_counter()
     subject = make_subject(typical_cnn, "build_model", data_from_arrays(X, y, Xt, yt), name="typical_cnn",
@@ -111,7 +111,8 @@ def _describe(ctx) -> list[str]:
     lines = []
     if ctx.computed("probe_runtime"):
         rt = ctx.get("probe_runtime")
-        lines.append(f"warm-up {rt.warmup_seconds:.2f} s · threads {rt.threads} ({rt.choice.reason if rt.choice else '-'})")
+        reason = rt.choice.reason if rt.choice else "-"
+        lines.append(f"warm-up {rt.warmup_seconds:.2f} s · threads {rt.threads} ({reason})")
     if ctx.computed("training_probe"):
         run = ctx.get("training_probe")
         lines.append(f"training probe: {run.steps}/{run.max_steps} steps ({run.stopped_by}), "
@@ -164,7 +165,8 @@ def main(argv=None) -> None:
         with using_threads(threads):
             epoch, steps = one_epoch(X, y, 10, device)
         print(f"\n[{device}] one epoch: {epoch:.1f} s ({steps} steps, {epoch / steps:.3f} s/step, {threads} threads)")
-        print(f"[{device}] probes ({args.budget}): {seconds:.1f} s  ->  probe time / epoch time = {seconds / epoch:.2f}")
+        print(f"[{device}] probes ({args.budget}): {seconds:.1f} s  ->  probe time / epoch time = "
+              f"{seconds / epoch:.2f}")
         if device == "cpu" and threads is not None and threads != torch.get_num_threads():
             default, _ = one_epoch(X, y, 10, device)
             print(f"[{device}] one epoch with torch's default {torch.get_num_threads()} threads: {default:.1f} s "

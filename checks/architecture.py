@@ -50,7 +50,8 @@ def _branch_length(fault):
     convs = d.get("convs") or []
     if convs:
         message += " The convolutions without padding shorten the sequence: " + "; ".join(
-            f"`{c['layer']}` by {c['shrink']} steps (kernel {c['kernel']}, dilation {c['dilation']})" for c in convs) + "."
+            f"`{c['layer']}` by {c['shrink']} steps (kernel {c['kernel']}, dilation {c['dilation']})"
+            for c in convs) + "."
     fixable = [c for c in convs if c["padding_fix"] is not None]
     if not fixable:
         shortest = min(b["size"] for b in d["branches"])
@@ -98,7 +99,8 @@ def _linear_flatten(fault):
     fix = (f"Set in_features={d['got']} in `{fault.layer}`, or add nn.AdaptiveAvgPool1d(1) before the flatten "
            f"{pooled} whatever the input length.")
     out = d.get("out_features") or "num_classes"
-    snippet = (f"{_attr(fault.layer)} = nn.Linear({d['got']}, {out})   # {d['channels']} channels × {d['steps']} steps\n"
+    snippet = (f"{_attr(fault.layer)} = nn.Linear({d['got']}, {out})   "
+               f"# {d['channels']} channels × {d['steps']} steps\n"
                f"# or, independent of the input length:\n"
                f"x = torch.flatten(nn.AdaptiveAvgPool1d(1)(x), 1)   # (B, {d['channels']})")
     return message, fix, snippet
@@ -164,7 +166,8 @@ def _too_short(fault):
 
 def _norm_channels(fault):
     d = fault.details
-    message = f"`{fault.layer}` normalises {d['expected']} channels (num_features={d['expected']}) but receives {d['got']}."
+    message = (f"`{fault.layer}` normalises {d['expected']} channels (num_features={d['expected']}) but receives "
+               f"{d['got']}.")
     return message, f"Set num_features={d['got']} in `{fault.layer}`.", None
 
 

@@ -4,9 +4,9 @@ on the one-sample last batch of an epoch."""
 
 from __future__ import annotations
 
+from cnndoctor.errors import Skip
 from cnndoctor.findings import Finding, Severity, pct
 from cnndoctor.registry import check
-from cnndoctor.errors import Skip
 
 __all__ = [
     "batchnorm_batch_of_one",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnndoctor.errors import Skip
 from cnndoctor.findings import Finding, Severity
 from cnndoctor.registry import check
-from cnndoctor.errors import Skip
 
 __all__ = ["channel_scale_mismatch", "constant_input", "non_finite_values", "standardise_snippet", "train_test_shift",
            "unscaled_input"]

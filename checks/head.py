@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import math
 
-from cnndoctor.findings import Finding, Severity
-from cnndoctor.registry import check
 from cnndoctor.errors import Skip
+from cnndoctor.findings import Finding, Severity
 from cnndoctor.keras.support import is_keras_loss
+from cnndoctor.registry import check
 
 __all__ = ["activation_loss_mismatch", "bounded_logits", "loss_task_mismatch", "output_class_mismatch",
            "softmax_over_singleton_axis"]
@@ -172,7 +172,8 @@ def activation_loss_mismatch(output_activation, loss, n_classes):
     elif kind == "cross_entropy" and name == "softmax":
         best, floor = _ce_floor(0.0, 1.0, max(k, 2))
         extra = {"best_true_class_probability": best, "lowest_loss": floor, "ln_k": math.log(max(k, 2))}
-        message = (f"The model applies softmax before {loss.name}{_default(loss)}, which applies log-softmax itself: its outputs "
+        message = (f"The model applies softmax before {loss.name}{_default(loss)}, which applies log-softmax itself: "
+                   f"its outputs "
                    f"(rows sum to 1) are treated as logits in [0, 1], so the true class can get at most "
                    f"e/(e+K−1) = {best:.2f} (K = {k}) and the loss cannot fall below {floor:.2f} (chance: "
                    f"ln K = {math.log(max(k, 2)):.2f}); the gradients are squashed twice.")
@@ -190,7 +191,8 @@ def activation_loss_mismatch(output_activation, loss, n_classes):
             message = (f"{loss.name} expects log-probabilities but receives {what}: their exponentials do not sum "
                        f"to 1 (a row's log-sum-exp is off by up to {act.stats.get('logsumexp_max_deviation', 0):.3g}),"
                        " so the loss −output of the true class is not a likelihood"
-                       + (" and is unbounded below, so training inflates one logit." if name in (None, "relu") else "."))
+                       + (" and is unbounded below, so training inflates one logit." if name in (None, "relu")
+                          else "."))
         fix = "End the model with nn.LogSoftmax(dim=1) (or return raw logits and use CrossEntropyLoss)."
     elif kind == "bce_logits" and name in ("sigmoid", "softmax", "log_softmax"):
         low, high = (-math.inf, 0.0) if name == "log_softmax" else (0.0, 1.0)

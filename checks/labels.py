@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnndoctor.findings import Finding
-from cnndoctor.registry import check
-from cnndoctor.measure.baselines import BASELINE_NAMES
 from cnndoctor.errors import Skip
+from cnndoctor.findings import Finding
+from cnndoctor.measure.baselines import BASELINE_NAMES
+from cnndoctor.registry import check
 
 __all__ = ["class_imbalance", "few_samples_per_class", "label_encoding_mismatch", "label_range", "unlearnable_labels"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from cnndoctor.errors import Skip
 from cnndoctor.findings import Finding
 from cnndoctor.registry import check
-from cnndoctor.errors import Skip
 
 __all__ = ["axis_layout", "no_temporal_structure", "scrambled_time_axis"]
 

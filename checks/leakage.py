@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnndoctor.findings import Finding, Severity
-from cnndoctor.registry import check
 from cnndoctor.errors import Skip
+from cnndoctor.findings import Finding, Severity
 from cnndoctor.measure.duplicates import IDENTICAL, MAX_DISTANCE, MAX_RATIO
+from cnndoctor.registry import check
 
 __all__ = ["duplicated_samples", "group_overlap_leakage", "split_label_mismatch", "window_overlap_leakage"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-from cnndoctor.findings import Finding, Severity
-from cnndoctor.registry import check
 from cnndoctor.errors import Skip
+from cnndoctor.findings import Finding, Severity
 from cnndoctor.keras.support import is_keras_loss
+from cnndoctor.registry import check
 
 from ._probes import attempt_row, g, is_memorised, is_stuck, pct, require_complete, require_steps
 
@@ -143,7 +143,8 @@ def cannot_overfit_batch(overfit_batch, optimizer_settings, *, min_accuracy: flo
         return
     evidence = {"batch_size": result.batch_size, "class_counts": {str(k): v for k, v in result.class_counts.items()},
                 "floor_loss": round(floor, 5), "min_accuracy": min_accuracy, "stuck_fraction": stuck_fraction,
-                "optimizer": optimizer_settings.describe(user.lr), "attempts": [attempt_row(a) for a in result.attempts]}
+                "optimizer": optimizer_settings.describe(user.lr),
+                "attempts": [attempt_row(a) for a in result.attempts]}
     what = (f"its loss became non-finite at step {user.nonfinite_step + 1}" if user.nonfinite else
             f"after {user.steps} steps its loss on that batch is {g(user.final_loss)} (a model that ignores its input "
             f"scores {g(floor)}) and it gets {pct(user.best_accuracy)} of the batch right")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
+from cnndoctor.errors import Skip
 from cnndoctor.findings import Finding, Severity
 from cnndoctor.registry import check
-from cnndoctor.errors import Skip
 
 from ._probes import g, is_stuck, pct, require_complete, require_steps
 

@@ -13,24 +13,31 @@ from typing import Any
 from ._version import __version__
 from .config import DEFAULTS, Ignore, parse_ignore, validate_thresholds
 from .context import Context
-from .diagnosis.order import (ChanceRule, at_chance, build_diagnosis, chance_consequence, escalate, order_findings,
-                              unlearnable_consequence)
-from .reporters.plots import report_figures
+from .diagnosis.order import (
+    ChanceRule,
+    at_chance,
+    build_diagnosis,
+    chance_consequence,
+    escalate,
+    order_findings,
+    unlearnable_consequence,
+)
 from .diagnosis.verify import verify_fixes
 from .errors import InputError
 from .findings import CheckOutcome, Severity, Status
 from .keras.support import momentum_note
 from .load.data import Data, data_from_arrays, load_data
 from .load.model import display_path, model_source
-from .registry import all_checks, select_checks
-from .report import Report
-from .load.outputs import describe_choice
 from .load.optimizers import DEFAULT_OPTIMIZER
-from .runner import run_checks
+from .load.outputs import describe_choice
 from .load.settings import run_settings
 from .load.subject import Subject, make_subject
 from .load.torch_data import DEFAULT_MAX_SAMPLES, arrays_from_torch, is_torch_data
 from .probes.budget import BUDGETS, DEFAULT_BUDGET
+from .registry import all_checks, select_checks
+from .report import Report
+from .reporters.plots import report_figures
+from .runner import run_checks
 
 __all__ = ["diagnose", "run_diagnosis"]
 

@@ -226,10 +226,10 @@ def _cmd_run(args, console) -> int:
 def _diagnose(args, cfg, opt, select, ignore):
     """Everything that runs user code: import model.py, load the data, build the subject, run the checks."""
     from .api import run_diagnosis
+    from .guard.timeout import step
     from .load.data import load_data
     from .load.model import display_path, load_model_file, model_source, parse_model_args
     from .load.subject import make_subject
-    from .guard.timeout import step
 
     step("importing the model file")
     model_file = load_model_file(args.model, verbose=args.verbose)

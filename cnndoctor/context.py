@@ -14,9 +14,9 @@ import time
 from typing import Any, Callable, Mapping
 
 from .errors import FactUnavailable
+from .guard.timeout import DiagnosisTimeout, phase
 from .probes.budget import DEFAULT_BUDGET
 from .probes.threads import fact_threads
-from .guard.timeout import DiagnosisTimeout, phase
 
 __all__ = ["Context", "fact", "registered_facts"]
 

@@ -14,8 +14,8 @@ from typing import Any, Iterable, Mapping
 from .context import Context
 from .errors import FactUnavailable, InputError, Skip
 from .findings import CheckOutcome, Finding, Status
-from .registry import CheckSpec
 from .guard.timeout import phase
+from .registry import CheckSpec
 
 __all__ = ["run_checks"]
 

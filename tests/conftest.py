@@ -28,11 +28,17 @@ def codes(report) -> list[str]:
     return [f.code for f in report.findings]
 
 
-def marked_codes(kind: str) -> set[str]:
-    """Codes named in ``@pytest.mark.fires("X")`` / ``silent`` markers across the test files."""
+def marked_code_files(kind: str) -> dict[str, set[str]]:
+    """For each code named in ``@pytest.mark.fires("X")`` / ``silent`` markers, the test files that name it."""
     pattern = re.compile(rf"mark\.{kind}\(([^)]*)\)")
-    found = set()
+    found: dict[str, set[str]] = {}
     for path in TESTS.rglob("test_*.py"):
         for args in pattern.findall(path.read_text(encoding="utf-8")):
-            found.update(re.findall(r"[\"']([DLAT]\d{3})[\"']", args))
+            for code in re.findall(r"[\"']([DLAT]\d{3})[\"']", args):
+                found.setdefault(code, set()).add(path.relative_to(TESTS).as_posix())
     return found
+
+
+def marked_codes(kind: str) -> set[str]:
+    """Codes named in ``@pytest.mark.fires("X")`` / ``silent`` markers across the test files."""
+    return set(marked_code_files(kind))

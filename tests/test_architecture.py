@@ -1,11 +1,16 @@
-"""A101–A104 and A201–A205 on real data and tiny real models: the seeds' own models first."""
+"""A101–A105, A201–A205 and A207 on real data and tiny real models: the seeds' own models first."""
 
+import json
+import textwrap
 from functools import partial
 
 import numpy as np
 import pytest
+import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
+from cnndoctor.cli import main
 from tests.conftest import codes
 from tests.fixtures.arch_models import (
     AlwaysOnDropoutCNN,
@@ -24,6 +29,8 @@ from tests.fixtures.arch_models import (
     fcn,
 )
 from tests.fixtures.data import gunpoint, ucr
+from tests.fixtures.models import FlattenHeadCNN, TinyCNN
+from tests.fixtures.probe_models import ProbeCNN
 
 
 def _found(report, code):
@@ -32,6 +39,12 @@ def _found(report, code):
 
 def _status(report, code):
     return next(c.status for c in report.checks if c.code == code)
+
+
+def _finding(report, code):
+    found = [f for f in report.findings if f.code == code]
+    assert found, (code, codes(report), [(c.code, c.status, c.reason) for c in report.checks])
+    return found[0]
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +121,36 @@ def test_a101_silent_on_the_fixed_seed_models(run, gp):
                   partial(ConvAttentionCNN, transpose=True)):
         report = run(model, *gp, select=["A101"])
         assert codes(report) == [] and _status(report, "A101") == "passed"
+
+
+# A101 forward-error: the foundation cases -------------------------------------------------
+
+@pytest.mark.fires("A101")
+def test_a101_fires_with_the_exact_in_features(run):
+    X_train, y_train, X_test, y_test = gunpoint()  # length 150: conv k3 -> 148, pool 2 -> 74, 8 x 74 = 592
+    report = run(FlattenHeadCNN, (X_train, y_train), (X_test, y_test), select=["A101"])
+    f = _finding(report, "A101")
+    assert f.location == "fc"
+    assert "expects 128 input features but receives 592 = 8 channels × 74 steps" in f.message
+    assert "in_features=592" in f.fix and "AdaptiveAvgPool1d(1)" in f.fix
+    assert report.trace["layers"][-1]["failed"] and report.trace["layers"][-1]["name"] == "fc"
+
+
+@pytest.mark.fires("A101")
+def test_a101_fires_on_conv_channel_mismatch(run):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 6, 100)).astype(np.float32)
+    y = np.arange(40) % 4
+    report = run(TinyCNN(in_channels=3, num_classes=4), (X, y), (X, y), select=["A101"])
+    f = _finding(report, "A101")
+    assert "expects 3 input channels but receives" in f.message
+
+
+@pytest.mark.silent("A101")
+def test_a101_silent_when_forward_runs(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    report = run(FlattenHeadCNN(in_features=592), (X_train, y_train), (X_test, y_test), select=["A101"])
+    assert codes(report) == []
 
 
 # A102 input-channel-mismatch -----------------------------------------------------------------
@@ -201,6 +244,183 @@ def test_a104_silent_on_pooled_heads_and_attention_over_time(run, gp):
     for model in (PlainCNN, partial(ConvAttentionCNN, transpose=True)):
         report = run(model, *gp, select=["A104"])
         assert codes(report) == [] and _status(report, "A104") == "passed"
+
+
+# A105 constructor-default-mismatch: models whose defaults are the user's guesses ------------
+
+class Net(nn.Module):
+    """A small conv net whose defaults are the user's own guesses."""
+
+    def __init__(self, in_channels=1, num_classes=5, seq_len=None, width=8):
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, width, 5, padding=2)
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        return self.head(self.conv(x).relu().mean(-1))
+
+
+class FlatHead(nn.Module):
+    """Sizes its head from ``seq_len``: a length default that disagrees with the data breaks the user's own run."""
+
+    def __init__(self, in_channels=1, num_classes=2, seq_len=128):
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, 4, 3, padding=1)
+        self.head = nn.Linear(4 * seq_len, num_classes)
+
+    def forward(self, x):
+        return self.head(self.conv(x).flatten(1))
+
+
+@pytest.fixture(scope="module")
+def osuleaf():  # six classes, one channel, 427 steps
+    X_train, y_train, X_test, y_test = ucr("OSULeaf")
+    return (X_train[:60], y_train[:60]), (X_test[:60], y_test[:60])
+
+
+@pytest.fixture(scope="module")
+def basicmotions():  # four classes, six channels
+    X_train, y_train, X_test, y_test = ucr("BasicMotions")
+    return (X_train, y_train), (X_test, y_test)
+
+
+def _args(report):
+    return {a["name"]: a for a in report.subject["constructor_arguments"]}
+
+
+# A105 constructor-default-mismatch: the cases --------------------------------------------------------------
+
+@pytest.mark.fires("A105")
+def test_a105_fires_on_a_class_count_default_that_disagrees(run, osuleaf):
+    report = run(Net, *osuleaf, select=["A105"])
+    (f,) = report.findings
+    assert f.severity == "error"
+    assert f.evidence == {"parameter": "num_classes", "default": 5, "value_from_data": 6, "fact": "classes",
+                          "default_output_shape": [4, 5], "filled_output_shape": [4, 6]}  # measured: Net() built
+    assert "`num_classes` defaults to 5" in f.message and "6 classes" in f.message
+    assert "Pass num_classes=6 where you build the model" in f.fix
+    assert "--model-arg num_classes=6" in f.fix and 'model_args={"num_classes": 6}' in f.fix
+
+
+@pytest.mark.fires("A105")
+def test_a105_fires_on_a_channel_default_that_disagrees(run, basicmotions):
+    report = run(Net, *basicmotions, model_args={"num_classes": 4}, select=["A105"])
+    (f,) = report.findings
+    assert f.severity == "error" and f.evidence["parameter"] == "in_channels"
+    assert (f.evidence["default"], f.evidence["value_from_data"]) == (1, 6)
+
+
+@pytest.mark.fires("A105")
+def test_a105_length_default_that_crashes_the_users_run_is_an_error(run, gp):
+    report = run(FlatHead, *gp, select=["A105"])
+    (f,) = report.findings
+    # FlatHead(seq_len=128) sizes its Linear for 128 steps: on 150 steps the user's own forward fails
+    assert f.severity == "error" and f.evidence["fact"] == "length"
+    assert (f.evidence["default"], f.evidence["value_from_data"]) == (128, 150)
+    assert "mat1 and mat2 shapes cannot be multiplied" in f.evidence["default_error"]
+
+
+class PerStepHead(nn.Module):
+    """Uses seq_len only to shape its output: the default runs, with another output shape."""
+
+    def __init__(self, in_channels=1, num_classes=2, seq_len=100):
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, num_classes, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool1d(seq_len // 50)  # 2 steps at the default, 3 on 150-step data
+
+    def forward(self, x):
+        return self.pool(self.conv(x)).flatten(1)
+
+
+@pytest.mark.fires("A105")
+def test_a105_length_default_that_runs_with_another_output_is_a_warning(run, gp):
+    report = run(PerStepHead, *gp, select=["A105"])
+    (f,) = report.findings
+    assert f.severity == "warning"
+    assert (f.evidence["default_output_shape"], f.evidence["filled_output_shape"]) == ([4, 4], [4, 6])
+
+
+class HiddenWidth(nn.Module):
+    """``channels`` is a hidden width here, next to the real ``in_channels``."""
+
+    def __init__(self, in_channels=1, num_classes=2, channels=64, n_features=32):
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, channels, 3, padding=1)
+        self.fc = nn.Linear(channels, n_features)
+        self.head = nn.Linear(n_features, num_classes)
+
+    def forward(self, x):
+        return self.head(self.fc(self.conv(x).relu().mean(-1)).relu())
+
+
+def test_a105_hidden_widths_next_to_the_channel_parameter_are_kept(run, basicmotions):
+    report = run(HiddenWidth, *basicmotions, model_args={"num_classes": 4}, select=["A105"])
+    args = _args(report)
+    assert args["in_channels"]["value"] == 6 and args["in_channels"]["source"] == "data"
+    assert args["channels"] == {"name": "channels", "value": 64, "source": "your default", "default": 64}
+    assert args["n_features"]["value"] == 32 and args["n_features"]["source"] == "your default"
+    (f,) = report.findings  # in_channels=1 on 6-channel data: the user's own Net() cannot read it
+    assert f.severity == "error" and f.evidence["parameter"] == "in_channels"
+
+
+class OnlyWidth(nn.Module):
+    """The only channel-like parameter is a hidden width: its default also runs on 6-channel data."""
+
+    def __init__(self, num_classes=2, channels=16):
+        super().__init__()
+        self.conv = nn.LazyConv1d(channels, 3, padding=1)
+        self.head = nn.Linear(channels, num_classes)
+
+    def forward(self, x):
+        return self.head(self.conv(x).relu().mean(-1))
+
+
+def test_a105_a_default_that_builds_the_same_model_is_only_info(run, basicmotions):
+    report = run(OnlyWidth, *basicmotions, model_args={"num_classes": 4}, select=["A105"])
+    (f,) = report.findings
+    assert f.severity == "info" and f.evidence["parameter"] == "channels"
+    assert "may not be the input channel count" in f.message and "--model-arg channels=16" in f.fix
+
+
+@pytest.mark.silent("A105")
+def test_a105_silent_when_the_value_is_passed_explicitly(run, osuleaf):
+    report = run(Net, *osuleaf, model_args={"num_classes": 6}, select=["A105"])
+    assert codes(report) == []
+    assert _args(report)["num_classes"]["source"] == "model_args"
+
+
+@pytest.mark.silent("A105")
+def test_a105_silent_on_agreeing_or_placeholder_defaults(run, gp):
+    class Placeholders(Net):
+        def __init__(self, in_channels=None, num_classes=2, seq_len=150):
+            super().__init__(in_channels, num_classes)
+
+    assert codes(run(Placeholders, *gp, select=["A105"])) == []
+
+
+def test_a105_through_the_cli_names_the_source(tmp_path, capsys):
+    X_train, y_train, X_test, y_test = ucr("OSULeaf")
+    np.savez(tmp_path / "data.npz", X_train=X_train[:60], y_train=y_train[:60], X_test=X_test[:60],
+             y_test=y_test[:60])
+    (tmp_path / "model.py").write_text(textwrap.dedent("""
+        import torch.nn as nn
+        class Net(nn.Module):
+            def __init__(self, in_channels=1, num_classes=5):
+                super().__init__()
+                self.conv = nn.Conv1d(in_channels, 4, 3, padding=1)
+                self.head = nn.Linear(4, num_classes)
+            def forward(self, x):
+                return self.head(self.conv(x).mean(-1))
+    """))
+    base = ["run", str(tmp_path / "model.py"), str(tmp_path / "data.npz"), "-q", "--select", "A105",
+            "--format", "json"]
+    assert main(base) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert [f["code"] for f in doc["findings"]] == ["A105"]
+    assert main([*base, "--model-arg", "num_classes=6"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (arg,) = [a for a in doc["subject"]["constructor_arguments"] if a["name"] == "num_classes"]
+    assert arg == {"name": "num_classes", "value": 6, "source": "command line", "default": 5}
 
 
 # A201 small-receptive-field -------------------------------------------------------------------
@@ -322,6 +542,46 @@ def test_a205_fires_on_a_dense_layer_over_every_flattened_feature(run, gp):
 def test_a205_silent_on_the_reference_fcn(run, gp):
     report = run(fcn, *gp, select=["A205"])  # ~0.27 M parameters for 50 series
     assert codes(report) == [] and _status(report, "A205") == "passed"
+
+
+def _run(run, model, train, test, **kw):
+    kw.setdefault("budget", "quick")
+    return run(model, train, test, **kw)
+
+
+# A207 batchnorm-batch-of-one -----------------------------------------------------------------------
+
+@pytest.mark.fires("A207")
+def test_a207_fires_when_the_last_batch_of_one_reaches_a_flat_batchnorm(run, gp):
+    report = _run(run, NormAfterPoolCNN, *gp, batch_size=7, select=["A207"])  # 50 = 7 x 7 + 1
+    f = _finding(report, "A207")
+    assert f.severity == "error" and not report.passed()
+    assert f.evidence["failing_layer"] == "features.6" and f.evidence["failing_input_shape"] == [1, 16]
+    assert f.evidence["crashes_at"] == ("at the last batch of every epoch (N=50, batch_size=7 → last batch has 1 "
+                                        "sample)")
+    assert "Expected more than 1 value per channel when training" in f.message
+    assert "drop_last=True" in f.fix and "batch_size=6" in f.fix
+    assert report.diagnosis["headline"].startswith("Training crashes at the last batch of every epoch (N=50")
+
+
+@pytest.mark.fires("A207")
+def test_a207_reads_drop_last_from_a_dataloader(run, gp):
+    (X, y), (Xt, yt) = gp
+    dataset = TensorDataset(torch.tensor(X[:, None, :], dtype=torch.float32), torch.tensor(y))
+    test = (Xt[:, None, :], yt)
+    report = _run(run, NormAfterPoolCNN, DataLoader(dataset, batch_size=7, shuffle=True), test, select=["A207"])
+    assert _finding(report, "A207").evidence["drop_last"] is False
+    dropped = _run(run, NormAfterPoolCNN, DataLoader(dataset, batch_size=7, shuffle=True, drop_last=True), test,
+                   select=["A207"])
+    assert codes(dropped) == []
+
+
+@pytest.mark.silent("A207")
+def test_a207_silent_where_the_loop_does_not_crash(run, gp):
+    assert codes(_run(run, NormAfterPoolCNN, *gp, batch_size=8, select=["A207"])) == []  # last batch: 2
+    # BatchNorm inside the conv blocks gets (1, C, L): it trains on one sample without an error
+    report = _run(run, ProbeCNN, *gp, batch_size=7, select=["A207"])
+    assert codes(report) == [] and _status(report, "A207") == "passed"
 
 
 # healthy models: nothing from the architecture and head checks ------------------------------

@@ -114,8 +114,9 @@ def test_user_prints_at_fd_level_stay_off_stdout(tmp_path, data_file):
 
 
 def test_the_api_leaves_prints_alone(tmp_path, capsys):
-    import cnndoctor
     import torch.nn as nn
+
+    import cnndoctor
 
     class Loud(nn.Module):
         def __init__(self):

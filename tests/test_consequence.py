@@ -3,20 +3,15 @@ an lr that diverges on other seeds, or a constant softmax; the headline says wha
 
 Real tiny CNNs on real UCR data (GunPoint), seeded, on CPU, at the quick budget with only the checks a
 test is about selected; the diagnosis rule itself is also tested on plain findings and probe summaries.
+The firing and silent cases of A207, L206 and T201 (other seeds) are in their families' test files.
 """
 
 import numpy as np
 import pytest
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
 
 from cnndoctor.diagnosis.order import AT_CHANCE, at_chance, build_diagnosis, chance_consequence, escalate
 from cnndoctor.findings import Finding, Severity
 from cnndoctor.load.labels import encode_labels
-from tests.conftest import codes
-from tests.fixtures.arch_models import NormAfterPoolCNN
 from tests.fixtures.data import gunpoint
 from tests.fixtures.models import TinyCNN
 from tests.fixtures.probe_models import ProbeCNN
@@ -31,65 +26,6 @@ def gp():
 def _run(run, model, train, test, **kw):
     kw.setdefault("budget", "quick")
     return run(model, train, test, **kw)
-
-
-def _found(report, code):
-    found = [f for f in report.findings if f.code == code]
-    assert found, (code, codes(report), [(c.code, c.status, c.reason) for c in report.checks])
-    return found[0]
-
-
-def _status(report, code):
-    return next(c for c in report.checks if c.code == code)
-
-
-class FlatHeadCNN(nn.Module):
-    """A tutorial CNN without normalisation: conv/pool blocks, flatten, two dense layers."""
-
-    def __init__(self, in_channels: int = 1, num_classes: int = 2, seq_len: int = 150):
-        super().__init__()
-        self.features = nn.Sequential(nn.Conv1d(in_channels, 16, 7), nn.ReLU(), nn.MaxPool1d(2),
-                                      nn.Conv1d(16, 32, 5), nn.ReLU(), nn.MaxPool1d(2), nn.Flatten())
-        length = ((seq_len - 6) // 2 - 4) // 2
-        self.head = nn.Sequential(nn.Linear(32 * length, 64), nn.ReLU(), nn.Linear(64, num_classes))
-
-    def forward(self, x):
-        return self.head(self.features(x))
-
-
-class SoftmaxOneOutput(nn.Module):
-    """A binary head with one output, then a softmax over that single output: always 1."""
-
-    def __init__(self, in_channels: int = 1):
-        super().__init__()
-        self.features = nn.Sequential(nn.Conv1d(in_channels, 16, 7, padding=3), nn.ReLU(),
-                                      nn.AdaptiveAvgPool1d(1), nn.Flatten())
-        self.fc = nn.Linear(16, 1)
-
-    def forward(self, x):
-        return F.softmax(self.fc(self.features(x)), dim=1)
-
-
-class AttentionPool(nn.Module):
-    """Attention pooling over time; ``wrong_axis`` normalises the scores over their size-1 feature axis."""
-
-    def __init__(self, in_channels: int = 1, num_classes: int = 2, wrong_axis: bool = False):
-        super().__init__()
-        self.conv = nn.Conv1d(in_channels, 16, 7, padding=3)
-        self.score = nn.Linear(16, 1)
-        self.fc = nn.Linear(16, num_classes)
-        self.wrong_axis = wrong_axis
-
-    def forward(self, x):
-        h = torch.relu(self.conv(x)).transpose(1, 2)  # (N, L, 16)
-        scores = self.score(h)  # (N, L, 1)
-        weights = scores.softmax(dim=-1 if self.wrong_axis else 1)
-        return self.fc((weights * h).sum(1))
-
-
-class LogSoftmaxCNN(ProbeCNN):
-    def forward(self, x):
-        return F.log_softmax(super().forward(x), dim=1)
 
 
 # the diagnosis rule on plain numbers -------------------------------------------------------------
@@ -207,92 +143,3 @@ def test_a_slow_healthy_model_is_not_escalated(run, gp):
     report = _run(run, TinyCNN, *gp, select=["T101", "T202"])  # slow at 1e-3, but above chance after 40 steps
     assert report.passed() and all(f.severity != "error" for f in report.findings)
     assert "consequence" not in report.diagnosis and not at_chance(report.diagnosis["probe"])
-
-
-# A207 batchnorm-batch-of-one -----------------------------------------------------------------------
-
-@pytest.mark.fires("A207")
-def test_a207_fires_when_the_last_batch_of_one_reaches_a_flat_batchnorm(run, gp):
-    report = _run(run, NormAfterPoolCNN, *gp, batch_size=7, select=["A207"])  # 50 = 7 x 7 + 1
-    f = _found(report, "A207")
-    assert f.severity == "error" and not report.passed()
-    assert f.evidence["failing_layer"] == "features.6" and f.evidence["failing_input_shape"] == [1, 16]
-    assert f.evidence["crashes_at"] == ("at the last batch of every epoch (N=50, batch_size=7 → last batch has 1 "
-                                        "sample)")
-    assert "Expected more than 1 value per channel when training" in f.message
-    assert "drop_last=True" in f.fix and "batch_size=6" in f.fix
-    assert report.diagnosis["headline"].startswith("Training crashes at the last batch of every epoch (N=50")
-
-
-@pytest.mark.fires("A207")
-def test_a207_reads_drop_last_from_a_dataloader(run, gp):
-    (X, y), (Xt, yt) = gp
-    dataset = TensorDataset(torch.tensor(X[:, None, :], dtype=torch.float32), torch.tensor(y))
-    test = (Xt[:, None, :], yt)
-    report = _run(run, NormAfterPoolCNN, DataLoader(dataset, batch_size=7, shuffle=True), test, select=["A207"])
-    assert _found(report, "A207").evidence["drop_last"] is False
-    dropped = _run(run, NormAfterPoolCNN, DataLoader(dataset, batch_size=7, shuffle=True, drop_last=True), test,
-                   select=["A207"])
-    assert codes(dropped) == []
-
-
-@pytest.mark.silent("A207")
-def test_a207_silent_where_the_loop_does_not_crash(run, gp):
-    assert codes(_run(run, NormAfterPoolCNN, *gp, batch_size=8, select=["A207"])) == []  # last batch: 2
-    # BatchNorm inside the conv blocks gets (1, C, L): it trains on one sample without an error
-    report = _run(run, ProbeCNN, *gp, batch_size=7, select=["A207"])
-    assert codes(report) == [] and _status(report, "A207").status == "passed"
-
-
-# L206 softmax-over-singleton-axis ------------------------------------------------------------------
-
-@pytest.mark.fires("L206")
-def test_l206_fires_on_a_softmax_over_one_output_and_leads_the_zero_gradient(run, gp):
-    report = _run(run, SoftmaxOneOutput, *gp, select=["L2", "T102", "T201"])
-    f = report.primary
-    assert f.code == "L206" and f.severity == "error" and not report.passed()
-    assert f.evidence["output_constant_across_samples"] and f.evidence["calls"][0]["axis_size"] == 1
-    assert "returns exactly 1 whatever its input" in f.message
-    assert "T102" in f.related and "L202" not in codes(report)  # L202 leaves the constant softmax to L206
-    t201 = _status(report, "T201")
-    assert t201.status == "skipped" and "weights never changed" in t201.reason
-
-
-@pytest.mark.fires("L206")
-def test_l206_is_a_warning_for_attention_weights_over_a_size_one_axis(run, gp):
-    f = _found(_run(run, AttentionPool(wrong_axis=True), *gp, select=["L206"]), "L206")
-    assert f.severity == "warning" and not f.evidence["output_constant_across_samples"]
-
-
-@pytest.mark.silent("L206")
-def test_l206_silent_on_softmaxes_over_real_axes(run, gp):
-    assert codes(_run(run, AttentionPool(), *gp, select=["L206"])) == []
-    report = _run(run, LogSoftmaxCNN, *gp, loss_fn=nn.NLLLoss(), select=["L206"])
-    assert codes(report) == [] and _status(report, "L206").status == "passed"
-
-
-# T201 lr-too-high on other seeds ---------------------------------------------------------------------
-
-@pytest.mark.fires("T201")
-def test_t201_fires_when_an_lr_near_divergence_diverges_on_another_seed(run, gp):
-    (X, y), (Xt, yt) = gp
-    # SGD at 0.4 on series scaled x3: seed 2 trains (loss -61%), seeds 3 and 4 blow up (measured)
-    report = _run(run, FlatHeadCNN, (3 * X, y), (3 * Xt, yt), optimizer=torch.optim.SGD, lr=0.4, seed=2,
-                  select=["T201"])
-    f = _found(report, "T201")
-    e = f.evidence
-    assert f.severity == "error" and 1 < e["divergence_margin"] < e["near_factor"] == 10.0
-    assert e["seeds_diverged"] >= 1 and e["seeds_run"] == 3 and e["seeds"][0] == {**e["seeds"][0], "seed": 2,
-                                                                                   "diverged": False}
-    assert "diverged on" in f.message and "while on seed 2 its loss fell" in f.message
-    assert report.diagnosis["headline"].startswith(
-        f"Expect training to diverge on some runs ({e['seeds_diverged']} of 3 seeds here), because the learning "
-        "rate 0.4")
-
-
-@pytest.mark.silent("T201")
-@pytest.mark.slow
-def test_t201_silent_when_every_seed_trains_near_the_divergence_point(run, gp):
-    report = _run(run, ProbeCNN, *gp, lr=0.1, select=["T201"])  # Adam at 0.1: 3.7x below divergence, stable
-    assert codes(report) == [] and _status(report, "T201").status == "passed"
-    assert {"fact:other_seed_probes.seed_1.seconds", "fact:other_seed_probes.seed_2.seconds"} <= set(report.timings)

@@ -21,6 +21,93 @@ def _raw_daphnet_windows():
     return W[:20], y[:20], W[20:], y[20:]
 
 
+# D101 non-finite-values
+
+@pytest.mark.fires("D101")
+def test_d101_fires_on_nan_readings(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    X_train[[3, 17], 0, ] = np.nan  # dropped readings at the start of two series
+    X_test[5, 40:45] = np.inf
+    report = run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D101"])
+    found = [f for f in report.findings if f.code == "D101"]
+    assert len(found) == 2
+    train = next(f for f in found if f.evidence["split"] == "train")
+    assert train.evidence["nan"] == 2 and train.evidence["example_samples"] == [3, 17]
+    test = next(f for f in found if f.evidence["split"] == "test")
+    assert test.evidence["inf"] == 5
+
+
+@pytest.mark.fires("D101")
+def test_d101_names_preprocess_as_the_origin(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    X_train[0] = 1.0  # a flat series: per-series std is 0
+
+    def preprocess(X):
+        return (X - X.mean(axis=1, keepdims=True)) / X.std(axis=1, keepdims=True)
+
+    with np.errstate(all="ignore"):
+        report = run(TinyCNN, (X_train, y_train), (X_test, y_test), preprocess=preprocess, select=["D101"])
+    f = _finding(report, "D101")
+    assert "only after preprocess" in f.message
+
+
+@pytest.mark.silent("D101")
+def test_d101_silent_on_clean_data(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    report = run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D101"])
+    assert codes(report) == []
+    assert report.checks[0].status == "passed"
+
+
+# D102 unscaled-input
+
+@pytest.mark.fires("D102")
+def test_d102_fires_on_adc_counts(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    to_counts = lambda X: np.round(2048 + 400 * X).astype(np.float32)  # noqa: E731
+    report = run(TinyCNN, (to_counts(X_train), y_train), (to_counts(X_test), y_test), select=["D102"])
+    f = _finding(report, "D102")
+    assert f.severity == "error"
+    assert f.evidence["rms"] == pytest.approx(np.sqrt(2048 ** 2 + 400 ** 2), rel=0.02)
+    assert f.evidence["max_rms"] == 10.0
+    assert "X_train.mean" in f.snippet
+
+
+@pytest.mark.fires("D102")
+def test_d102_fires_on_volts_when_signal_is_millivolts(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    report = run(TinyCNN, (X_train * 1e-4, y_train), (X_test * 1e-4, y_test), select=["D102"])
+    f = _finding(report, "D102")
+    assert f.evidence["std"] < f.evidence["min_std"]
+
+
+@pytest.mark.silent("D102")
+@pytest.mark.parametrize("scaling", ["standardised", "min-max"])
+def test_d102_silent_on_standardised_and_minmax(run, scaling):
+    X_train, y_train, X_test, y_test = gunpoint()
+    if scaling == "min-max":
+        lo, hi = X_train.min(), X_train.max()
+        X_train, X_test = (X_train - lo) / (hi - lo), (X_test - lo) / (hi - lo)
+    report = run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D102"])
+    assert codes(report) == []
+
+
+@pytest.mark.silent("D102")
+def test_d102_silent_when_preprocess_standardises(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    counts = lambda X: 2048 + 400 * X  # noqa: E731
+    report = run(TinyCNN, (counts(X_train), y_train), (counts(X_test), y_test),
+                 preprocess=lambda X: (X - 2048.0) / 400.0, select=["D102"])
+    assert codes(report) == []
+
+
+@pytest.mark.silent("D102")
+def test_d102_silent_when_model_normalises_its_input(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    report = run(NormFirstCNN, (2048 + 400 * X_train, y_train), (2048 + 400 * X_test, y_test), select=["D102"])
+    assert codes(report) == []
+
+
 # D102 unscaled-input (deepened: per channel, stored vs preprocess)
 
 @pytest.mark.fires("D102")

@@ -1,19 +1,37 @@
-"""L201–L204: the contract between the model's output, the labels and the loss."""
+"""L201–L204 and L206: the contract between the model's output, the labels and the loss."""
 
 from functools import partial
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from tests.conftest import codes
 from tests.fixtures.arch_models import ManualSoftmaxCNN, PlainCNN
 from tests.fixtures.data import arrowhead, gunpoint
 from tests.fixtures.models import TinyCNN
+from tests.fixtures.probe_models import ProbeCNN
 
 
 def _found(report, code):
     return [f for f in report.findings if f.code == code]
+
+
+def _finding(report, code):
+    found = [f for f in report.findings if f.code == code]
+    assert found, (code, codes(report), [(c.code, c.status, c.reason) for c in report.checks])
+    return found[0]
+
+
+def _status(report, code):
+    return next(c for c in report.checks if c.code == code)
+
+
+def _run(run, model, train, test, **kw):
+    kw.setdefault("budget", "quick")
+    return run(model, train, test, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +59,33 @@ def test_l201_names_the_head_layer(run, ah):
 def test_l201_silent_on_one_logit_with_binary_cross_entropy(run, gp):
     report = run(PlainCNN(num_classes=1), *gp, loss_fn=nn.BCEWithLogitsLoss(), select=["L201"])
     assert codes(report) == []
+
+
+# L201 output-class-mismatch: the basic cases ------------------------------------------------------
+
+@pytest.mark.fires("L201")
+def test_l201_fires_when_head_is_binary_for_three_classes(run):
+    X_train, y_train, X_test, y_test = arrowhead()
+    report = run(TinyCNN(num_classes=2), (X_train, y_train), (X_test, y_test), select=["L201"])
+    f = _finding(report, "L201")
+    assert f.evidence == {"output_width": 2, "n_classes": 3, "output_shape": [36, 2], "loss": "CrossEntropyLoss"}
+    assert "out_features to 3" in f.fix
+
+
+@pytest.mark.fires("L201")
+def test_l201_fires_on_single_output_with_cross_entropy(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    report = run(TinyCNN(num_classes=1), (X_train, y_train), (X_test, y_test), loss_fn=nn.CrossEntropyLoss(),
+                 select=["L201"])
+    assert "loss is 0" in _finding(report, "L201").message
+
+
+@pytest.mark.silent("L201")
+def test_l201_silent_on_matching_and_binary_heads(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    assert codes(run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["L201"])) == []
+    binary = run(TinyCNN(num_classes=1), (X_train, y_train), (X_test, y_test), select=["L201"])
+    assert codes(binary) == []  # one logit for 2 classes: BCEWithLogitsLoss is the default
 
 
 # L202 activation-loss-mismatch ----------------------------------------------------------------
@@ -157,3 +202,65 @@ def test_l204_silent_on_classification_losses_and_one_hot_one_vs_rest(run, ah, g
     report = run(PlainCNN, (X_train, one_hot[y_train]), (X_test, one_hot[y_test]),
                  loss_fn=nn.BCEWithLogitsLoss(), select=["L204"])
     assert codes(report) == []
+
+
+# L206 softmax-over-singleton-axis ------------------------------------------------------------------
+
+class SoftmaxOneOutput(nn.Module):
+    """A binary head with one output, then a softmax over that single output: always 1."""
+
+    def __init__(self, in_channels: int = 1):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv1d(in_channels, 16, 7, padding=3), nn.ReLU(),
+                                      nn.AdaptiveAvgPool1d(1), nn.Flatten())
+        self.fc = nn.Linear(16, 1)
+
+    def forward(self, x):
+        return F.softmax(self.fc(self.features(x)), dim=1)
+
+
+class AttentionPool(nn.Module):
+    """Attention pooling over time; ``wrong_axis`` normalises the scores over their size-1 feature axis."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 2, wrong_axis: bool = False):
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, 16, 7, padding=3)
+        self.score = nn.Linear(16, 1)
+        self.fc = nn.Linear(16, num_classes)
+        self.wrong_axis = wrong_axis
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x)).transpose(1, 2)  # (N, L, 16)
+        scores = self.score(h)  # (N, L, 1)
+        weights = scores.softmax(dim=-1 if self.wrong_axis else 1)
+        return self.fc((weights * h).sum(1))
+
+
+class LogSoftmaxCNN(ProbeCNN):
+    def forward(self, x):
+        return F.log_softmax(super().forward(x), dim=1)
+
+
+@pytest.mark.fires("L206")
+def test_l206_fires_on_a_softmax_over_one_output_and_leads_the_zero_gradient(run, gp):
+    report = _run(run, SoftmaxOneOutput, *gp, select=["L2", "T102", "T201"])
+    f = report.primary
+    assert f.code == "L206" and f.severity == "error" and not report.passed()
+    assert f.evidence["output_constant_across_samples"] and f.evidence["calls"][0]["axis_size"] == 1
+    assert "returns exactly 1 whatever its input" in f.message
+    assert "T102" in f.related and "L202" not in codes(report)  # L202 leaves the constant softmax to L206
+    t201 = _status(report, "T201")
+    assert t201.status == "skipped" and "weights never changed" in t201.reason
+
+
+@pytest.mark.fires("L206")
+def test_l206_is_a_warning_for_attention_weights_over_a_size_one_axis(run, gp):
+    f = _finding(_run(run, AttentionPool(wrong_axis=True), *gp, select=["L206"]), "L206")
+    assert f.severity == "warning" and not f.evidence["output_constant_across_samples"]
+
+
+@pytest.mark.silent("L206")
+def test_l206_silent_on_softmaxes_over_real_axes(run, gp):
+    assert codes(_run(run, AttentionPool(), *gp, select=["L206"])) == []
+    report = _run(run, LogSoftmaxCNN, *gp, loss_fn=nn.NLLLoss(), select=["L206"])
+    assert codes(report) == [] and _status(report, "L206").status == "passed"

@@ -10,7 +10,6 @@ import pytest
 
 from cnndoctor.errors import InputError
 from cnndoctor.keras.support import mentions_keras, prepare_backend
-
 from tests.fixtures.data import gunpoint
 
 try:
@@ -27,8 +26,8 @@ import torch  # noqa: E402
 
 from cnndoctor.keras.support import keras_loss, keras_optimizer  # noqa: E402
 from cnndoctor.keras.trace import trace_keras  # noqa: E402
-from cnndoctor.load.subject import make_subject  # noqa: E402
 from cnndoctor.load.data import Data  # noqa: E402
+from cnndoctor.load.subject import make_subject  # noqa: E402
 
 
 def _found(report, code):

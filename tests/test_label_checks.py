@@ -21,6 +21,46 @@ def _one_hot(y, k=2, dtype=np.float32):
     return np.eye(k, dtype=dtype)[y]
 
 
+# L101 label-range
+
+@pytest.mark.fires("L101")
+def test_l101_fires_on_one_based_ucr_labels(run):
+    X_train, y_train, X_test, y_test = arrowhead()
+    report = run(TinyCNN, (X_train, y_train + 1), (X_test, y_test + 1), select=["L101"])
+    f = _finding(report, "L101")
+    assert f.evidence["min_label"] == 1 and f.evidence["max_label"] == 3
+    assert "1-based" in f.message and "np.unique" in f.snippet
+
+
+@pytest.mark.fires("L101")
+def test_l101_fires_on_minus_one_plus_one(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    report = run(TinyCNN, (X_train, 2 * y_train - 1), (X_test, 2 * y_test - 1), select=["L101"])
+    assert "-1/+1" in _finding(report, "L101").message
+
+
+@pytest.mark.fires("L101")
+def test_l101_fires_on_gaps(run):
+    X_train, y_train, X_test, y_test = arrowhead()
+    remap = np.array([0, 2, 7])
+    report = run(TinyCNN, (X_train, remap[y_train]), (X_test, remap[y_test]), select=["L101"])
+    f = _finding(report, "L101")
+    assert "gaps" in f.message and f.evidence["max_label"] == 7
+
+
+@pytest.mark.silent("L101")
+@pytest.mark.parametrize("kind", ["ints", "strings", "float-ints"])
+def test_l101_silent_on_zero_based_and_strings(run, kind):
+    X_train, y_train, X_test, y_test = arrowhead()
+    if kind == "strings":
+        names = np.array(["avonlea", "clovis", "mix"])
+        y_train, y_test = names[y_train], names[y_test]
+    elif kind == "float-ints":
+        y_train, y_test = y_train.astype(np.float64), y_test.astype(np.float64)
+    report = run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["L101"])
+    assert codes(report) == []
+
+
 # L101 label-range (deepened)
 
 @pytest.mark.fires("L101")

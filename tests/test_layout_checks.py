@@ -132,7 +132,8 @@ def test_d302_fires_on_reshape_in_preprocess_and_in_the_stored_arrays(run):
     report = run(TinyCNN(6, 4), (X_train, y_train), (X_test, y_test), select=["D302"],
                  preprocess=lambda X: X.reshape(len(X), 6, 100))
     assert _finding(report, "D302").evidence["where"] == "preprocess"
-    scrambled = lambda X: X.reshape(len(X), 6, 100)
+    def scrambled(X):
+        return X.reshape(len(X), 6, 100)
     report = run(TinyCNN, (scrambled(X_train), y_train), (scrambled(X_test), y_test), select=["D302"])
     f = _finding(report, "D302")
     assert f.evidence["where"] == "stored data" and ".transpose(0, 2, 1)" in f.snippet

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from cnndoctor.measure.fingerprints import row_fingerprints
 from cnndoctor.measure.duplicates import find_cross_duplicates, z_distance
+from cnndoctor.measure.fingerprints import row_fingerprints
 from cnndoctor.measure.overlap import scan_window_overlap
 from tests.conftest import codes
 from tests.fixtures import seeded

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from cnndoctor.errors import InputError
-from cnndoctor.load.labels import encode_labels
 from cnndoctor.load.data import load_data
+from cnndoctor.load.labels import encode_labels
 from cnndoctor.load.model import load_model_file
 from cnndoctor.load.subject import make_subject
 from tests.fixtures.data import gunpoint

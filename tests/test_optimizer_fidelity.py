@@ -12,7 +12,6 @@ import textwrap
 
 import pytest
 import torch
-import torch.nn as nn
 
 from cnndoctor.cli import main
 from cnndoctor.load.model import load_model_file

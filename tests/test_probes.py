@@ -12,16 +12,16 @@ import torch
 import cnndoctor
 from cnndoctor.context import Context
 from cnndoctor.errors import FactUnavailable
-from cnndoctor.reporters.figures import figures
 from cnndoctor.load.data import data_from_arrays
-from cnndoctor.probes.lr_range import analyse_curve, run_lr_range_test, smooth_curve, sweep_bounds
-from cnndoctor.probes.train import BatchSampler, run_training_probe
+from cnndoctor.load.subject import make_subject
 from cnndoctor.probes.budget import BUDGETS, CAP_FACTOR, probe_budget_for, time_cap
 from cnndoctor.probes.data import label_entropy, prepare_probe_data
+from cnndoctor.probes.lr_range import analyse_curve, run_lr_range_test, smooth_curve, sweep_bounds
 from cnndoctor.probes.overfit import overfit_indices, run_overfit_batch, sane_lrs
 from cnndoctor.probes.record import GradientRecorder, UnitRecorder
-from cnndoctor.load.subject import make_subject
 from cnndoctor.probes.threads import choose_threads, using_threads
+from cnndoctor.probes.train import BatchSampler, run_training_probe
+from cnndoctor.reporters.figures import figures
 from tests.fixtures.data import arrowhead, gunpoint
 from tests.fixtures.models import FlattenHeadCNN
 from tests.fixtures.probe_models import ProbeCNN, PythonListCNN, SmallBNCNN

@@ -5,7 +5,7 @@ import pytest
 from cnndoctor import Finding, check
 from cnndoctor.errors import InputError
 from cnndoctor.registry import DOC_SECTIONS, all_checks, get_check, make_spec, select_checks
-from tests.conftest import marked_codes
+from tests.conftest import marked_code_files, marked_codes
 
 
 def test_codes_must_follow_the_format():
@@ -79,6 +79,34 @@ def test_every_check_has_a_firing_and_a_silent_test():
     registered = {s.code for s in all_checks()}
     assert registered - marked_codes("fires") == set(), "checks without a firing test"
     assert registered - marked_codes("silent") == set(), "checks without a silent test"
+
+
+# the family test file of each code prefix; L205 is judged on the training probe, so it lives with the T checks
+FAMILY_FILES = {"D1": "test_data_checks.py", "D2": "test_leakage_checks.py", "D3": "test_layout_checks.py",
+                "L1": "test_label_checks.py", "L2": "test_head_checks.py", "A": "test_architecture.py",
+                "T": "test_training_checks.py"}
+FAMILY_EXCEPTIONS = {"L205": "test_training_checks.py"}
+FRAMEWORK_TWINS = {"test_keras.py"}  # a check's Keras variants may sit with the other Keras tests
+
+
+def family_file(code: str) -> str:
+    if code in FAMILY_EXCEPTIONS:
+        return FAMILY_EXCEPTIONS[code]
+    return FAMILY_FILES.get(code[:2]) or FAMILY_FILES[code[0]]
+
+
+def test_family_file_maps_every_prefix():
+    assert family_file("D102") == "test_data_checks.py" and family_file("D201") == "test_leakage_checks.py"
+    assert family_file("L205") == "test_training_checks.py" and family_file("L206") == "test_head_checks.py"
+    assert family_file("A207") == "test_architecture.py" and family_file("T201") == "test_training_checks.py"
+
+
+@pytest.mark.parametrize("kind", ["fires", "silent"])
+def test_every_checks_firing_and_silent_tests_live_in_its_family_file(kind):
+    misplaced = {code: sorted(files - {family_file(code)} - FRAMEWORK_TWINS)
+                 for code, files in sorted(marked_code_files(kind).items())}
+    misplaced = {code: files for code, files in misplaced.items() if files}
+    assert misplaced == {}, f"{kind} tests outside their family file ({{code: files}}): {misplaced}"
 
 
 def test_finding_code_and_severity_come_from_the_registration():

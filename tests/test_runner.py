@@ -6,9 +6,9 @@ from cnndoctor import Finding
 from cnndoctor.context import Context
 from cnndoctor.errors import Skip
 from cnndoctor.load.data import data_from_arrays
+from cnndoctor.load.subject import make_subject
 from cnndoctor.registry import make_spec, select_checks
 from cnndoctor.runner import run_checks
-from cnndoctor.load.subject import make_subject
 from tests.fixtures.data import gunpoint
 from tests.fixtures.models import TinyCNN
 

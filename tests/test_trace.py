@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from cnndoctor.trace.receptive_field import analytic_receptive_field, gradient_receptive_field, head_feature_map
 from cnndoctor.measure.timescale import estimate_time_scale
+from cnndoctor.probes.record import GradientRecorder
 from cnndoctor.trace.forward import mark_time_axes, trace_forward
 from cnndoctor.trace.hooks import Hooks
-from cnndoctor.probes.record import GradientRecorder
+from cnndoctor.trace.receptive_field import analytic_receptive_field, gradient_receptive_field, head_feature_map
 from tests.fixtures.arch_models import DilatedResidualCNN, KerasStyleStack, ParallelKernelsCNN, PlainCNN
 from tests.fixtures.data import gunpoint
 

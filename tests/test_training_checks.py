@@ -10,14 +10,24 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn as nn
 
 import cnndoctor
 from tests.conftest import codes
 from tests.fixtures.data import gunpoint, ucr
 from tests.fixtures.models import TinyCNN
-from tests.fixtures.probe_models import (DeepSigmoidCNN, FrozenFirstLayerCNN, PlainCNN, ProbeCNN, PythonListCNN,
-                                         StaleInputCNN, detached_step, no_zero_grad_step, standard_step,
-                                         to_adc_counts)
+from tests.fixtures.probe_models import (
+    DeepSigmoidCNN,
+    FrozenFirstLayerCNN,
+    PlainCNN,
+    ProbeCNN,
+    PythonListCNN,
+    StaleInputCNN,
+    detached_step,
+    no_zero_grad_step,
+    standard_step,
+    to_adc_counts,
+)
 
 PROBE_CODES = ["L205", "T101", "T102", "T103", "T104", "T105", "T201", "T202", "T203", "T204", "T205", "T206",
                "T207", "T208"]
@@ -274,6 +284,58 @@ def test_t201_skips_a_loss_that_is_nan_before_any_update(gun):
     report = _diagnose(LogOfInput, (X, y), (Xt, yt), select=["T201", "T203"])
     assert _status(report, "T201").status == "skipped" and "before any update" in _status(report, "T201").reason
     assert _finding(report, "T203")
+
+
+# T201 lr-too-high on other seeds ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def gp():
+    X, y, Xt, yt = gunpoint()
+    return (X, y), (Xt, yt)
+
+
+def _run(run, model, train, test, **kw):
+    kw.setdefault("budget", "quick")
+    return run(model, train, test, **kw)
+
+
+class FlatHeadCNN(nn.Module):
+    """A tutorial CNN without normalisation: conv/pool blocks, flatten, two dense layers."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 2, seq_len: int = 150):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv1d(in_channels, 16, 7), nn.ReLU(), nn.MaxPool1d(2),
+                                      nn.Conv1d(16, 32, 5), nn.ReLU(), nn.MaxPool1d(2), nn.Flatten())
+        length = ((seq_len - 6) // 2 - 4) // 2
+        self.head = nn.Sequential(nn.Linear(32 * length, 64), nn.ReLU(), nn.Linear(64, num_classes))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+@pytest.mark.fires("T201")
+def test_t201_fires_when_an_lr_near_divergence_diverges_on_another_seed(run, gp):
+    (X, y), (Xt, yt) = gp
+    # SGD at 0.4 on series scaled x3: seed 2 trains (loss -61%), seeds 3 and 4 blow up (measured)
+    report = _run(run, FlatHeadCNN, (3 * X, y), (3 * Xt, yt), optimizer=torch.optim.SGD, lr=0.4, seed=2,
+                  select=["T201"])
+    f = _finding(report, "T201")
+    e = f.evidence
+    assert f.severity == "error" and 1 < e["divergence_margin"] < e["near_factor"] == 10.0
+    assert e["seeds_diverged"] >= 1 and e["seeds_run"] == 3 and e["seeds"][0] == {**e["seeds"][0], "seed": 2,
+                                                                                   "diverged": False}
+    assert "diverged on" in f.message and "while on seed 2 its loss fell" in f.message
+    assert report.diagnosis["headline"].startswith(
+        f"Expect training to diverge on some runs ({e['seeds_diverged']} of 3 seeds here), because the learning "
+        "rate 0.4")
+
+
+@pytest.mark.silent("T201")
+@pytest.mark.slow
+def test_t201_silent_when_every_seed_trains_near_the_divergence_point(run, gp):
+    report = _run(run, ProbeCNN, *gp, lr=0.1, select=["T201"])  # Adam at 0.1: 3.7x below divergence, stable
+    assert codes(report) == [] and _status(report, "T201").status == "passed"
+    assert {"fact:other_seed_probes.seed_1.seconds", "fact:other_seed_probes.seed_2.seconds"} <= set(report.timings)
 
 
 @pytest.mark.fires("T202")

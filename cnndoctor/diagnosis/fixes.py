@@ -232,7 +232,8 @@ def suggested_lr(subject, ctx, finding):
         if isinstance(value, (int, float)) and value > 0:
             # the user's optimizer with every other setting kept: only the learning rate moves
             fixed = dataclasses.replace(subject, lr=float(value))
-            return fixed, f"using the suggested lr {value:.2g} instead of {subject.lr:.2g} ({subject.optimizer_brief()})"
+            return fixed, (f"using the suggested lr {value:.2g} instead of {subject.lr:.2g} "
+                           f"({subject.optimizer_brief()})")
     return None
 
 

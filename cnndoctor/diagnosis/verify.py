@@ -17,10 +17,10 @@ import dataclasses
 import time
 
 from ..context import Context
-from .causes import row_for
 from ..errors import CnndoctorError, FactUnavailable
 from ..findings import Finding
 from ..probes.budget import probe_budget_for
+from .causes import row_for
 from .fixes import fix_for
 
 __all__ = ["verify_fixes", "NOT_VERIFIED_TIME_CAP"]

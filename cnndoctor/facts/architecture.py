@@ -12,6 +12,10 @@ import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable
+from ..measure.timescale import TimeScale, estimate_time_scale
+from ..trace.faults import Patch, ShapeFault, analyse, apply_patches
+from ..trace.feed import fed_time_axis
+from ..trace.forward import trace_forward
 from ..trace.receptive_field import (
     ReceptiveField,
     analytic_receptive_field,
@@ -19,10 +23,6 @@ from ..trace.receptive_field import (
     head_feature_map,
     head_kind,
 )
-from ..trace.faults import Patch, ShapeFault, analyse, apply_patches
-from ..measure.timescale import TimeScale, estimate_time_scale
-from ..trace.forward import trace_forward
-from ..trace.feed import fed_time_axis
 
 __all__ = ["LOG_PROB_MAX", "RELU_ZERO_FRACTION", "ROW_SUM_TOLERANCE", "ForwardFaults", "ModelSize",
            "OutputActivation"]

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..measure.baselines import BASELINE_NAMES, Subsample, order_gain, score_baselines, subsample
 from ..context import fact
 from ..errors import FactUnavailable
+from ..measure.baselines import BASELINE_NAMES, Subsample, order_gain, score_baselines, subsample
 from ..measure.fingerprints import channels_first
 from ..measure.temporal import order_structure, sample_rows
 from ..probes.budget import probe_budget_for
@@ -81,7 +81,8 @@ def _reference_dict(sub: Subsample, n_classes: int) -> dict:
             "n_test": len(sub.y_test), "note": note,
             # the best baseline's mean per-class recall: the gate compares it with 1/K (ChanceRule)
             "balanced_accuracy": balanced.get(best) if best else None,
-            "n_test_per_class": {str(k): int(v) for k, v in zip(*np.unique(sub.y_test, return_counts=True))}}  # its seconds: the fact's entry in the timings
+            # its seconds: the fact's entry in the timings
+            "n_test_per_class": {str(k): int(v) for k, v in zip(*np.unique(sub.y_test, return_counts=True))}}
 
 
 @fact

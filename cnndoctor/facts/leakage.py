@@ -8,8 +8,8 @@ import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable
-from ..measure.fingerprints import RowFingerprints, channels_first, row_fingerprints
 from ..measure.duplicates import DuplicateScan, find_cross_duplicates
+from ..measure.fingerprints import RowFingerprints, channels_first, row_fingerprints
 from ..measure.overlap import OverlapScan, looks_rescaled_per_window, scan_window_overlap
 from ..probes.budget import probe_budget_for
 

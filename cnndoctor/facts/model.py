@@ -9,7 +9,7 @@ import numpy as np
 from ..context import fact
 from ..errors import FactUnavailable
 from ..load.losses import loss_kind
-from ..trace.feed import apply_transform, feed_candidates, fed_time_axis
+from ..trace.feed import apply_transform, fed_time_axis, feed_candidates
 from ..trace.forward import Trace, mark_time_axes, trace_forward
 
 __all__ = ["Attempt", "Feed", "LossInfo"]

@@ -15,13 +15,14 @@ import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable
-from ..probes.lr_range import LRRange, lr_range_probe
-from ..probes.train import ProbeRun, Runtime, runtime_for, train_probe
-from ..probes.eval import ModeGap, eval_indices, evaluate
 from ..probes.budget import CAP_FACTOR, ProbeBudget, probe_budget_for, time_cap, truncated_reason
 from ..probes.data import CLASS_LOSSES, ProbeData, label_entropy, prepare_probe_data
+from ..probes.eval import ModeGap, eval_indices, evaluate
+from ..probes.lr_range import LRRange, lr_range_probe
 from ..probes.overfit import OverfitResult, overfit_probe
-from ..probes.params import ParameterInventory, parameter_inventory as _inventory
+from ..probes.params import ParameterInventory
+from ..probes.params import parameter_inventory as _inventory
+from ..probes.train import ProbeRun, Runtime, runtime_for, train_probe
 
 __all__ = ["InitialLoss", "ZeroInputBaseline", "ZERO_INPUT_SKIP_MARGIN"]
 

@@ -12,11 +12,11 @@ import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable
+from ..probes.data import first_output
+from ..probes.train import ProbeRun, error_text, train_probe
 from ..trace.hooks import Hooks
 from ..trace.ops import op_name
-from ..probes.train import ProbeRun, error_text, train_probe
 from .probes import training_cap
-from ..probes.data import first_output
 
 __all__ = ["BatchOfOne", "OtherSeeds", "SoftmaxAxes", "BATCHNORM_ONE_SAMPLE"]
 

@@ -1,7 +1,7 @@
 """Finding the model in a user's model.py and building it with arguments taken from the data.
 
-Discovery order (DESIGN §3): ``build_model(...)``, a module-level ``model`` instance, then the
-model class — the one ``nn.Module`` subclass the file defines, or the one no other class in the
+Discovery order (README, "The model file"): ``build_model(...)``, a module-level ``model``
+instance, then the model class — the one ``nn.Module`` subclass the file defines, or the one no other class in the
 file uses. ``model.py:Name`` picks an attribute explicitly.
 """
 

@@ -206,7 +206,8 @@ def _matched_groups(opt, params: list, accepted) -> list[dict] | None:
     out, start = [], 0
     for g in groups:
         n = len(g["params"])
-        out.append({**{k: v for k, v in g.items() if k != "params" and k in accepted}, "params": params[start:start + n]})
+        settings = {k: v for k, v in g.items() if k != "params" and k in accepted}
+        out.append({**settings, "params": params[start:start + n]})
         start += n
     return out
 

@@ -207,9 +207,9 @@ def select_output(model, subject):
     The choice is made on the first structured output and kept on ``subject.output_choice``.
     Keras models and modules that already carry an instance-level ``forward`` are returned as they are.
     """
-    from ..keras.support import is_keras_model
-
     import torch
+
+    from ..keras.support import is_keras_model
 
     if is_keras_model(model) or isinstance(model, torch.jit.ScriptModule) or "forward" in vars(model):
         return model

@@ -15,8 +15,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import InputError
-from .labels import Labels, encode_labels
 from .data import Data
+from .labels import Labels, encode_labels
 from .model import ConstructorArgument, construction_error, resolve_arguments
 from .optimizers import DEFAULT_OPTIMIZER, OptimizerSettings, build_optimizer, optimizer_kind, own_lr, read_optimizer
 

@@ -112,7 +112,8 @@ def _join_nearby(train_keys, train_coord, test_keys, test_coord, width: int):
     if not len(train_keys):
         return np.empty(0, np.int64), np.empty(0, np.int64)
     uniq, cell = np.unique(train_keys, return_inverse=True)
-    squash = lambda c: 0.5 + np.arctan(np.nan_to_num(c.astype(np.float64))) / np.pi
+    def squash(c):
+        return 0.5 + np.arctan(np.nan_to_num(c.astype(np.float64))) / np.pi
     comp_train = cell + squash(train_coord) * 0.999
     order = np.argsort(comp_train, kind="stable")
     comp_sorted = comp_train[order]

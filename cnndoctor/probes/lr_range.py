@@ -30,9 +30,9 @@ from typing import Callable
 
 import numpy as np
 
-from .train import BatchSampler, Runtime, error_text, runtime_for, step_loss
 from .data import ProbeData, prepare_probe_data
 from .threads import using_threads
+from .train import BatchSampler, Runtime, error_text, runtime_for, step_loss
 
 __all__ = ["LRRange", "smooth_curve", "analyse_curve", "lr_range_probe", "run_lr_range_test", "sweep_bounds"]
 

@@ -15,10 +15,10 @@ from typing import Callable
 
 import numpy as np
 
-from .train import Runtime, error_text, runtime_for, step_loss
-from .eval import evaluate
 from .data import ProbeData, label_entropy, prepare_probe_data
+from .eval import evaluate
 from .threads import using_threads
+from .train import Runtime, error_text, runtime_for, step_loss
 
 __all__ = ["OverfitAttempt", "OverfitResult", "overfit_indices", "sane_lrs", "overfit_probe", "run_overfit_batch"]
 

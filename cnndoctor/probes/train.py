@@ -21,8 +21,7 @@ import numpy as np
 
 from ..errors import PACKAGE_DIR
 from .data import ProbeData, first_output, prepare_probe_data
-from .eval import (ModeGap, evaluate, eval_indices, measure_initial_loss, measure_mode_gap, rounded,
-                   scalar_loss)
+from .eval import ModeGap, eval_indices, evaluate, measure_initial_loss, measure_mode_gap, rounded, scalar_loss
 from .record import GradientRecorder, UnitActivity, UnitRecorder, forward_order, layer_of, weight_norms
 from .threads import ThreadChoice, choose_threads, using_threads
 
