@@ -28,6 +28,7 @@ from tests.fixtures.arch_models import (
     StridedCollapseCNN,
     fcn,
 )
+from tests.fixtures.arch_models import GuessedDefaultsNet as Net
 from tests.fixtures.data import gunpoint, ucr
 from tests.fixtures.models import FlattenHeadCNN, TinyCNN
 from tests.fixtures.probe_models import ProbeCNN
@@ -247,18 +248,6 @@ def test_a104_silent_on_pooled_heads_and_attention_over_time(run, gp):
 
 
 # A105 constructor-default-mismatch: models whose defaults are the user's guesses ------------
-
-class Net(nn.Module):
-    """A small conv net whose defaults are the user's own guesses."""
-
-    def __init__(self, in_channels=1, num_classes=5, seq_len=None, width=8):
-        super().__init__()
-        self.conv = nn.Conv1d(in_channels, width, 5, padding=2)
-        self.head = nn.Linear(width, num_classes)
-
-    def forward(self, x):
-        return self.head(self.conv(x).relu().mean(-1))
-
 
 class FlatHead(nn.Module):
     """Sizes its head from ``seq_len``: a length default that disagrees with the data breaks the user's own run."""

@@ -11,19 +11,8 @@ from torch import nn
 from cnndoctor.cli import main
 from cnndoctor.errors import UserCodeError
 from tests.conftest import codes
+from tests.fixtures.arch_models import GuessedDefaultsNet as Net
 from tests.fixtures.data import gunpoint, ucr
-
-
-class Net(nn.Module):
-    """A small conv net whose defaults are the user's own guesses."""
-
-    def __init__(self, in_channels=1, num_classes=5, seq_len=None, width=8):
-        super().__init__()
-        self.conv = nn.Conv1d(in_channels, width, 5, padding=2)
-        self.head = nn.Linear(width, num_classes)
-
-    def forward(self, x):
-        return self.head(self.conv(x).relu().mean(-1))
 
 
 class TCN(nn.Module):
