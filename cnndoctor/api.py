@@ -161,7 +161,9 @@ def _progress(enabled: bool):
         return
     from rich.console import Console
 
-    console = Console(stderr=True)
+    from .reporters.terminal import force_terminal_for
+
+    console = Console(stderr=True, force_terminal=force_terminal_for(sys.stderr))
     with console.status("cnndoctor: starting") as status:
         yield lambda text: status.update(f"cnndoctor: {text}")
 

@@ -257,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
     args = build_parser().parse_args(argv)
-    console = Console(highlight=False)
+    from .reporters.terminal import force_terminal_for
+
+    console = Console(highlight=False, force_terminal=force_terminal_for(sys.stdout))
     verbose = getattr(args, "verbose", False)
     try:
         if args.command == "list":

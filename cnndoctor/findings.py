@@ -94,6 +94,18 @@ class Finding:
     related: tuple[str, ...] = field(default=())  # symptoms this cause explains
     explained_by: str | None = None  # the cause this symptom is attributed to
 
+    def __str__(self) -> str:
+        """``ERROR D102 unscaled-input: <message>`` then ``fix: <fix>`` — what ``print(finding)`` shows."""
+        head = " ".join(p for p in (str(self.severity).upper() if self.severity else "", self.code, self.name) if p)
+        text = f"{head}: {self.message}" if head else self.message
+        if self.explained_by:
+            text += f" (a symptom of {self.explained_by})"
+        return f"{text}\nfix: {self.fix}"
+
+    def __repr__(self) -> str:
+        first = self.message if len(self.message) <= 80 else self.message[:77].rstrip() + "..."
+        return f"<Finding {self.code or '?'} {self.name} {self.severity}: {first!r}>"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "code": self.code,

@@ -122,6 +122,10 @@ class Report:
     def __repr__(self) -> str:
         return f"<Report {self.summary_line()}>"
 
+    def __str__(self) -> str:
+        """The headline and the closing line — what ``print(report)`` shows (``to_text()`` has it all)."""
+        return f"{self.diagnosis.get('headline', '')}\n{self.summary_line()}"
+
 
 def _json_default(value):
     import numpy as np

@@ -116,3 +116,48 @@ def test_every_format_renders_the_same_report(fmt, tmp_path, capsys):
                  "-o", str(out), "-q", "--isolated"])
     assert code == 1
     assert "D102" in out.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("environ, tty, expected", [
+    ({"FORCE_COLOR": "0"}, False, False),  # 0: no forcing, the stream decides
+    ({"FORCE_COLOR": "0"}, True, True),
+    ({"FORCE_COLOR": ""}, False, False),
+    ({"FORCE_COLOR": "1"}, False, None),  # forcing: rich reads it
+    ({}, False, None),
+])
+def test_force_color_follows_the_convention(environ, tty, expected):
+    from cnndoctor.reporters.terminal import force_terminal_for
+
+    class Stream:
+        def isatty(self):
+            return tty
+
+    assert force_terminal_for(Stream(), environ) is expected
+
+
+def test_force_color_zero_gives_no_colour_on_a_pipe():
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env["FORCE_COLOR"] = "0"
+    out = subprocess.run([sys.executable, "-m", "cnndoctor", "list"], capture_output=True, text=True, env=env,
+                         timeout=120).stdout
+    assert "D101" in out and "\x1b[" not in out
+    env["FORCE_COLOR"] = "1"
+    forced = subprocess.run([sys.executable, "-m", "cnndoctor", "list"], capture_output=True, text=True, env=env,
+                            timeout=120).stdout
+    assert "\x1b[" in forced
+
+
+def test_finding_and_report_print_readably(run):
+    from tests.fixtures.models import TinyCNN
+
+    X, y, Xt, yt = gunpoint()
+    report = run(TinyCNN, (X * 2000 + 32768, y), (Xt * 2000 + 32768, yt), select=["D102"])
+    f = report.primary
+    assert str(f).startswith(f"{str(f.severity).upper()} D102 unscaled-input: The model is fed unscaled input.")
+    assert "\nfix: Standardise" in str(f)
+    assert repr(f).startswith(f"<Finding D102 unscaled-input {f.severity}: 'The model is fed unscaled input.")
+    assert str(report).splitlines()[-1] == report.summary_line()
+    assert str(report).startswith(report.diagnosis["headline"]) and repr(report).startswith("<Report ")

@@ -14,7 +14,26 @@ from rich.text import Text
 from ..findings import Severity, Status
 from ._format import fmt_value, settings_rows, severity_word, verified_text
 
-__all__ = ["renderables", "render_text", "print_report"]
+__all__ = ["renderables", "render_text", "print_report", "force_terminal_for"]
+
+
+def force_terminal_for(stream, environ=None) -> bool | None:
+    """``force_terminal`` for a rich ``Console`` on ``stream``, by the colour conventions.
+
+    ``FORCE_COLOR`` set to a non-empty value other than ``0`` forces colour (rich's own reading);
+    ``FORCE_COLOR=0`` or empty forces nothing, so the stream's own terminal-ness decides (rich alone
+    would take any non-empty value, "0" included, as forcing). ``NO_COLOR`` always wins; rich applies it.
+    """
+    import os
+
+    environ = os.environ if environ is None else environ
+    if environ.get("FORCE_COLOR") in ("0", ""):
+        isatty = getattr(stream, "isatty", None)
+        try:
+            return bool(isatty()) if isatty is not None else False
+        except (OSError, ValueError):
+            return False
+    return None
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow", Severity.INFO: "bold cyan"}
 
