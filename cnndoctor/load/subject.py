@@ -228,8 +228,8 @@ def _settle_optimizer(subject: Subject, *, explicit_lr, file_lr, explicit_source
     opt = subject.optimizer
     kind = optimizer_kind(opt)
     where = subject.settings_source.get("optimizer", options_source)
-    where = {"model file": "make_optimizer in model file" if kind == "factory" else f"optimizer {kind} in model file",
-             }.get(where, where)
+    if where == "model file":  # say which model-file name gave it
+        where = "make_optimizer in model file" if kind == "factory" else f"optimizer {kind} in model file"
     if kind in ("factory", "instance"):
         settings = read_optimizer(opt, lambda: subject.build_model().parameters(), lr=DEFAULT_LR, where=where)
         own, own_source = settings.lr, where

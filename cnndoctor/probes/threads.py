@@ -26,7 +26,6 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
 
 __all__ = ["ThreadChoice", "PROBE_THREADS", "THREADS_ENV", "available_cores", "free_cores", "probe_threads",
            "choose_threads", "using_threads", "fact_threads"]
@@ -77,12 +76,9 @@ def probe_threads() -> int:
     return max(1, n)
 
 
-def choose_threads(time_step: Callable[[], float] | None = None, *, device: str = "cpu") -> ThreadChoice:
-    """The torch thread count for the probes: fixed (see the module docstring), never load-dependent.
-
-    ``time_step`` is accepted for compatibility and not called: a timing must not choose the
-    count, because the count changes the results.
-    """
+def choose_threads(*, device: str = "cpu") -> ThreadChoice:
+    """The torch thread count for the probes: fixed (see the module docstring), never load- or
+    timing-dependent, because the count changes the results."""
     import torch
 
     cores, load = free_cores()
