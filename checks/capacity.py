@@ -1,4 +1,4 @@
-"""Capacity checks: A201 receptive field vs the signal's time scale, A202 stacked linear layers,
+"""Capacity checks: A201 receptive field vs where the class information lives, A202 stacked linear layers,
 A203 BatchNorm with tiny batches, A204 heavy dropout, A205 parameters vs training samples, A207 BatchNorm
 on the one-sample last batch of an epoch."""
 
@@ -31,156 +31,144 @@ def _dilated_stack(current: int, target: int) -> list[int]:
 
 
 @check("A201", "small-receptive-field", "warning")
-def small_receptive_field(receptive_field, signal_time_scale, *, max_change: float = 1 / 3,
-                          min_period_strength: float = 0.5, min_fraction_of_period: float = 0.25):
+def small_receptive_field(receptive_field, receptive_field_baselines, *, z: float = 2.0, min_share: float = 0.5):
     """## What it does
     Computes the receptive field at the head — the number of input samples one unit of the
-    last temporal feature map sees — exactly for conv/pool chains (kernel, stride,
-    dilation) and from the input gradient for any other model, and compares it with the
-    time scale of the training inputs (after `preprocess`), read from their autocorrelation
-    (ACF): the *decorrelation lag* (the first lag at which the signal is less than half
-    correlated with itself) and, when the signal repeats, its *dominant period*.
+    last temporal feature map sees — exactly for conv/pool chains (kernel, stride, dilation,
+    along the time axis also for `Conv2d` over an `(N, 1, C, T)` view) and from the input
+    gradient for any other model. Then it asks where the class information lives. A cheap
+    baseline with the model's invariance — 192 random kernels no longer than the receptive
+    field slid over the series, their responses pooled over time (proportions above
+    thresholds, mean, maximum), a ridge classifier — is scored against the same baseline
+    whose 192 kernels may span up to the whole series, on the same test samples. Both get the
+    same number of features, so the wider one wins only by what it sees.
 
-    The comparison is made in the signal's own units. Two samples `k` steps apart differ by
-    `sqrt(2 · (1 − ACF(k)))` standard deviations on average, so inside one receptive field
-    of `r` samples the signal moves by at most that, taken over the lags `k < r` the window
-    holds. The check fires when this is under `max_change` (a third of a standard
-    deviation): the unit sees a stretch in which the signal barely moves — a level and a
-    slope, not a shape. For a clearly
-    periodic signal (at least half the variance repeats every cycle) it also fires when the
-    receptive field is under a quarter of the period, too short to hold a peak and the
-    following trough. Heads that flatten the feature map are not judged: their dense layer
-    sees every position, not one unit's window.
+    The scale is balanced accuracy (mean per-class recall, chance `1/K` whatever the class
+    balance). The check takes the share of the whole-series baseline's accuracy above chance
+    that the windows lose, `(whole − local) / (whole − 1/K)`, and fires when it is at least
+    `min_share` (one half) and the shortfall exceeds `z` standard errors of the paired
+    difference. The baseline is one layer of random kernels; a trained multi-layer net draws
+    more from the same window, so a smaller loss is within what training can make up. When
+    the windows lose more than half, most of what separates the classes lies in patterns
+    longer than anything the model sees. The windows 2×, 4×, … the receptive field say at
+    which scale the accuracy recovers: the first whose shortfall is within `z` standard
+    errors. Heads that flatten the feature map, or feed it to a recurrent or attention
+    layer, are not judged: they see positions, not a bag of windows.
 
     ## Why is this bad?
     With global pooling the head sees a bag of local features, each computed from one
-    receptive field. If that window is far shorter than the patterns in the signal, no
-    filter can match a pattern's shape; the model is left with local levels and slopes and
-    plateaus early.
+    receptive field, and cannot tell where in the series a window sat. When the classes
+    differ in a shape longer than that window, no filter can match it: the model is left
+    with local levels and slopes and plateaus below what the data allows, however long it
+    trains. How fast the signal decorrelates does not tell this; only a classifier limited to
+    the same windows does.
 
     ## Example
-    One `Conv1d(kernel_size=3)` and `AdaptiveAvgPool1d(1)` on 150-step motion recordings
-    that stay more than half correlated with themselves over 18 steps: across the 3-sample
-    receptive field the signal moves by 0.14 standard deviations.
+    A bank of 5-tap filters, 1×1 convolutions and the mean over time on ArrowHead (251-step
+    outlines, 3 classes): pooled 5-sample windows reach 57 % balanced accuracy, windows over
+    the whole series 86 % — the windows lose 55 % of what the baseline learns above chance —
+    and the accuracy recovers at 40-sample windows. The FCN of Wang et al. (receptive field
+    13) on the same data loses 39 % and passes.
 
     ## Fix
-    Grow the receptive field: more conv layers, larger kernels, dilations 1, 2, 4, … or
-    pooling between convolutions.
+    Grow the receptive field to the scale at which the accuracy recovers: more conv layers,
+    larger kernels, dilations 1, 2, 4, … or pooling between convolutions.
     """
-    rf, ts = receptive_field, signal_time_scale
-    if rf.head == "flatten":
-        raise Skip("the head flattens the feature map: its dense layer sees every position, so one unit's "
-                   "receptive field does not bound what the model sees")
-    if rf.head == "sequence model":
-        raise Skip("a recurrent or attention layer reads the whole sequence after the convolutions")
-    if rf.head != "global pooling":
-        raise Skip(f"the head does not pool over time ({rf.head}); A104 judges a head that keeps or reads the "
-                   "time axis")
-    length = rf.input_length
-    lag = ts.decorrelation_lag
-    change = ts.change_over(rf.size)
-    problems, target = [], 0
-    if change is not None and change < max_change:
-        problems.append(f"across it the signal moves by only {change:.2f} standard deviations (under "
-                        f"{max_change:.2f}), while it stays more than half correlated with itself over "
-                        f"{lag} samples ({pct(lag / length, small=True)} of the series)" if lag else
-                        f"across it the signal moves by only {change:.2f} standard deviations")
-        target = max(target, lag or 0, _span_for(ts, max_change))
-    periodic = ts.period is not None and (ts.period_strength or 0) >= min_period_strength
-    if periodic and rf.size < min_fraction_of_period * ts.period:
-        problems.append(f"the signal repeats every {ts.period} samples ({pct(ts.period / length, small=True)}; "
-                        f"{ts.period_strength:.0%} of its variance repeats each cycle)")
-        target = max(target, ts.period // 2)
-    if not problems:
+    rf, lb = receptive_field, receptive_field_baselines
+    local, whole = lb.local, lb.whole
+    if local.span >= lb.length:
+        return  # the receptive field covers the series: the local baseline is the whole-series one
+    share = lb.share_lost(local)
+    if share is None:
+        return  # nothing above chance to lose: L105 judges data whose labels no baseline finds
+    gap, se = lb.shortfall(local)
+    if share < min_share or gap <= z * se:
         return
-    dilations = _dilated_stack(rf.size, target)
+    recovery = lb.recovery_span(z)  # the first wider window whose shortfall is within the noise: where it is
+    length = rf.input_length
+    dilations = _dilated_stack(rf.size, recovery)
     how = "computed from the kernels, strides and dilations" if rf.method == "analytic" else \
         "measured from the input gradient"
     evidence = {"receptive_field": rf.size, "receptive_field_fraction": rf.fraction, "input_length": length,
-                "change_across_receptive_field": change, "max_change": max_change,
-                "decorrelation_lag": lag, "decorrelation_fraction": lag / length if lag else None,
-                "dominant_period": ts.period, "period_strength": ts.period_strength,
-                "period_fraction": ts.period / length if ts.period else None, "method": rf.method,
-                "feature_map": rf.layer, "head": rf.head, "min_period_strength": min_period_strength,
-                "min_fraction_of_period": min_fraction_of_period, "series_used": ts.n_series}
+                "local_balanced_accuracy": local.balanced_accuracy,
+                "whole_series_balanced_accuracy": whole.balanced_accuracy, "chance": lb.chance,
+                "local_accuracy": local.accuracy, "whole_series_accuracy": whole.accuracy,
+                "share_lost": share, "gap": gap, "gap_standard_error": se,
+                "recovery_span": recovery, "recovery_fraction": recovery / length,
+                "ladder": [{"span": s.span, "balanced_accuracy": s.balanced_accuracy, "accuracy": s.accuracy}
+                           for s in lb.ladder],
+                "features_per_span": local.n_features, "n_train": lb.n_train, "n_test": lb.n_test,
+                "bin_width": lb.bin_width, "method": rf.method, "feature_map": rf.layer, "head": rf.head,
+                "z": z, "min_share": min_share}
     if rf.stack:
         evidence["stack"] = rf.stack
     yield Finding(
         message=(f"The receptive field at the head is {rf.size} samples ({pct(rf.fraction, small=True)} of the "
-                 f"{length}-step series, {how}), far below the signal's time scale: " + "; ".join(problems)
-                 + f". Each unit of `{rf.layer}` sees a stretch in which the signal barely changes before global "
-                 "pooling averages them, so no filter can match a longer shape."),
+                 f"{length}-step series, {how}), too short for where the class information lives: a baseline "
+                 f"limited to pooled {local.span}-sample windows reaches {local.balanced_accuracy:.0%} balanced "
+                 f"accuracy on the test sample, the same baseline over the whole series "
+                 f"{whole.balanced_accuracy:.0%} (chance {lb.chance:.0%}; {gap:+.0%} ± {se:.0%} on {lb.n_test} "
+                 f"test samples). The windows lose {share:.0%} of what is learnable above chance, and the accuracy "
+                 f"recovers at {recovery}-sample windows ({pct(recovery / length, small=True)} of the series). "
+                 f"Each unit of `{rf.layer}` sees too short a stretch before the global pooling averages them, so "
+                 "no filter can match the shape that separates the classes."),
         evidence=evidence,
-        fix=(f"Grow the receptive field to at least {target} samples before the global pooling: e.g. "
+        fix=(f"Grow the receptive field to at least {recovery} samples before the global pooling: e.g. "
              f"{len(dilations)} more Conv1d layers with kernel 3 and dilation {', '.join(map(str, dilations))} "
              "(padding = dilation keeps the length), larger kernels, or pooling between convolutions."),
         snippet="\n".join(f"nn.Conv1d(C, C, kernel_size=3, dilation={d}, padding={d}), nn.ReLU()," for d in dilations),
         location=rf.layer)
 
 
-def _span_for(ts, change: float) -> int:
-    """The smallest window across which the signal moves by at least ``change`` standard deviations."""
-    for span in range(2, len(ts.acf) // 2 + 2):
-        moved = ts.change_over(span)
-        if moved is not None and moved >= change:
-            return span
-    return len(ts.acf) // 2
-
-
-def _call_config(trace, name: str) -> dict:
-    call = next((c for c in trace.calls if c.name == name), None)
-    return call.config if call is not None else {}
-
-
-def _deliberate(first: dict, second: dict) -> bool:
-    """A 1×1 bottleneck that narrows the channels, or a depthwise conv before its pointwise conv."""
-    k1 = first.get("kernel_size", [0])
-    k1 = k1[0] if isinstance(k1, list) else k1
-    k2 = second.get("kernel_size", [0])
-    k2 = k2[0] if isinstance(k2, list) else k2
-    if k1 == 1 and first.get("out_channels", 0) < first.get("in_channels", 0):
-        return True
-    groups = first.get("groups", 1)
-    return groups > 1 and groups == first.get("in_channels") and k2 == 1
+def _pair_text(p) -> str:
+    text = f"`{p.first}` feeds `{p.second}`" + (f" through {', '.join(dict.fromkeys(p.between))}" if p.between else "")
+    if p.composed_params is not None:
+        text += f" ({p.params:,} parameters for a map of {p.composed_params:,})"
+    return text
 
 
 @check("A202", "missing-nonlinearity", "warning")
-def missing_nonlinearity(shape_trace):
+def missing_nonlinearity(linear_pairs, *, max_params_ratio: float = 1.0):
     """## What it does
     Follows every tensor through the forward pass — modules and the functional calls in
     `forward` alike — and finds a Linear/Conv layer whose input came from another Linear/Conv
     layer through nothing but linear operations (reshapes, additions, batch norm, average
-    pooling, dropout). A 1×1 bottleneck that narrows the channels before a wider conv, and a
-    depthwise conv followed by its pointwise conv, are deliberate and not reported.
+    pooling, dropout). Such a pair is one linear map: the check counts the pair's parameters
+    and those of the single map it composes to (a conv from the first layer's input channels
+    to the second one's output channels, its kernel spanning both kernels, connected where the
+    channel groups connect), and reports the pair only when it has at least as many
+    (`max_params_ratio` = 1 times) — two layers that cost what one would. A pair with fewer
+    parameters is a deliberate factorisation and is not reported: a depthwise conv and its
+    pointwise conv, an EEGNet temporal conv and its depthwise spatial conv with only
+    BatchNorm between, a 1×1 bottleneck that narrows the channels before a wider conv. A pair
+    that cannot be sized (functional convolutions, lazy layers) is reported as before.
 
     ## Why is this bad?
-    Two linear maps in a row are one linear map: the second layer adds parameters and
-    compute but no expressive power, and a network whose activations were all forgotten
-    is a linear model however deep it looks.
+    Two linear maps in a row are one linear map: when they hold as many parameters as that
+    one map, the second layer adds parameters and compute but no expressive power, and a
+    network whose activations were all forgotten is a linear model however deep it looks.
 
     ## Example
-    `nn.Sequential(nn.Conv1d(1, 16, 7), nn.Conv1d(16, 16, 5))`, or `fc2(dropout(fc1(x)))`
-    without a `ReLU`.
+    `nn.Sequential(nn.Conv1d(1, 16, 7), nn.Conv1d(16, 16, 5))`: 1,424 parameters for what one
+    `nn.Conv1d(1, 16, 11)` (192) computes; or `fc2(dropout(fc1(x)))` without a `ReLU`.
 
     ## Fix
     Put an activation (`nn.ReLU()`, `nn.GELU()`) after each conv or linear layer that feeds
     another one.
     """
-    trace = shape_trace
-    pairs = [p for p in trace.linear_pairs
-             if not _deliberate(_call_config(trace, p.first), _call_config(trace, p.second))]
+    pairs = [p for p in linear_pairs
+             if p.composed_params is None or p.params is None or p.params >= max_params_ratio * p.composed_params]
     if not pairs:
         return
-    described = "; ".join(
-        f"`{p.first}` feeds `{p.second}`" + (f" through {', '.join(dict.fromkeys(p.between))}" if p.between else "")
-        for p in pairs[:4])
+    described = "; ".join(_pair_text(p) for p in pairs[:4])
     more = f" (and {len(pairs) - 4} more pairs)" if len(pairs) > 4 else ""
     yield Finding(
         message=(f"{len(pairs)} pair{'s' if len(pairs) != 1 else ''} of linear layers with no nonlinearity between "
                  f"them: {described}{more}. Two linear maps in a row collapse into one, so the second adds parameters "
                  "but no expressive power."),
-        evidence={"pairs": [{"first": p.first, "second": p.second, "between": list(p.between)} for p in pairs],
-                  "count": len(pairs)},
+        evidence={"pairs": [p.to_dict() for p in pairs], "count": len(pairs),
+                  "factorised_pairs": [p.to_dict() for p in linear_pairs if p not in pairs],
+                  "max_params_ratio": max_params_ratio},
         fix="Add an activation (e.g. nn.ReLU()) after " + ", ".join(f"`{p.first}`" for p in pairs[:4]) + ".",
         location=pairs[0].second)
 

@@ -8,8 +8,8 @@ from cnndoctor.errors import Skip
 from cnndoctor.findings import Finding, Severity
 from cnndoctor.registry import check
 
-__all__ = ["channel_scale_mismatch", "constant_input", "non_finite_values", "standardise_snippet", "train_test_shift",
-           "unscaled_input"]
+__all__ = ["channel_scale_mismatch", "constant_input", "non_finite_values", "recording_scale_mismatch",
+           "standardise_snippet", "train_test_shift", "unscaled_input"]
 
 _SHOWN_CHANNELS = 8
 
@@ -417,3 +417,116 @@ def train_test_shift(channel_scales, *, max_shift: float = 1.5, max_std_ratio: f
     yield Finding(message=message, evidence=evidence, severity=severity,
                   fix=f"Fit the scaling on X_train only and apply the same transform to X_train and X_{name}.",
                   snippet=standardise_snippet(reading.channel_axis, name))
+
+
+_SHOWN_GROUPS = 5
+
+
+def _decile_ratio(values: np.ndarray) -> tuple[float, float, float]:
+    """(lower decile, upper decile, their ratio) as order statistics: with ten recordings or fewer these are the
+    smallest and the largest, with more one outlying recording on either side does not decide."""
+    lo = float(np.percentile(values, 10, method="lower"))
+    hi = float(np.percentile(values, 90, method="higher"))
+    return lo, hi, hi / lo
+
+
+def per_recording_snippet(channel_axis: int | None, test_name: str = "test") -> str:
+    """Each recording standardised with its own statistics, per channel."""
+    axes = _axes(channel_axis)
+    return (f"def per_recording(X, groups):  # each recording on its own scale, one value per channel\n"
+            f"    X = X.copy()\n"
+            f"    for g in np.unique(groups):\n"
+            f"        m = groups == g\n"
+            f"        mean = X[m].mean(axis={axes}, keepdims=True)\n"
+            f"        std = X[m].std(axis={axes}, keepdims=True) + 1e-8\n"
+            f"        X[m] = (X[m] - mean) / std\n"
+            f"    return X\n\n"
+            f"X_train = per_recording(X_train, groups_train)\n"
+            f"X_{test_name} = per_recording(X_{test_name}, groups_{test_name})  # a recording's own statistics only")
+
+
+@check("D106", "recording-scale-mismatch", "warning")
+def recording_scale_mismatch(recording_scales, data, *, max_ratio: float = 10.0):
+    """## What it does
+    With recording or subject ids (`groups_train`/`groups_test`, or `groups` in the .npz),
+    measures the amplitude of every recording on what the model is fed (after `preprocess`):
+    per channel, the median over the recording's windows of each window's standard deviation.
+    Each window's spread is first taken relative to the median spread of its class, so that
+    classes that differ in loudness (running next to standing) are not read as recordings at
+    different scales. It reports when, in some channel, the upper decile of the recordings'
+    amplitudes is `max_ratio` (10×) or more times the lower decile. The deciles are order
+    statistics: with ten recordings or fewer they are the quietest and the loudest recording.
+    Recordings whose every window is flat are left to D104; a model whose first layer normalises
+    each sample (InstanceNorm1d, LayerNorm, GroupNorm) removes the gain itself and passes. A
+    recording where nothing happens (a subject at rest) is quiet too: when the labels do not mark
+    those windows as a class of their own, it reads like a recording at a lower gain.
+
+    ## Why is this bad?
+    One global scaler (D102, D103) sees only the pooled spread; when one session was recorded
+    with another gain (a re-calibrated sensor, another EEG amplifier, millivolts in one export
+    and volts in another) its windows sit ten or a hundred times louder or quieter than the
+    others after that scaler. The model then learns the recording's loudness instead of the
+    pattern, the quiet recordings barely move the first layer, and a test recording at yet
+    another gain lands where no training window was. Recordings of one activity in one unit
+    differ by about 2× between the deciles (1.6–2.4× per channel over the 80 BasicMotions
+    recordings, class by class), so an order of magnitude is a scale problem, not people moving
+    differently.
+
+    ## Example
+    EEG sessions from two amplifiers, one exporting microvolts and one volts, windowed and
+    standardised together with one `StandardScaler`; or accelerometer sessions where the device
+    was re-calibrated from g to m/s² half-way through a study.
+
+    ## Fix
+    Standardise each recording with its own statistics (per channel, over all its windows),
+    applied to the training and the test recordings alike, or z-normalise every window on its
+    own in `preprocess`.
+    """
+    reading = recording_scales
+    amps = reading.amplitudes
+    if reading.model_normalises_each_sample:
+        return  # the first layer takes every sample to unit scale: a recording's gain does not reach the weights
+    worst = None
+    for c in range(amps.amplitude.shape[1]):
+        live = np.flatnonzero(amps.amplitude[:, c] > 0)
+        if len(live) < 2:
+            continue
+        lo, hi, ratio = _decile_ratio(amps.amplitude[live, c])
+        if worst is None or ratio > worst[3]:
+            worst = (c, lo, hi, ratio, live)
+    if worst is None or worst[3] < max_ratio:
+        return
+    c, lo, hi, ratio, live = worst
+    values = amps.amplitude[live, c]
+    order = live[np.argsort(values, kind="stable")]
+    quiet = [amps.groups[i] for i in order[:_SHOWN_GROUPS] if amps.amplitude[i, c] <= lo]
+    loud = [amps.groups[i] for i in order[::-1][:_SHOWN_GROUPS] if amps.amplitude[i, c] >= hi]
+    flagged = [int(ch) for ch in range(amps.amplitude.shape[1])
+               if (amps.amplitude[:, ch] > 0).sum() >= 2
+               and _decile_ratio(amps.amplitude[amps.amplitude[:, ch] > 0, ch])[2] >= max_ratio]
+    channel = f" in channel {c}" if amps.amplitude.shape[1] > 1 else ""
+    relative = " (each window relative to its class's typical spread)" if amps.class_relative else ""
+    after = " after preprocess()" if reading.preprocessed else ""
+    raw = amps.raw_amplitude[live, c]
+    message = (f"The recordings are at different scales{after}: {len(live)} recordings{channel} have amplitudes"
+               f"{relative} from {values.min():.3g} to {values.max():.3g} (median {np.median(values):.3g}), and "
+               f"the loud decile is {ratio:,.0f}× the quiet one. Loudest: {', '.join(loud[:3])}; quietest: "
+               f"{', '.join(quiet[:3])}. A global scaler does not remove a recording's own gain, so the model "
+               "learns each recording's loudness. (A recording that is quiet because nothing happens in it, such "
+               "as rest, is not a gain problem: leave it as it is.)")
+    evidence = {"ratio": ratio, "max_ratio": max_ratio, "channel": c, "flagged_channels": flagged,
+                "n_recordings": len(live), "lower_decile": lo, "upper_decile": hi,
+                "amplitude_min": float(values.min()), "amplitude_median": float(np.median(values)),
+                "amplitude_max": float(values.max()),
+                "raw_amplitude_min": float(raw.min()), "raw_amplitude_median": float(np.median(raw)),
+                "raw_amplitude_max": float(raw.max()),
+                "loudest_recordings": {amps.groups[i]: float(amps.amplitude[i, c])
+                                       for i in order[::-1][:_SHOWN_GROUPS]},
+                "quietest_recordings": {amps.groups[i]: float(amps.amplitude[i, c]) for i in order[:_SHOWN_GROUPS]},
+                "class_relative": amps.class_relative, "layout": reading.layout}
+    axis = {"(N, C, L)": 1, "(N, L, C)": 2}.get(reading.layout)
+    yield Finding(
+        message=message, evidence=evidence,
+        fix="Standardise each recording with its own statistics (per channel, over all its windows) in the training "
+            f"and the {data.test_name} split alike, or z-normalise every window on its own in preprocess.",
+        snippet=per_recording_snippet(axis, data.test_name))

@@ -390,8 +390,11 @@ def input_independent(training_probe, zero_input_probe, *, min_gain: float = 0.0
     the outputs are identical for every input (their spread across samples is below
     `min_spread` of their magnitude), or when the real-input probe learned something (its
     loss fell by `min_drop`) yet ends no better than the zeroed-input one (within `min_gain`,
-    5%, of its loss). The zeroed run is skipped when the real probe already beats the label
-    entropy, the lowest loss any input-independent model can reach.
+    5%, of its loss) and its held-out balanced accuracy is no more than 5 points above the
+    zeroed run's (on imbalanced classes accuracy sits at the majority rate either way; balanced
+    accuracy shows whether the small classes were learned). The zeroed run is skipped when the
+    real probe already beats the label entropy, the lowest loss any input-independent model can
+    reach.
 
     ## Example
     A `forward` that passes a buffer (the zero tensor used to size the head) through the
@@ -427,6 +430,12 @@ def input_independent(training_probe, zero_input_probe, *, min_gain: float = 0.0
         return
     no_better = real.train_loss >= zero.train_loss * (1 - min_gain) and \
         (real.train_accuracy or 0) <= (zero.train_accuracy or 0) + 0.05
+    # on imbalanced classes both accuracies sit near the majority rate: a model that learned the small
+    # classes shows it in its held-out balanced accuracy (chance 1/K), which zeros cannot raise
+    real_ba, zero_ba = real.balanced_accuracy, zero.run.balanced_accuracy if zero.run is not None else None
+    if real_ba is not None and zero_ba is not None:
+        no_better = no_better and real_ba <= zero_ba + 0.05
+        evidence.update(real_balanced_accuracy=round(real_ba, 4), zeroed_balanced_accuracy=round(zero_ba, 4))
     learned = real.loss_drop is not None and real.loss_drop >= min_drop
     if no_better and learned:
         yield Finding(
@@ -441,7 +450,7 @@ def input_independent(training_probe, zero_input_probe, *, min_gain: float = 0.0
 
 @check("T105", "collapsed-predictions", "error")
 def collapsed_predictions(training_probe, *, max_share: float = 0.95, min_excess: float = 0.1,
-                          min_progress: float = 0.05, stalled_progress: float = 0.002):
+                          chance_margin: float = 0.1, min_progress: float = 0.05, stalled_progress: float = 0.002):
     """## What it does
     After the training probe, counts which class the model predicts for each held-out sample
     (the training slice when there is no test split).
@@ -450,9 +459,12 @@ def collapsed_predictions(training_probe, *, max_share: float = 0.95, min_excess
     A model that predicts (almost) one class scores exactly that class's share of the data:
     the typical "accuracy is stuck at 10%" (or at the majority rate) of a model that learned
     nothing from its input. It fires when one class takes at least `max_share` (95%) of the
-    predictions while it holds at least `min_excess` (10 points) fewer of the true labels;
-    the cause is usually reported by another finding (input scale, learning rate, labels,
-    dead units), and this one confirms its effect. Many healthy models predict one class
+    predictions while it holds at least `min_excess` (10 points) fewer of the true labels, or
+    while the balanced accuracy (mean per-class recall) is within `chance_margin` (10 points)
+    of 1/K: on 95/5 data a model that predicts only the majority class gives it 100% of the
+    predictions, only 5 points above its 95% of the labels, but its balanced accuracy is 50%,
+    chance. The cause is usually reported by another finding (input scale, learning rate,
+    labels, dead units, class imbalance), and this one confirms its effect. Many healthy models predict one class
     for a while before the loss leaves its plateau, so it stays silent while the probe's
     training loss is still falling clearly (by `min_progress`, 5%, over the second half of
     the run), and is only a warning while it still falls measurably (more than
@@ -476,7 +488,10 @@ def collapsed_predictions(training_probe, *, max_share: float = 0.95, min_excess
     top, top_n = max(counts.items(), key=lambda kv: kv[1])
     share = top_n / n
     true_share = run.true_counts.get(top, 0) / max(1, sum(run.true_counts.values()))
-    if share < max_share or share - true_share < min_excess:
+    chance = 1.0 / max(1, len(run.true_counts))
+    balanced = run.balanced_accuracy
+    at_chance = balanced is not None and len(run.true_counts) >= 2 and balanced <= chance + chance_margin
+    if share < max_share or (share - true_share < min_excess and not at_chance):
         return
     progress = run.recent_progress()
     if progress is not None and progress >= min_progress:
@@ -489,12 +504,16 @@ def collapsed_predictions(training_probe, *, max_share: float = 0.95, min_excess
     yield Finding(
         message=f"The model predicts (almost) only class {top}: after {run.steps} training steps it assigns {top_n} of "
                 f"{n} {split} samples ({pct(share)}) to it, while {pct(true_share)} belong there, so its accuracy "
-                f"({pct(acc)}) is just that class's share.{tail}",
+                f"({pct(acc)}) is just that class's share"
+                + (f" and its balanced accuracy ({pct(balanced)}) is chance for {len(run.true_counts)} classes"
+                   if at_chance else "") + f".{tail}",
         severity=Severity.WARNING if slow else None,
         evidence={"probe": run.summary(), "predicted_counts": {str(k): v for k, v in counts.items()},
                   "true_counts": {str(k): v for k, v in run.true_counts.items()}, "top_class": top,
                   "top_share": round(share, 4), "true_share": round(true_share, 4), "accuracy": acc,
-                  "max_share": max_share, "min_excess": min_excess, "split": split, "steps": run.steps,
+                  "balanced_accuracy": None if balanced is None else round(balanced, 4), "chance": round(chance, 4),
+                  "max_share": max_share, "min_excess": min_excess, "chance_margin": chance_margin, "split": split,
+                  "steps": run.steps,
                   "recent_progress": None if progress is None else round(progress, 4), "min_progress": min_progress,
                   "stalled_progress": stalled_progress},
         fix="Fix the cause named by the other findings (input scale, learning rate, labels, dead units); for "

@@ -19,6 +19,7 @@ from .diagnosis.order import (
     build_diagnosis,
     chance_consequence,
     escalate,
+    lower_refuted,
     order_findings,
     unlearnable_consequence,
 )
@@ -26,13 +27,14 @@ from .diagnosis.verify import verify_fixes
 from .errors import InputError
 from .findings import CheckOutcome, Severity, Status
 from .keras.support import momentum_note
+from .load.batch_order import batch_order_for
 from .load.data import Data, data_from_arrays, load_data
 from .load.model import display_path, model_source
 from .load.optimizers import DEFAULT_OPTIMIZER
 from .load.outputs import describe_choice
 from .load.settings import run_settings
 from .load.subject import Subject, make_subject
-from .load.torch_data import DEFAULT_MAX_SAMPLES, arrays_from_torch, is_torch_data
+from .load.torch_data import DEFAULT_MAX_SAMPLES, arrays_from_torch, is_torch_data, read_loader_batches
 from .probes.budget import BUDGETS, DEFAULT_BUDGET
 from .registry import all_checks, select_checks
 from .report import Report
@@ -59,16 +61,17 @@ def _pair(value, name: str):
 
 
 def _split_input(value, split: str, *, seed: int, max_samples: int, notes: list[str]):
-    """(X, y, DataLoader batch size) from an (X, y) pair, a dict, a Dataset or a DataLoader."""
+    """(X, y, DataLoader batch size, the Dataset index of each row) from an (X, y) pair, a dict, a Dataset or a
+    DataLoader."""
     if value is not None and is_torch_data(value):
         drawn = arrays_from_torch(value, split, max_samples=max_samples, seed=seed)
         notes.append(drawn.note)
-        return drawn.X, drawn.y, drawn.batch_size
+        return drawn.X, drawn.y, drawn.batch_size, drawn.index
     X, y = _pair(value, split)
-    return X, y, None
+    return X, y, None, None
 
 
-def _loop_settings(train) -> dict:
+def _loop_settings(train, *, seed: int = 0) -> dict:
     """``drop_last`` and the samples per epoch of a training Dataset/DataLoader handed in (A207 reads them)."""
     if train is None or isinstance(train, (str, os.PathLike)) or not is_torch_data(train):
         return {}
@@ -76,6 +79,8 @@ def _loop_settings(train) -> dict:
 
     loader = train if isinstance(train, DataLoader) else None
     out = {"drop_last": bool(loader.drop_last)} if loader is not None else {}
+    if loader is not None:  # the order the user's loop iterates: D205 judges its batches' class composition
+        out["loader_batches"] = read_loader_batches(loader, seed=seed)
     try:  # a DataLoader's epoch is what its sampler yields (a subset or weighted sampler draws fewer or more)
         out["epoch_samples"] = len(loader.sampler if loader is not None else train)
     except TypeError:  # an iterable dataset without a length
@@ -118,16 +123,16 @@ def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, 
     index or a key); without it the rule in ``cnndoctor.load.outputs`` decides.
     """
     notes: list[str] = []
-    loader_batch = None
+    loader_batch = train_rows = None
     if isinstance(train, (str, os.PathLike)):
         if test is not None or groups is not None:
             raise InputError("When train is a path, the file (or UCR pair) must hold both splits; pass test=None "
                              "and groups=None.")
         data = load_data(train, seed=seed)
     else:
-        X_train, y_train, loader_batch = _split_input(train, "train", seed=seed, max_samples=max_samples,
-                                                      notes=notes)
-        X_test, y_test, test_batch = _split_input(test, "test", seed=seed, max_samples=max_samples, notes=notes)
+        X_train, y_train, loader_batch, train_rows = _split_input(train, "train", seed=seed,
+                                                                  max_samples=max_samples, notes=notes)
+        X_test, y_test, test_batch, _ = _split_input(test, "test", seed=seed, max_samples=max_samples, notes=notes)
         loader_batch = loader_batch or test_batch
         g_train, g_test = _pair(groups, "groups") if groups is not None else (None, None)
         source = "DataLoader/Dataset" if notes else "arrays"
@@ -137,7 +142,7 @@ def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, 
     kind = _target_kind(model)
     name = getattr(model, "__name__", type(model).__name__)
     options = {"loss_fn": loss_fn, "optimizer": optimizer, "preprocess": preprocess, "train_step": train_step}
-    options.update(_loop_settings(train))
+    options.update(_loop_settings(train, seed=seed))
     use_loader_batch = batch_size is None and loader_batch is not None
     subject = make_subject(model, kind, data, name=name, options=options, model_args=model_args, lr=lr,
                            batch_size=loader_batch if use_loader_batch else batch_size, device=device, seed=seed,
@@ -145,6 +150,12 @@ def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, 
                            options_source="diagnose() argument", output=output)
     if use_loader_batch:
         subject.settings_source["batch_size"] = "DataLoader"
+    if subject.loader_batches is not None:  # the probes replay the user's own batch order (D205's consequence)
+        split_off = data.test_name == "split"  # cnndoctor split the rows: they no longer map onto the Dataset
+        subject.batch_order, order_note = batch_order_for(subject.loader_batches, None if split_off else train_rows,
+                                                          len(data.X_train), subject.batch_size)
+        if order_note:
+            subject.notes.append(order_note)
     model_file, model_line = model_source(model)
     given = {"device": device, "seed": seed, "budget": budget, "layout": layout}
     sources = {k: "default" if v == DEFAULTS[k] else "diagnose() argument" for k, v in given.items()}
@@ -254,10 +265,13 @@ def run_diagnosis(subject: Subject, *, select=None, ignore=None, budget: str = D
         output_note = describe_choice(subject.output_choice)
         if output_note:
             ctx.note(output_note)
-        findings, fix_runs = verify_fixes(ctx, order_findings(findings))
-        findings = order_findings(findings)
+        rule = ChanceRule.for_thresholds(thresholds)
         probe = _probe_summary(ctx)
-        consequence = _consequence(ctx, findings, probe, ChanceRule.for_thresholds(thresholds))
+        probe_at_chance = bool(at_chance(probe, rule))  # then L103 explains what learning only the priors causes
+        findings, fix_runs = verify_fixes(ctx, order_findings(findings, probe_at_chance=probe_at_chance))
+        # warnings the probe refutes become info (after verification: a verified gain keeps a warning)
+        findings = order_findings(lower_refuted(findings, probe, rule), probe_at_chance=probe_at_chance)
+        consequence = _consequence(ctx, findings, probe, rule)
         findings = escalate(findings, consequence)
         summary = _subject_summary(ctx, subject.data, subject, budget=budget, sources=dict(sources or {}))
         figures = report_figures(ctx, fix_runs, findings) if figures else []
@@ -272,7 +286,8 @@ def run_diagnosis(subject: Subject, *, select=None, ignore=None, budget: str = D
     trace = ctx.shape_trace.to_dict() if ctx.computed("feed") else None
     timings = {f"fact:{k}": v for k, v in ctx.timings.items()}
     timings["total"] = time.perf_counter() - start
-    return Report(__version__, summary, diagnosis, findings, outcomes, timings, trace, list(ctx.notes), figures)
+    return Report(__version__, summary, diagnosis, findings, outcomes, timings, trace, list(ctx.notes), figures,
+                  lr_range=_lr_range_summary(ctx))
 
 
 def _probe_summary(ctx: Context) -> dict | None:
@@ -287,6 +302,17 @@ def _probe_summary(ctx: Context) -> dict | None:
             "n_per_class": {str(k): v for k, v in run.true_counts.items()},
             "loss_drop": None if run.loss_drop is None else round(run.loss_drop, 4), "nonfinite": run.nonfinite,
             "train_loss": run.train_loss, "truncated": run.stopped_by == "time"}
+
+
+def _lr_range_summary(ctx: Context) -> dict | None:
+    """The learning-rate range test's advice (range with reasons, landmarks, the user's lr), whenever it ran,
+    whatever T201/T202 concluded; its ends use T201's ``near_factor`` and T202's ``min_factor``."""
+    from .probes.lr_range import suggested_range
+
+    if not ctx.computed("lr_range"):
+        return None
+    return suggested_range(ctx.get("lr_range"), near_factor=float(ctx.thresholds_for("T201")["near_factor"]),
+                           low_factor=float(ctx.thresholds_for("T202")["min_factor"]))
 
 
 def _floor_loss(ctx: Context) -> float | None:

@@ -117,10 +117,14 @@ def _cmd_explain(code: str, console) -> int:
     spec = get_check(code)
     thresholds = ", ".join(f"`{k}={v!r}`" for k, v in spec.thresholds.items()) or "none"
     row = row_for(spec.code)
-    explains = sorted([*row.explains, *(f"{w.symptom} ({w.says})" for w in row.explains_where)])
+    explains = sorted([*row.explains, *(f"{w.symptom} ({w.says})" for w in row.explains_where),
+                       *(f"{c} (when the training probe's balanced accuracy sits at chance)"
+                         for c in row.explains_at_chance)])
     by = [f"{c} ({says})" if says else c for c, says in explained_by(spec.code)]
     causes = (f"Role: {row.role} · causal rank {row.rank} ({RANKS[row.rank]}) · fix verified automatically: "
-              f"{'yes' if row.verifiable else 'no'}\n\nExplains: {', '.join(explains) or 'nothing'}\n\n"
+              f"{'yes' if row.verifiable else 'no'}"
+              + (" · a warning the training probe can refute (lowered to info when it learns)" if row.refutable
+                 else "") + f"\n\nExplains: {', '.join(explains) or 'nothing'}\n\n"
               f"Explained by: {', '.join(by) or 'nothing'}")
     console.print(Markdown(f"# {spec.code} {spec.name}\n\nDefault severity: **{spec.severity}** · "
                            f"stage: {spec.stage} · thresholds: {thresholds}\n\n{causes}\n\n{spec.doc}"))

@@ -93,6 +93,9 @@ class Finding:
     verified: Mapping[str, Any] | None = None
     related: tuple[str, ...] = field(default=())  # symptoms this cause explains
     explained_by: str | None = None  # the cause this symptom is attributed to
+    # why the severity differs from the check's registered one, when the diagnosis changed it (a warning the
+    # training probe refutes lowered to info, a primary cause raised to error by its measured consequence)
+    severity_reason: str | None = None
 
     def __str__(self) -> str:
         """``ERROR D102 unscaled-input: <message>`` then ``fix: <fix>`` — what ``print(finding)`` shows."""
@@ -118,6 +121,7 @@ class Finding:
             "location": self.location,
             "related": list(self.related),
             "explained_by": self.explained_by,
+            "severity_reason": self.severity_reason,
             "verified": dict(self.verified) if self.verified is not None else None,
             "url": docs_url(self.code, self.name),
         }

@@ -25,6 +25,8 @@ class Report:
     trace: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
     figures: list[Any] = field(default_factory=list)
+    # the learning-rate range test's advice whenever it ran (probes/lr_range.suggested_range), else None
+    lr_range: dict[str, Any] | None = None
 
     @property
     def primary(self) -> Finding | None:
@@ -82,6 +84,7 @@ class Report:
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "trace": self.trace,
             "notes": list(self.notes),
+            "lr_range": self.lr_range,
         }
 
     def to_json(self, indent: int | None = 2) -> str:

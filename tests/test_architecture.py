@@ -11,6 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from cnndoctor.cli import main
+from cnndoctor.measure.local_baselines import local_baselines
 from tests.conftest import codes
 from tests.fixtures.arch_models import (
     AlwaysOnDropoutCNN,
@@ -25,6 +26,7 @@ from tests.fixtures.arch_models import (
     ParallelKernelsCNN,
     PlainCNN,
     PoolingStackCNN,
+    ShallowConvNet,
     StridedCollapseCNN,
     fcn,
 )
@@ -32,6 +34,15 @@ from tests.fixtures.arch_models import GuessedDefaultsNet as Net
 from tests.fixtures.data import gunpoint, ucr
 from tests.fixtures.models import FlattenHeadCNN, TinyCNN
 from tests.fixtures.probe_models import ProbeCNN
+from tests.fixtures.representation_models import (
+    ConvRecurrentHead,
+    EEGNetStyle,
+    NarrowHiddenHead,
+    PoolEverythingCNN,
+    SelfAttentionCNN,
+    SeparableCNN,
+    ViewedTimeMajorLSTM,
+)
 
 
 def _found(report, code):
@@ -414,24 +425,93 @@ def test_a105_through_the_cli_names_the_source(tmp_path, capsys):
 
 # A201 small-receptive-field -------------------------------------------------------------------
 
+def _slow_shape(name="OSULeaf", amplitude=0.5, seed=0):
+    """Real series (z-normalised) whose two classes differ only in the sign of one slow sine spanning the series."""
+    X, _, Xt, _ = ucr(name)
+    V = np.concatenate([X, Xt]).astype(np.float32)
+    V = (V - V.mean(1, keepdims=True)) / V.std(1, keepdims=True)
+    y = np.random.default_rng(seed).permutation(np.arange(len(V)) % 2).astype(np.int64)
+    wave = np.sin(2 * np.pi * np.linspace(0, 1, V.shape[1], dtype=np.float32))
+    V = V + amplitude * np.where(y[:, None] == 1, 1.0, -1.0).astype(np.float32) * wave
+    return (V[:len(X)], y[:len(X)]), (V[len(X):], y[len(X):])
+
+
+def _dilated_stack(in_channels=1, num_classes=2, width=16):
+    """Kernel-3 convs with dilations 1 … 64: a 255-sample receptive field before global pooling."""
+    layers, c = [], in_channels
+    for d in (1, 2, 4, 8, 16, 32, 64):
+        layers += [nn.Conv1d(c, width, 3, dilation=d, padding=d), nn.ReLU()]
+        c = width
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(width, num_classes))
+
+
+@pytest.fixture(scope="module")
+def slow():
+    return _slow_shape()
+
+
 @pytest.mark.fires("A201")
-def test_a201_fires_on_one_small_kernel_before_global_pooling(run, gp):
-    report = run(PlainCNN, *gp, model_args={"kernels": (3,), "pools": (1,)}, select=["A201"])
+def test_a201_fires_when_classes_differ_in_a_slow_shape(run, slow):
+    report = run(PlainCNN, *slow, model_args={"kernels": (3,), "pools": (1,)}, select=["A201"])
     (f,) = _found(report, "A201")
     ev = f.evidence
-    assert ev["receptive_field"] == 3 and ev["method"] == "analytic"
-    assert ev["receptive_field_fraction"] == pytest.approx(3 / 150)
-    # GunPoint stays more than half correlated with itself over 18 samples
-    assert ev["decorrelation_lag"] == 18 and ev["decorrelation_fraction"] == pytest.approx(18 / 150)
-    assert "dilation 1, 2, 4" in f.fix
+    assert ev["receptive_field"] == 3 and ev["method"] == "analytic" and ev["input_length"] == 427
+    # pooled 3-sample windows barely beat a coin; windows over the whole series separate the classes
+    assert ev["local_balanced_accuracy"] < 0.65 and ev["whole_series_balanced_accuracy"] > 0.95
+    assert ev["chance"] == 0.5 and ev["share_lost"] >= ev["min_share"]
+    assert ev["share_lost"] == pytest.approx(ev["gap"] / (ev["whole_series_balanced_accuracy"] - ev["chance"]))
+    assert ev["gap"] > ev["z"] * ev["gap_standard_error"]
+    # every window gets the same feature budget: the whole series wins by what it sees, not by more features
+    assert ev["features_per_span"] == 192 * 5
+    # the information is in a shape of half the series or more: it comes back only with windows that long
+    assert 96 <= ev["recovery_span"] <= 256 and ev["ladder"][0]["span"] == 3 and ev["ladder"][-1]["span"] == 427
+    assert "recovers at" in f.message and f"at least {ev['recovery_span']} samples" in f.fix
+    # the same seed gives the same reading
+    again = run(PlainCNN, *slow, model_args={"kernels": (3,), "pools": (1,)}, select=["A201"])
+    assert _found(again, "A201")[0].evidence == ev
+
+
+@pytest.mark.silent("A201")
+def test_a201_silent_when_short_windows_keep_most_of_the_signal(run, gp):
+    # GunPoint's classes differ in a dip around the hand's peak: 3-sample windows already hold most of it
+    (X, y), (Xt, yt) = gp
+    report = run(PlainCNN, *gp, model_args={"kernels": (3,), "pools": (1,)}, select=["A201"])
+    assert codes(report) == [] and _status(report, "A201") == "passed"
+    classes, y = np.unique(y, return_inverse=True)
+    lb = local_baselines(X[:, None].astype(float), y, Xt[:, None].astype(float), np.searchsorted(classes, yt), 3)
+    gap, se = lb.shortfall(lb.local)
+    # the windows do lose something, clearly (the paired test alone would fire) ...
+    assert gap > 2 * se and lb.whole.balanced_accuracy > 0.95
+    # ... but well under half of what the whole-series baseline learns above chance: training makes that up
+    assert lb.share_lost(lb.local) < 0.35 and lb.recovery_span(2.0) <= 48
 
 
 @pytest.mark.fires("A201")
-def test_a201_measures_branching_models_by_input_gradient(run, gp):
+def test_a201_measures_branching_and_conv2d_models(run, slow):
     model = partial(ParallelKernelsCNN, padded=True, kernels=(1, 3, 5), merge_kernel=1)
-    report = run(model, *gp, select=["A201"])
-    (f,) = _found(report, "A201")
+    (f,) = _found(run(model, *slow, select=["A201"]), "A201")
     assert f.evidence["method"] == "input gradient" and f.evidence["receptive_field"] == 5
+    # braindecode-style: x.unsqueeze(1), Conv2d (1, 3) along time, Conv2d (C, 1) across channels
+    eeg = partial(ShallowConvNet, in_channels=1, num_classes=2, kernel=3, pool=1)
+    (f,) = _found(run(eeg, *slow, select=["A201"]), "A201")
+    assert f.evidence["method"] == "analytic" and f.evidence["receptive_field"] == 3
+    assert [s["kernel"] for s in f.evidence["stack"]] == [3, 1, 1]
+
+
+@pytest.mark.silent("A201")
+def test_a201_silent_when_the_receptive_field_holds_the_class_shape(run, slow):
+    report = run(_dilated_stack, *slow, select=["A201"])  # 255 of 427 samples
+    assert codes(report) == [] and _status(report, "A201") == "passed"
+
+
+@pytest.mark.silent("A201")
+def test_a201_silent_when_the_class_information_is_local(run):
+    X, y, Xt, yt = ucr("BasicMotions")  # running, walking, badminton, standing: texture, not shape
+    report = run(PlainCNN, (X, y), (Xt, yt), model_args={"in_channels": 6, "num_classes": 4, "kernels": (3,),
+                                                         "pools": (1,)}, select=["A201"])
+    assert codes(report) == [] and _status(report, "A201") == "passed"
+    eeg = run(ShallowConvNet, (X, y), (Xt, yt), select=["A201"])  # Conv2d over (N, 1, 6, 100), rf 13 + 7
+    assert codes(eeg) == [] and _status(eeg, "A201") == "passed"
 
 
 @pytest.mark.silent("A201")
@@ -444,6 +524,22 @@ def test_a201_silent_on_deep_enough_stacks_and_flatten_heads(run, gp):
     recurrent = run(ConvLSTM, *gp, select=["A201"])  # a 3-sample conv window, but the LSTM reads everything
     assert codes(recurrent) == [] and "recurrent" in recurrent.checks[0].reason
 
+
+
+def test_a201_figure_draws_the_ladder_from_the_computed_fact(gp):
+    from cnndoctor.reporters.plots import _receptive_field
+
+    (X, y), (Xt, yt) = gp
+    classes, y = np.unique(y, return_inverse=True)
+    lb = local_baselines(X[:, None].astype(float), y, Xt[:, None].astype(float), np.searchsorted(classes, yt), 3)
+    fig = _receptive_field(lb, 2.0)
+    (ax,) = fig.axes
+    curve = ax.lines[0]
+    assert list(curve.get_xdata()) == [s.span for s in lb.ladder] and ax.get_xscale() == "log"
+    vertical = {line.get_label(): line.get_xdata()[0] for line in ax.lines[3:]}
+    assert vertical["receptive field at the head: 3 samples"] == 3
+    assert vertical[f"accuracy recovers: {lb.recovery_span(2.0)} samples"] == lb.recovery_span(2.0)
+    assert not ax.get_legend() and fig.legends  # the legend sits below the axes, off the curve
 
 # A202 missing-nonlinearity ---------------------------------------------------------------------
 
@@ -459,13 +555,36 @@ def test_a202_fires_on_convs_without_activations(run, gp):
 def test_a202_fires_on_dense_layers_with_only_dropout_between(run, gp):
     report = run(PlainCNN, *gp, model_args={"hidden": 32, "hidden_act": False, "dropout": 0.1}, select=["A202"])
     (f,) = _found(report, "A202")
-    assert f.evidence["pairs"] == [{"first": "head.0", "second": "head.2", "between": ["dropout"]}]
+    # Linear(16, 32) then Linear(32, 2): 610 parameters for what one Linear(16, 2) (34) computes
+    assert f.evidence["pairs"] == [{"first": "head.0", "second": "head.2", "between": ["dropout"], "params": 610,
+                                    "composed_params": 34}]
 
 
 @pytest.mark.silent("A202")
 def test_a202_silent_on_functional_activations_and_bottlenecks(run, gp):
     for model in (PlainCNN, partial(ParallelKernelsCNN, padded=True), BottleneckCNN):
         assert codes(run(model, *gp, select=["A202"])) == []
+
+
+@pytest.mark.silent("A202")
+def test_a202_silent_on_factorised_convolutions_with_fewer_parameters(run, gp):
+    from cnndoctor.trace.composition import pair_costs
+    from cnndoctor.trace.forward import trace_forward
+
+    X, y, Xt, yt = ucr("BasicMotions")
+    # EEGNet: temporal Conv2d (1 -> 8, kernel (1, 16)), BatchNorm2d, depthwise spatial Conv2d (8 -> 16, (6, 1))
+    report = run(EEGNetStyle, (X, y), (Xt, yt), select=["A202"])
+    assert codes(report) == [] and _status(report, "A202") == "passed"
+    trace = trace_forward(EEGNetStyle(), torch.tensor(X[:4]))
+    (pair,) = pair_costs(trace, trace.linear_pairs)  # one linear map written as two, on purpose:
+    assert (pair.first, pair.second, pair.between) == ("temporal", "spatial", ("batch_norm",))
+    assert (pair.params, pair.composed_params) == (8 * 16 + 16 * 6, 16 * 6 * 16)  # 224 < one (6, 16) conv's 1536
+    # depthwise Conv1d (32 channels, kernel 9) straight into its pointwise 1x1 conv (32 -> 64)
+    report = run(SeparableCNN, *gp, select=["A202"])
+    assert codes(report) == [] and _status(report, "A202") == "passed"
+    trace = trace_forward(SeparableCNN(), torch.tensor(gp[0][0][:4, None, :]))
+    (pair,) = pair_costs(trace, trace.linear_pairs)
+    assert (pair.params, pair.composed_params) == (32 * 9 + 32 + 32 * 64 + 64, 32 * 64 * 9 + 64)
 
 
 # A203 batchnorm-small-batch ---------------------------------------------------------------------
@@ -571,6 +690,81 @@ def test_a207_silent_where_the_loop_does_not_crash(run, gp):
     # BatchNorm inside the conv blocks gets (1, C, L): it trains on one sample without an error
     report = _run(run, ProbeCNN, *gp, batch_size=7, select=["A207"])
     assert codes(report) == [] and _status(report, "A207") == "passed"
+
+
+# A206 feature-bottleneck -------------------------------------------------------------------------
+
+@pytest.mark.fires("A206")
+def test_a206_one_hidden_unit_before_three_classes_is_an_error(run):
+    X, y, Xt, yt = ucr("ArrowHead")
+    report = run(NarrowHiddenHead, (X, y), (Xt, yt), select=["A206"])
+    (f,) = _found(report, "A206")
+    assert f.severity == "error" and f.location == "head.0"
+    assert (f.evidence["width"], f.evidence["n_classes"], f.evidence["narrowed_from"]) == (1, 3, 16)
+    assert f.evidence["reader"] == "head.1" and f.evidence["narrowed_type"] == "Linear"
+    assert "only 1 feature per sample for 3 classes" in f.message and "at least 3 outputs" in f.fix
+
+
+@pytest.mark.fires("A206")
+def test_a206_names_a_functional_2d_pooling_that_averages_the_filters(run):
+    X, y, Xt, yt = ucr("ArrowHead")
+    report = run(PoolEverythingCNN, (X, y), (Xt, yt), select=["A206"])
+    (f,) = _found(report, "A206")
+    assert f.severity == "error" and f.evidence["narrowed_by"] == "adaptive_avg_pool2d() in (model)"
+    assert f.evidence["feature_map"] == "conv2" and f.evidence["shape"] == [4, 1]
+    assert "x.mean(dim=-1)" in f.fix
+
+
+@pytest.mark.fires("A206")
+def test_a206_three_features_for_six_classes_is_a_warning(run):
+    X, y, Xt, yt = ucr("OSULeaf")
+    report = run(partial(NarrowHiddenHead, hidden=3), (X, y), (Xt, yt), select=["A206"])
+    (f,) = _found(report, "A206")
+    assert f.severity == "warning" and (f.evidence["width"], f.evidence["n_classes"]) == (3, 6)
+
+
+@pytest.mark.silent("A206")
+def test_a206_silent_when_the_head_reads_at_least_one_feature_per_class(run, gp):
+    X, y, Xt, yt = ucr("ArrowHead")
+    for model, data in ((fcn, ((X, y), (Xt, yt))), (PlainCNN, gp), (ConvLSTM, gp),
+                        (partial(NarrowHiddenHead, hidden=3), ((X, y), (Xt, yt)))):
+        report = run(model, *data, select=["A206"])
+        assert codes(report) == [] and _status(report, "A206") == "passed", model
+
+
+@pytest.mark.fires("A206")
+def test_a206_is_named_first_by_the_diagnosis(run):
+    X, y, Xt, yt = ucr("ArrowHead")
+    report = run(PoolEverythingCNN, (X, y), (Xt, yt), budget="quick")
+    assert report.findings[0].code == "A206", codes(report)
+
+
+# A208 batch-mixing ------------------------------------------------------------------------------
+
+@pytest.mark.fires("A208")
+def test_a208_fires_on_a_default_lstm_fed_batch_first(run, gp):
+    report = run(partial(ConvRecurrentHead, batch_first=False, cell="LSTM"), *gp, select=["A208"])
+    (f,) = _found(report, "A208")
+    assert f.severity == "error" and f.location == "rnn"
+    assert f.evidence["noise_floor"] == 0.0 and f.evidence["relative_change"] > 10 * f.evidence["min_change"]
+    assert f.evidence["mixing_module_input_shape"] == [7, 150, 16] and f.evidence["last_per_sample_module"] == "conv"
+    assert f.evidence["mixing_cause"] == "batch_first" and "batch_first=True" in f.fix
+    assert "(L=7, B=150, C=16)" in f.fix
+
+
+@pytest.mark.fires("A208")
+def test_a208_fires_on_a_view_that_folds_the_batch_into_time(run, gp):
+    report = run(ViewedTimeMajorLSTM, *gp, select=["A208"])
+    (f,) = _found(report, "A208")
+    assert f.evidence["mixing_module"] == "lstm" and f.evidence["mixing_module_input_shape"] == [150, 7, 16]
+    assert f.evidence["mixing_cause"] == "reshape" and "x.permute(2, 0, 1)" in f.fix
+
+
+@pytest.mark.silent("A208")
+def test_a208_silent_on_batchnorm_in_eval_and_correct_sequence_axes(run, gp):
+    for model in (fcn, ConvRecurrentHead, partial(ConvRecurrentHead, cell="LSTM"), SelfAttentionCNN, ConvLSTM):
+        report = run(model, *gp, select=["A208"])
+        assert codes(report) == [] and _status(report, "A208") == "passed", model
 
 
 # healthy models: nothing from the architecture and head checks ------------------------------

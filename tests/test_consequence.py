@@ -75,6 +75,8 @@ def test_escalation_raises_only_the_primary_cause_and_says_why():
     raised = escalate(findings, verdict)
     assert [str(f.severity) for f in raised] == ["error", "warning"]
     assert raised[0].evidence["escalated"] == verdict["reason"] and raised[0].evidence["escalated_from"] == "warning"
+    assert raised[0].severity_reason == f"raised from warning: {verdict['reason']}"
+    assert raised[0].to_dict()["severity_reason"] == raised[0].severity_reason and raised[1].severity_reason is None
     assert escalate(findings, None) == findings
 
 

@@ -242,3 +242,93 @@ def test_d105_silent_on_consistent_splits_and_time_split_recording(run):
     assert codes(run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D105"])) == []
     X_train, y_train, X_test, y_test = seeded.clean_windows()  # later part of one walk: real, mild drift
     assert codes(run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D105"])) == []
+
+
+# D106 recording-scale-mismatch
+
+def _recalibrated_daphnet_sessions(*, gain: float = 1000.0):
+    """Daphnet windows in sessions (tenths of the recording); sessions 2, 5 and 8 exported after a re-calibration
+    (``gain`` times the units), sessions 3, 5 and 9 held out, one global per-channel scaler fitted on the training
+    windows. The first two tenths, where the subject stands still (40-75x less motion), are left out: D106 cannot
+    tell a recording at rest from one at a lower gain unless the labels say which windows are at rest."""
+    rec = seeded.daphnet()
+    W, starts = seeded.cut_windows(rec, 128, 128)
+    y = ((starts * 4) // rec.shape[1] % 2).astype(np.int64)
+    session = starts * 10 // rec.shape[1]
+    walking = session >= 2
+    W, y, session = W[walking], y[walking], session[walking]
+    W = W * np.where(np.isin(session, [2, 5, 8]), gain, 1.0).astype(np.float32)[:, None, None]
+    groups = np.array([f"session-{s:02d}" for s in session])
+    te = np.isin(session, [3, 5, 9])
+    mean, std = W[~te].mean(axis=(0, 2), keepdims=True), W[~te].std(axis=(0, 2), keepdims=True)
+    X_train, X_test = ((W[~te] - mean) / std).astype(np.float32), ((W[te] - mean) / std).astype(np.float32)
+    return X_train, y[~te], X_test, y[te], groups[~te], groups[te]
+
+
+@pytest.mark.fires("D106")
+def test_d106_fires_on_sessions_recorded_at_another_gain(run):
+    X_train, y_train, X_test, y_test, g_train, g_test = _recalibrated_daphnet_sessions()
+    report = run(lambda: TinyCNN(9, 2), (X_train, y_train), (X_test, y_test), groups=(g_train, g_test),
+                 select=["D102", "D103", "D106"])
+    assert codes(report) == ["D106"]  # one global scaler leaves the pooled scale looking fine
+    f = report.findings[0]
+    assert f.severity == "warning" and f.evidence["ratio"] >= f.evidence["max_ratio"] == 10
+    assert f.evidence["n_recordings"] == 8 and f.evidence["class_relative"]
+    loud = {g.split(":")[1] for g in f.evidence["loudest_recordings"] if f.evidence["loudest_recordings"][g]
+            >= f.evidence["upper_decile"]}
+    assert loud <= {"session-02", "session-05", "session-08"} and loud
+    # checkable by hand: the loudest session's amplitude is the median over its windows of each window's std,
+    # relative to the median std of that window's class
+    ch, name = f.evidence["channel"], next(iter(f.evidence["loudest_recordings"]))
+    split, session = name.split(":")
+    X, y, g = (X_train, y_train, g_train) if split == "train" else (X_test, y_test, g_test)
+    std = np.concatenate([X_train, X_test])[:, ch].std(axis=1)
+    cls = np.concatenate([y_train, y_test])
+    typical = {c: np.median(std[cls == c]) for c in (0, 1)}
+    mine = X[g == session][:, ch].std(axis=1) / np.array([typical[c] for c in y[g == session]])
+    assert f.evidence["loudest_recordings"][name] == pytest.approx(np.median(mine), rel=1e-4)
+    assert "per_recording" in f.snippet and "groups_train" in f.snippet
+
+
+class _InstanceNormFirstCNN(TinyCNN):
+    """Normalises every sample per channel over time (InstanceNorm1d) before its first convolution."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 2):
+        import torch.nn as nn
+
+        super().__init__(in_channels, num_classes)
+        self.features = nn.Sequential(nn.InstanceNorm1d(in_channels), *self.features)
+
+
+@pytest.mark.silent("D106")
+def test_d106_silent_on_one_gain_and_when_the_gain_is_removed(run):
+    X_train, y_train, X_test, y_test, g_train, g_test = _recalibrated_daphnet_sessions(gain=1.0)
+    report = run(lambda: TinyCNN(9, 2), (X_train, y_train), (X_test, y_test), groups=(g_train, g_test),
+                 select=["D106"])
+    assert codes(report) == [] and report.checks[0].status == "passed"
+    data = _recalibrated_daphnet_sessions()
+    train, test, groups = (data[0], data[1]), (data[2], data[3]), (data[4], data[5])
+
+    def zscore_each_window(X):
+        return (X - X.mean(axis=2, keepdims=True)) / (X.std(axis=2, keepdims=True) + 1e-8)
+
+    report = run(lambda: TinyCNN(9, 2), train, test, groups=groups, preprocess=zscore_each_window, select=["D106"])
+    assert codes(report) == [] and report.checks[0].status == "passed"
+    report = run(lambda: _InstanceNormFirstCNN(9, 2), train, test, groups=groups, select=["D106"])
+    assert codes(report) == [] and report.checks[0].status == "passed"
+    report = run(lambda: TinyCNN(9, 2), train, test, select=["D106"])
+    assert report.checks[0].status == "skipped" and "groups" in report.checks[0].reason
+
+
+@pytest.mark.silent("D106")
+def test_d106_silent_on_raw_recordings_whose_classes_differ_in_loudness(run):
+    """BasicMotions in raw units: standing and running differ 20-90x in spread, recordings of one activity ~2x."""
+    X_train, y_train, X_test, y_test = ucr("BasicMotions")
+    raw = np.concatenate([X_train, X_test]).std(axis=2)
+    y = np.concatenate([y_train, y_test])
+    per_class = np.stack([np.median(raw[y == c], axis=0) for c in np.unique(y)])  # (classes, channels)
+    assert (per_class.max(axis=0) / per_class.min(axis=0)).max() >= 10  # loud and quiet activities
+    groups = (np.array([f"rec-{i}" for i in range(len(X_train))]),
+              np.array([f"rec-{i + len(X_train)}" for i in range(len(X_test))]))
+    report = run(lambda: TinyCNN(6, 4), (X_train, y_train), (X_test, y_test), groups=groups, select=["D106"])
+    assert codes(report) == [] and report.checks[0].status == "passed"

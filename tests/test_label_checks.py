@@ -143,6 +143,32 @@ def test_l103_silent_on_balanced_and_mildly_skewed_sets(run):
         assert codes(run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["L103"])) == []
 
 
+@pytest.mark.fires("L103")
+@pytest.mark.silent("L105")
+def test_rare_events_lead_with_l103_and_are_judged_by_balanced_accuracy(run):
+    # ItalyPowerDemand at 19:1: every baseline is right on nearly every test sample, which accuracy cannot tell
+    # from the 95% majority rate; the probe at lr 0.01 learns only the class frequencies (balanced accuracy 0.5)
+    X_train, y_train, X_test, y_test = seeded.rare_events("ItalyPowerDemand", ratio=19)
+    assert np.bincount(y_train)[0] / len(y_train) > 0.94
+    report = run(TinyCNN, (X_train, y_train), (X_test, y_test), lr=0.01)
+    assert "L105" not in codes(report)
+    assert next(str(c.status) for c in report.checks if c.code == "L105") == "passed"
+    assert report.primary.code == "L103" and report.diagnosis["headline"].startswith("Expect accuracy near chance")
+    assert report.diagnosis["probe"]["balanced_accuracy"] == pytest.approx(0.5)
+    symptoms = [f for f in report.findings if f.code in ("T104", "T105")]
+    assert symptoms and all(f.explained_by == "L103" for f in symptoms)
+
+
+@pytest.mark.fires("L105")
+def test_l105_judges_rare_events_shuffled_separately_by_balanced_accuracy(run):
+    X_train, y_train, X_test, y_test = seeded.rare_events("ItalyPowerDemand", ratio=19)
+    y_train = np.random.default_rng(0).permutation(y_train)  # labels no longer belong to their series
+    report = run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["L105"])
+    e = _finding(report, "L105").evidence
+    assert e["metric"] == "balanced accuracy" and e["trivial_score"] == pytest.approx(0.5)
+    assert e["best_score"] <= e["threshold"] < 1.0 and e["best_accuracy"] > 0.8  # accuracy alone looks fine
+
+
 # L104 few-samples-per-class
 
 @pytest.mark.fires("L104")
@@ -181,7 +207,7 @@ def test_l105_fires_when_x_and_y_were_shuffled_separately(run):
     e = f.evidence
     assert e["best_accuracy"] <= e["threshold"] and set(e["baselines"]) == {"1nn_znorm", "logreg_features",
                                                                             "random_conv"}
-    assert e["trivial_accuracy"] == pytest.approx(max(0.5, np.mean(y_test == np.bincount(y_train).argmax())))
+    assert e["trivial_score"] == pytest.approx(max(0.5, np.mean(y_test == np.bincount(y_train).argmax())))
     assert "one permutation" in f.snippet
 
 
@@ -214,3 +240,66 @@ def test_learnability_survives_a_build_without_probes():
             raise KeyError(name)
 
     assert _probe(NoProbes()) is None
+
+
+# L106 noisy-labels
+
+@pytest.mark.fires("L106")
+@pytest.mark.parametrize("name", ["GunPoint", "ArrowHead", "OSULeaf"])
+def test_l106_fires_on_thirty_percent_flipped_training_labels(run, name):
+    X_train, y_train, X_test, y_test, flipped = seeded.flipped_labels(name, rate=0.3, seed=1)
+    k = int(y_test.max()) + 1
+    report = run(TinyCNN(num_classes=k), (X_train, y_train), (X_test, y_test), select=["L106"])
+    e = _finding(report, "L106").evidence
+    assert e["excess_noise_rate"] >= e["min_excess"] and e["noise_z"] >= e["z"]
+    suspect = e["suspect_indices"]
+    assert len(set(suspect)) == len(suspect) == e["n_suspect"] and set(suspect) <= set(range(len(y_train)))
+    # the suspects are mostly the flipped samples: recall and precision well above the 30% a random pick gets
+    hits = len(set(suspect) & set(flipped.tolist()))
+    assert hits / len(flipped) >= 0.5 and hits / len(suspect) >= 0.4
+
+
+@pytest.mark.fires("L106")
+def test_l106_fires_when_training_inputs_were_shuffled_without_their_labels(run):
+    # 80% of the training series re-ordered among themselves: two thirds of the training labels are wrong
+    X_train, y_train, X_test, y_test = seeded.inputs_reordered("OSULeaf", share=0.8)
+    report = run(TinyCNN(num_classes=6), (X_train, y_train), (X_test, y_test), select=["L105", "L106"])
+    assert codes(report) == ["L106"]  # a baseline still lands above chance on the clean test split: L105 passes
+    f = _finding(report, "L106")
+    e = f.evidence
+    assert e["agreement_gap"] >= e["min_excess"] and e["agreement_z"] >= e["z"]
+    assert e["train_neighbour_agreement"] < e["test_neighbour_agreement"]
+    assert f"{e['estimated_noise_rate']:.0%}" in f.message and "setdiff1d" in f.snippet
+
+
+@pytest.mark.silent("L106")
+@pytest.mark.parametrize("name", ["GunPoint", "ArrowHead", "OSULeaf", "ItalyPowerDemand", "BasicMotions", "ACSF1"])
+def test_l106_silent_on_the_clean_ucr_sets(run, name):
+    X_train, y_train, X_test, y_test = ucr(name)
+    channels = 1 if X_train.ndim == 2 else X_train.shape[1]
+    model = TinyCNN(in_channels=channels, num_classes=int(y_train.max()) + 1)
+    report = run(model, (X_train, y_train), (X_test, y_test), select=["L106"])
+    assert codes(report) == [] and report.checks[0].status == "passed"
+
+
+@pytest.mark.silent("L106")
+def test_l106_silent_when_only_the_test_labels_are_scrambled(run):
+    # the test split is the reference: test labels out of order are T208's story, not noisy training labels
+    X_train, y_train, X_test, y_test = gunpoint()
+    report = run(TinyCNN, (X_train, y_train), (X_test, np.sort(y_test)), select=["L106"])
+    assert codes(report) == []
+
+
+def test_l106_names_the_users_rows_when_the_baselines_subsample():
+    from cnndoctor.measure.baselines import subsample
+    from cnndoctor.measure.label_noise import label_noise
+
+    X_train, y_train, X_test, y_test, flipped = seeded.flipped_labels("OSULeaf", rate=0.3, seed=2)
+    sub = subsample(X_train[:, None], y_train, X_test[:, None], y_test, max_train=120, max_test=120, seed=0)
+    assert np.array_equal(sub.X_train[:, 0], X_train[sub.train_index]) and len(sub.train_index) == 120
+    measured = label_noise(sub.X_train, sub.y_train, sub.X_test, sub.y_test, seed=0)
+    rows = sub.train_index[measured.train.issues]
+    flipped_here = np.intersect1d(flipped, sub.train_index)
+    assert len(np.intersect1d(rows, flipped_here)) / len(flipped_here) >= 0.5
+    again = label_noise(sub.X_train, sub.y_train, sub.X_test, sub.y_test, seed=0)
+    assert np.array_equal(again.train.issues, measured.train.issues)  # same seed, same suspects

@@ -139,6 +139,21 @@ def test_d302_fires_on_reshape_in_preprocess_and_in_the_stored_arrays(run):
     assert f.evidence["where"] == "stored data" and ".transpose(0, 2, 1)" in f.snippet
 
 
+@pytest.mark.fires("D302")
+def test_d302_reads_a_temporal_conv2d_over_a_one_plane_view(run):
+    from tests.fixtures.arch_models import ShallowConvNet
+
+    X_train, y_train, X_test, y_test = _basicmotions_nlc()
+    def scrambled(X):
+        return X.reshape(len(X), 6, 100)  # (N, 100, 6) memory read as (N, 6, 100)
+    report = run(ShallowConvNet, (scrambled(X_train), y_train), (scrambled(X_test), y_test), select=["D302"])
+    f = _finding(report, "D302")  # the model unsqueezes to (N, 1, 6, 100) for a Conv2d (1, 13)
+    assert f.evidence["layer"] == "temporal" and f.evidence["conv_input_shape"][1:] == [6, 100]
+    X, y, Xt, yt = ucr("BasicMotions")
+    report = run(ShallowConvNet, (X, y), (Xt, yt), select=["D302"])
+    assert codes(report) == [] and report.checks[0].status == "passed"
+
+
 @pytest.mark.silent("D302")
 def test_d302_silent_when_axes_are_moved_properly(run):
     X_train, y_train, X_test, y_test = _basicmotions_nlc()

@@ -137,3 +137,124 @@ def test_d204_silent_when_whole_sessions_are_held_out(run):
     assert codes(report) == [] and report.checks[0].status == "passed"
     report = run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D204"])
     assert report.checks[0].status == "skipped" and "groups" in report.checks[0].reason
+
+
+# D205 class-ordered-batches
+
+def _sorted_loader(name: str, *, batch_size: int, **kw):
+    """The training split of a UCR set sorted by class, as a user's TensorDataset in a DataLoader."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    X_train, y_train, X_test, y_test = ucr(name)
+    order = np.argsort(y_train, kind="stable")
+    X_train, X_test = (X_train[:, None], X_test[:, None]) if X_train.ndim == 2 else (X_train, X_test)
+    data = TensorDataset(torch.from_numpy(X_train[order]), torch.from_numpy(y_train[order]))
+    return DataLoader(data, batch_size=batch_size, **kw), (X_test, y_test), y_train[order]
+
+
+@pytest.mark.fires("D205")
+def test_d205_fires_on_a_class_sorted_set_read_without_shuffling(run):
+    import torch
+
+    loader, test, y_sorted = _sorted_loader("OSULeaf", batch_size=16)
+    report = run(lambda: TinyCNN(1, 6), loader, test, select=["D205"])
+    f = _finding(report, "D205")
+    assert f.severity == "error" and f.evidence["sampler"] == "SequentialSampler"
+    # checkable by hand: the first batches are consecutive runs of the sorted labels (the last, partial, left out)
+    batches = [y_sorted[i:i + 16] for i in range(0, len(y_sorted), 16)][:-1]
+    purity = [np.bincount(b).max() / 16 for b in batches]
+    assert f.evidence["batches_inspected"] == len(batches) == 12 and f.evidence["partial_last_batch_left_out"]
+    assert f.evidence["mean_purity"] == pytest.approx(np.mean(purity))
+    assert f.evidence["single_class_fraction"] == pytest.approx(np.mean([p == 1 for p in purity]))
+    assert f.evidence["class_run_fraction"] == 1.0
+    largest = np.bincount(y_sorted).max() / len(y_sorted)  # a shuffled batch is at least this pure, on average
+    assert largest <= f.evidence["expected_purity_if_shuffled"] < 0.6 < f.evidence["mean_purity"]
+    assert f.evidence["z"] >= f.evidence["min_z"] and "shuffle=True" in f.snippet
+    assert f.evidence["expected_purity_if_shuffled"] == run(lambda: TinyCNN(1, 6), loader, test, select=["D205"]
+                                                            ).findings[0].evidence["expected_purity_if_shuffled"]
+    # the user's loader is left as it was: it still yields the sorted labels from the start
+    assert torch.equal(next(iter(loader))[1], torch.from_numpy(y_sorted[:16]))
+
+
+@pytest.mark.fires("D205")
+def test_d205_warns_on_a_custom_batch_sampler_that_mostly_keeps_classes_together(run):
+    """Batches of one class each, but every fourth batch mixed: a class-bucketing sampler, a warning."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    X_train, y_train, X_test, y_test = ucr("BasicMotions")
+    rng = np.random.default_rng(0)
+    by_class = [rng.permutation(np.flatnonzero(y_train == c)) for c in np.unique(y_train)]  # 10 per class
+    batches = [list(idx[i:i + 5]) for idx in by_class for i in (0, 5)]  # 8 single-class batches of 5
+    mixed = rng.permutation(len(y_train))
+    batches = [b for pair in zip(batches[::2], batches[1::2], [list(mixed[i:i + 5]) for i in range(0, 20, 5)])
+               for b in pair]
+    data = TensorDataset(torch.from_numpy(X_train), torch.from_numpy(y_train))
+    report = run(lambda: TinyCNN(6, 4), DataLoader(data, batch_sampler=batches), (X_test, y_test), select=["D205"])
+    f = _finding(report, "D205")
+    assert f.severity == "warning" and f.evidence["custom_batch_sampler"] and f.evidence["sampler"] == "list"
+    assert f.evidence["batches_inspected"] == 12 and f.evidence["batch_size"] is None
+    assert f.evidence["single_class_fraction"] >= 8 / 12 and f.evidence["class_run_fraction"] < 1.0
+    assert "batch_sampler" in f.fix
+
+
+@pytest.mark.silent("D205")
+def test_d205_silent_when_shuffled_on_a_file_order_and_skipped_for_arrays(run):
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    loader, test, _ = _sorted_loader("OSULeaf", batch_size=16, shuffle=True)
+    report = run(lambda: TinyCNN(1, 6), loader, test, select=["D205"])
+    assert codes(report) == [] and report.checks[0].status == "passed"
+    X_train, y_train, X_test, y_test = gunpoint()  # the UCR file's own order, read in order: mixed classes
+    ordered = DataLoader(TensorDataset(torch.from_numpy(X_train), torch.from_numpy(y_train)), batch_size=8)
+    report = run(TinyCNN, ordered, (X_test, y_test), select=["D205"])
+    assert codes(report) == [] and report.checks[0].status == "passed"
+    report = run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D205"])
+    assert report.checks[0].status == "skipped" and "DataLoader" in report.checks[0].reason
+
+
+def test_d205_is_the_primary_cause_of_an_end_to_end_run_on_a_sorted_loader(run):
+    """The whole diagnosis (every check, the probes) of a healthy model fed through an unshuffled sorted loader."""
+    loader, test, _ = _sorted_loader("GunPoint", batch_size=8)
+    report = run(TinyCNN, loader, test, budget="quick")
+    assert report.primary is not None and report.primary.code == "D205"
+    assert next(f for f in report.findings if f.code == "D205").severity == "error"
+
+
+@pytest.mark.fires("D205")
+def test_d205_leads_a_probe_that_replays_the_users_order_and_shuffling_is_verified(run):
+    """BasicMotions sorted by class, read 4 at a time without shuffling: the training probe replays that order
+    (the settings block says so), ends on the last class seen, and shuffled batches measurably fix it."""
+    loader, test, _ = _sorted_loader("BasicMotions", batch_size=4)
+    report = run(lambda: TinyCNN(6, 4), loader, test, budget="quick", lr=0.01)
+    assert report.primary is not None and report.primary.code == "D205"
+    assert report.subject["settings"]["batches"] == {"value": "your DataLoader's order (SequentialSampler)",
+                                                         "source": "DataLoader"}
+    f = _finding(report, "D205")
+    assert f.severity == "error" and f.evidence["probe_follows_loader_order"] is True
+    assert "replays this order" in f.message
+    v = f.verified
+    assert v["fix"].startswith("shuffling the training batches") and v["steps"] == 40
+    # 4 balanced classes (chance 25%): the ordered probe stays near the last class's share, shuffled it learns
+    assert v["before"] < 0.5 and v["after"] >= v["before"] + 0.2 and v["loss_after"] < v["loss_before"]
+
+
+@pytest.mark.silent("D205")
+def test_d205_silent_and_the_probes_keep_their_shuffle_for_a_shuffled_loader(run):
+    loader, test, _ = _sorted_loader("BasicMotions", batch_size=4, shuffle=True)
+    report = run(lambda: TinyCNN(6, 4), loader, test, select=["D205"])
+    assert codes(report) == [] and report.checks[0].status == "passed"
+    assert report.subject["settings"]["batches"] == {"value": "shuffled (cnndoctor)",
+                                                         "source": "DataLoader (RandomSampler: shuffle=True)"}
+
+
+def test_d205_says_when_the_probes_could_not_follow_the_users_order(run):
+    """Without a test set cnndoctor splits the rows itself: they no longer map onto the Dataset's indices."""
+    loader, _, _ = _sorted_loader("BasicMotions", batch_size=4)
+    report = run(lambda: TinyCNN(6, 4), loader, None, select=["D205"])
+    f = _finding(report, "D205")
+    assert f.evidence["probe_follows_loader_order"] is False and "could not follow" in f.message
+    assert report.subject["settings"]["batches"]["value"].startswith("shuffled (cnndoctor): your DataLoader")
+    assert any("could not follow your DataLoader's order (SequentialSampler)" in n for n in report.notes)

@@ -119,6 +119,107 @@ def test_batches_come_from_a_cpu_generator_and_never_hold_one_sample():
     assert all((x == b.next()).all() for x in epoch)
 
 
+def test_batch_sampler_replays_a_given_order_epoch_after_epoch():
+    order = [np.arange(16, 32), np.arange(0, 16), np.array([32])]
+    sampler = BatchSampler(33, 16, seed=3, order=order)
+    assert sampler.follows_order and not BatchSampler(33, 16, seed=3).follows_order
+    epoch = [sampler.next().tolist() for _ in range(2)]
+    assert epoch == [list(range(16, 32)), list(range(16)) + [32]]  # in order; the single leftover joins in
+    assert sampler.next().tolist() == list(range(16, 32))  # the next epoch replays the same order
+    with pytest.raises(ValueError, match="outside the 10 training rows"):
+        BatchSampler(10, 4, seed=0, order=[np.array([3, 12])])
+
+
+def _sorted_gunpoint_loader(**kw):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    X, y, Xt, yt = gunpoint()
+    order = np.argsort(y, kind="stable")
+    data = TensorDataset(torch.from_numpy(X[order][:, None]), torch.from_numpy(y[order]))
+    return DataLoader(data, **kw), (X[order], y[order], Xt, yt)
+
+
+def _recording_step(seen):
+    def step(model, xb, yb, optimizer, criterion):
+        seen.append(yb.tolist())
+        optimizer.zero_grad()
+        loss = criterion(model(xb), yb)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step
+
+
+def test_training_probe_follows_the_users_dataloader_order_deterministically():
+    """The user's train_step sees the labels of the unshuffled, class-sorted loader's batches, in its order."""
+    from cnndoctor.load.batch_order import batch_order_for
+    from cnndoctor.load.torch_data import read_loader_batches
+
+    loader, data = _sorted_gunpoint_loader(batch_size=8)
+    y_sorted = data[1]
+    runs = []
+    for follow in (True, True, False):
+        seen = []
+        subject = _subject(data=data, batch_size=8, options={"train_step": _recording_step(seen)})
+        if follow:
+            subject.batch_order, note = batch_order_for(read_loader_batches(loader), np.arange(50), 50, 8)
+            assert note is None and subject.batch_order.how == "read" and len(subject.batch_order.batches) == 7
+        A, B = _arrays(data[0], data[2])
+        runs.append((run_training_probe(subject, A, y_sorted, B, data[3], steps=10, eval_samples=64), seen))
+    (ordered, seen), (again, seen_again), (shuffled, seen_shuffled) = runs
+    chunks = [y_sorted[i:i + 8].tolist() for i in range(0, 50, 8)]  # 6 of 8, then the 2 left over
+    assert ordered.batch_order == "user" and seen == chunks + chunks[:3]
+    assert seen_again == seen and again.losses == ordered.losses  # same seed, same run
+    assert shuffled.batch_order == "shuffled" and seen_shuffled[:7] != chunks
+    assert all(len(set(b)) == 1 for b in seen[:6])  # every full batch of the sorted loader is one class
+
+
+def test_a_diagnosis_that_follows_the_users_order_is_the_same_for_the_same_seed():
+    loader, (X, y, Xt, yt) = _sorted_gunpoint_loader(batch_size=8)
+    reports = [cnndoctor.diagnose(ProbeCNN, loader, (Xt[:, None], yt), select=["D205", "T102", "T105"],
+                                  budget="quick", progress=False, figures=False).to_dict() for _ in range(2)]
+    first, second = reports
+    assert first["subject"]["settings"]["batches"]["source"] == "DataLoader"
+    assert first["findings"] == second["findings"] and first["diagnosis"] == second["diagnosis"]
+    assert any(f["code"] == "D205" and f["verified"] for f in first["findings"])
+
+
+def test_the_users_order_is_mapped_onto_the_rows_drawn_and_rebuilt_past_the_read_cap():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from cnndoctor.load.batch_order import batch_order_for
+    from cnndoctor.load.torch_data import ORDER_BATCHES, arrays_from_torch, read_loader_batches
+
+    X, y, _, _ = gunpoint()
+    data = TensorDataset(torch.from_numpy(np.repeat(X, 4, axis=0)[:, None]), torch.from_numpy(np.repeat(y, 4)))
+    # a SequentialSampler read 2 at a time: 100 batches, reading stops at ORDER_BATCHES; the rest is arange(n)
+    read = read_loader_batches(DataLoader(data, batch_size=2))
+    assert len(read.indices) == ORDER_BATCHES < 100 and read.epoch_order == "sequential"
+    order, note = batch_order_for(read, np.arange(200), 200, 2)
+    assert note is None and order.how == "sequential" and len(order.batches) == 100
+    assert np.array_equal(np.concatenate(order.batches), np.arange(200))
+    # a custom batch_sampler walking backwards: a subset drawn keeps that order over the drawn rows
+    backwards = DataLoader(data, batch_sampler=[[i, i - 1] for i in range(199, 100, -2)])
+    read = read_loader_batches(backwards)
+    assert read.epoch_order == "read" and read.indices[0] == [199, 198]
+    drawn = arrays_from_torch(backwards, "train", max_samples=120, seed=0)
+    order, note = batch_order_for(read, drawn.index, 120, 2)
+    flat = np.concatenate(order.batches)
+    assert note is None and order.how == "subset" and np.array_equal(drawn.index[flat],
+                                                                     sorted(drawn.index[drawn.index >= 100])[::-1])
+    # rows dropped by a fix (D101's): the same order over the rows left, renumbered
+    kept = order.restricted(np.arange(120) % 3 != 0)
+    assert np.array_equal(np.concatenate(kept.batches), [p - p // 3 - 1 for p in flat if p % 3])
+    # a custom order longer than cnndoctor reads cannot be rebuilt: the probes shuffle, and say why
+    long = read_loader_batches(DataLoader(data, batch_sampler=[[i, i - 1] for i in range(199, 0, -2)]))
+    order, note = batch_order_for(long, np.arange(200), 200, 2)
+    assert order is None and long.epoch_order is None and "longer than cnndoctor reads" in note
+    # a RandomSampler: cnndoctor's own shuffle, no note
+    assert batch_order_for(read_loader_batches(DataLoader(data, batch_size=2, shuffle=True)), np.arange(200),
+                           200, 2) == (None, None)
+
+
 def test_recorders_remove_every_hook_and_restore_the_mode():
     model = PythonListCNN()
     model.eval()

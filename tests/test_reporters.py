@@ -15,8 +15,8 @@ from cnndoctor.api import run_diagnosis
 from cnndoctor.load.data import load_data
 from cnndoctor.load.model import load_model_file
 from cnndoctor.load.subject import make_subject
-from tests.fixtures.data import gunpoint
-from tests.fixtures.models import FlattenHeadCNN
+from tests.fixtures.data import gunpoint, ucr
+from tests.fixtures.models import FlatHeadCNN, FlattenHeadCNN
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
@@ -161,3 +161,26 @@ def test_finding_and_report_print_readably(run):
     assert repr(f).startswith(f"<Finding D102 unscaled-input {f.severity}: 'The model is fed unscaled input.")
     assert str(report).splitlines()[-1] == report.summary_line()
     assert str(report).startswith(report.diagnosis["headline"]) and repr(report).startswith("<Report ")
+
+
+def test_the_lr_range_test_is_reported_when_t201_and_t202_are_silent(run):
+    X_train, y_train, X_test, y_test = ucr("ItalyPowerDemand")
+    report = run(FlatHeadCNN, (X_train, y_train), (X_test, y_test), lr=1e-3, select=["T201", "T202"])
+    assert [f.code for f in report.findings] == []
+    lr = report.lr_range
+    assert lr["ran"] and lr["low"] <= lr["suggested_lr"] <= lr["high"] <= lr["lr_at_min_loss"]
+    assert lr["user_lr"] == 1e-3 and lr["user_position"] in ("below", "inside", "above")
+    assert lr["user_to_suggested"] == pytest.approx(1e-3 / lr["suggested_lr"], rel=1e-3)
+    assert lr["reason"].startswith("from ") and "suggested" in lr["reason"]
+    assert report.to_dict()["lr_range"] == lr
+    text, markdown, html = report.to_text(width=120), report.to_markdown(), report.to_html()
+    assert "learning-rate range test:" in text and "suggested range" in text
+    assert "### Learning-rate range test" in markdown and "Learning-rate range test</h2>" in html
+    assert f"{lr['low']:.2g} – {lr['high']:.2g}" in markdown
+
+
+def test_no_lr_range_section_when_the_range_test_did_not_run(run):
+    X_train, y_train, X_test, y_test = gunpoint()
+    report = run(FlattenHeadCNN, (X_train, y_train), (X_test, y_test), select=["A101"])
+    assert report.lr_range is None and report.to_dict()["lr_range"] is None
+    assert "learning-rate range test" not in report.to_text(width=100).lower()

@@ -14,6 +14,7 @@ import torch.nn as nn
 
 import cnndoctor
 from tests.conftest import codes
+from tests.fixtures import seeded
 from tests.fixtures.data import gunpoint, ucr
 from tests.fixtures.models import TinyCNN
 from tests.fixtures.probe_models import (
@@ -506,3 +507,14 @@ def test_probes_the_time_cap_stops_are_inconclusive_and_never_judged(gun, monkey
     assert any("inconclusive" in n and "1 of 40 planned steps" in n for n in report.notes), report.notes
     verified = _finding(report, "D102").verified  # never numbers from a truncated run
     assert verified["status"] == "not verified: time cap" and "after" not in verified, verified
+
+
+@pytest.mark.fires("T105")
+def test_t105_fires_on_a_rare_event_set_when_only_the_majority_class_is_predicted(run):
+    # 19:1 data: predicting only class 0 gives it 100% of predictions, just 5 points above its 95% of labels,
+    # but the balanced accuracy is 50%, chance
+    X_train, y_train, X_test, y_test = seeded.rare_events("ItalyPowerDemand", ratio=19)
+    report = run(TinyCNN, (X_train, y_train), (X_test, y_test), lr=0.01, select=["T105"])
+    e = next(f for f in report.findings if f.code == "T105").evidence
+    assert e["top_class"] == 0 and e["top_share"] - e["true_share"] < e["min_excess"]
+    assert e["balanced_accuracy"] <= e["chance"] + e["chance_margin"] and e["chance"] == 0.5

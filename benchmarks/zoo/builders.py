@@ -15,8 +15,9 @@ __all__ = [
     "DATA", "load", "pooled", "standardise_channels", "global_standardise", "adc_counts", "rescale",
     "with_nans", "as_channel_axis", "to_nlc", "reshape_nlc_as_ncl", "one_based", "plus_minus_one",
     "float_labels", "one_hot", "augmented_before_split", "oversampled_before_split", "merged_with_copies",
-    "sorted_unshuffled_split", "shuffled_separately", "test_labels_sorted", "thinned_class",
-    "few_of_class", "mixed_units", "dead_channel", "scaler_on_train_only", "tabular_as_series",
+    "sorted_unshuffled_split", "shuffled_separately", "test_labels_sorted", "annotator_confusion",
+    "label_line_dropped", "thinned_class",
+    "few_of_class", "rare_events", "mixed_units", "dead_channel", "scaler_on_train_only", "tabular_as_series",
 ]
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -192,6 +193,30 @@ def test_labels_sorted(name: str = "GunPoint") -> dict:
     return {**d, "y_test": np.sort(d["y_test"], kind="stable")}
 
 
+def annotator_confusion(name: str = "BasicMotions", *, rate: float = 0.3, seed: int = 0) -> dict:
+    """An annotator who confuses each class with the next one: ``rate`` of every class's training labels
+    moved to class ``(c + 1) % K`` (class-dependent noise); the test split was labelled by an expert."""
+    d = load(name)
+    rng = np.random.default_rng(seed)
+    y = d["y_train"].copy()
+    k = int(y.max()) + 1
+    for c in range(k):
+        members = np.flatnonzero(d["y_train"] == c)
+        moved = rng.choice(members, int(round(rate * len(members))), replace=False)
+        y[moved] = (c + 1) % k
+    return {**d, "y_train": y}
+
+
+def label_line_dropped(name: str = "OSULeaf", *, at: float = 0.3) -> dict:
+    """The training labels read from a separate file that lost one line at ``at`` of the way: from there on,
+    each series carries the label of the series after it (the last one repeats its own)."""
+    d = load(name)
+    y = d["y_train"].copy()
+    cut = int(round(at * len(y)))
+    y[cut:-1] = d["y_train"][cut + 1:]
+    return {**d, "y_train": y}
+
+
 def thinned_class(name: str = "GunPoint", *, cls: int = 1, keep: float = 0.1, seed: int = 0) -> dict:
     """One class thinned out to ``keep`` of its samples in both splits (a rare-event data set)."""
     d = load(name)
@@ -204,6 +229,17 @@ def thinned_class(name: str = "GunPoint", *, cls: int = 1, keep: float = 0.1, se
         kept = np.setdiff1d(np.arange(len(y)), drop)
         out[f"X_{split}"], out[f"y_{split}"] = X[kept], y[kept]
     return out
+
+
+def rare_events(name: str = "ItalyPowerDemand", *, cls: int = 1, ratio: int = 19, seed: int = 0) -> dict:
+    """The whole set pooled, class ``cls`` kept at one sample per ``ratio`` of the others (events are rare in
+    the recording), then split 70/30 with one shuffled, unstratified cut."""
+    X, y = pooled(load(name))
+    rng = np.random.default_rng(seed)
+    rest = np.flatnonzero(y != cls)
+    events = rng.choice(np.flatnonzero(y == cls), len(rest) // ratio, replace=False)
+    kept = np.sort(np.concatenate([rest, events]))
+    return _split(X[kept], y[kept], seed=seed)
 
 
 def few_of_class(name: str = "OSULeaf", *, cls: int = 5, keep: int = 3, seed: int = 0) -> dict:

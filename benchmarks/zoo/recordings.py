@@ -13,7 +13,7 @@ import numpy as np
 from .builders import DATA, load, pooled
 
 __all__ = ["cut", "activity_windows", "activity_windows_by_recording", "activity_sessions",
-           "gait_windows", "gait_windows_by_time"]
+           "recalibrated_sessions", "gait_windows", "gait_windows_by_time"]
 
 
 def cut(recording: np.ndarray, length: int, stride: int) -> np.ndarray:
@@ -85,6 +85,20 @@ def activity_sessions(*, by_group: bool, length: int = 25, seed: int = 0) -> dic
         te = np.isin(groups, held)
     else:
         te = _random_split(len(W), seed)
+    X_train, X_test = _standardise(W[~te], W[te])
+    return {"X_train": X_train, "y_train": labels[~te], "X_test": X_test, "y_test": labels[te],
+            "groups_train": groups[~te], "groups_test": groups[te]}
+
+
+def recalibrated_sessions(*, length: int = 25, seed: int = 0) -> dict:
+    """Sessions split by recording, where a third of the watches were re-calibrated and export in milli-units
+    (1,000x) and another third in centi-units (100x); one global scaler fitted on the training windows."""
+    X, y, ids = _recordings()
+    rng = np.random.default_rng(seed)
+    gain = rng.choice(np.array([1.0, 100.0, 1000.0], dtype=np.float32), size=len(X))
+    W, labels, groups = _windows_of(X * gain[:, None, None], y, ids, length, length)
+    held = rng.permutation(np.unique(groups))[: len(np.unique(groups)) * 3 // 10]
+    te = np.isin(groups, held)
     X_train, X_test = _standardise(W[~te], W[te])
     return {"X_train": X_train, "y_train": labels[~te], "X_test": X_test, "y_test": labels[te],
             "groups_train": groups[~te], "groups_test": groups[te]}

@@ -12,6 +12,12 @@ code that does not exist). A row says:
 - ``explains_where``: symptoms it explains only where the two findings' evidence names the same place
   (``Where``), such as the dead units of the layer right after an oversized dense layer.
 - ``kind``: what the headline says when this code is the primary cause (``KINDS``).
+- ``explains_at_chance``: symptoms it explains only when the training probe's balanced accuracy sits at
+  chance (``order.ChanceRule``): on imbalanced classes (L103) a probe at chance learned the class
+  frequencies only, and that is why it cannot memorise a batch or does no better than zeroed inputs.
+- ``refutable``: a warning that predicts trouble in training (slow, unstable, cannot learn): when the
+  training probe learns clearly above chance, the measurement refutes the prediction and the diagnosis
+  lowers it to info (``order.lower_refuted``). Errors and leakage are never lowered.
 - ``verifiable``: whether a fixer is registered for it in ``diagnosis/fixes.py`` (the Keras way of each
   fix lives in ``keras/fixes.py`` and is called from that fixer), so ``verify`` can apply the fix to a
   copy and re-run the probe; a test holds it equal to ``fixes.FIXERS``.
@@ -70,11 +76,14 @@ class Row:
     explains_where: tuple = ()
     kind: str = "none"
     verifiable: bool = False
+    explains_at_chance: frozenset = frozenset()
+    refutable: bool = False
 
     def __post_init__(self):
         if self.role not in ("cause", "symptom") or self.rank not in RANKS or self.kind not in KINDS:
             raise ValueError(f"{self.code}: bad causes-table row {self}")
         object.__setattr__(self, "explains", frozenset(self.explains))
+        object.__setattr__(self, "explains_at_chance", frozenset(self.explains_at_chance))
 
 
 def _cause(code, rank, explains=(), **kw) -> Row:
@@ -97,28 +106,42 @@ _NOT_LEARNING = frozenset({"T101", "T104", "T105"})
 _ROWS = (
     # data
     _cause("D101", CORRUPTION, TRAINING | {"T208"}, verifiable=True),
-    _cause("D102", DATA, TRAINING, verifiable=True),
-    _cause("D103", DATA, TRAINING, verifiable=True),
+    _cause("D102", DATA, TRAINING, verifiable=True, refutable=True),
+    _cause("D103", DATA, TRAINING, verifiable=True, refutable=True),
     _cause("D104", CORRUPTION, {"T102", "T104", "T105"}),
     _cause("D105", DATA, {"T208"}, verifiable=True),
+    # recordings at different gains: the model learns loudness (collapses on it) and a test recording at another
+    # gain lands off the training scale; after D102/D103, which lead when the global scale is off too
+    _cause("D106", DATA, {"T105", "T208"}, precedence=1),
     _cause("D201", DATA, kind="leak"),
     _cause("D202", DATA, kind="leak"),
     _cause("D203", DATA),
     _cause("D204", DATA, kind="leak"),
+    # the user's own DataLoader feeds one class per batch, and the training probe replays its order: each run of
+    # one class's batches pulls the output towards that class, so the probe ends predicting the last class seen
+    # (T105), no better than on zeroed inputs fed in the same order (T104), its loss swings with every class
+    # change instead of falling (T102, T204), and BatchNorm's
+    # single-class batch statistics do not match the running ones in eval mode (T207). The overfit probe's single
+    # fixed batch (T101) and the lr range test do not follow the order, so their findings stay their own
+    _cause("D205", DATA, {"T102", "T104", "T105", "T204", "T207"}, precedence=1, verifiable=True),
     _cause("D301", CORRUPTION, TRAINING | {"T208"}, verifiable=True),
     _cause("D302", CORRUPTION, _NOT_LEARNING | {"T208"}),
     _cause("D303", CORRUPTION, {"T104", "T208"}),
     # labels, outputs, loss
     _cause("L101", LABELS, TRAINING, verifiable=True),
     _cause("L102", LABELS, TRAINING),
-    _cause("L103", LABELS, {"T105"}),
-    _cause("L104", LABELS),
+    # on imbalanced classes a probe at chance by balanced accuracy learned the class frequencies only
+    _cause("L103", LABELS, {"T105"}, explains_at_chance={"T101", "T104"}),
+    _cause("L104", LABELS, refutable=True),
     _cause("L105", DATA, _NOT_LEARNING | {"T208"}),
+    # wrong training labels: memorised, they cost test accuracy (a gap). After L105: when no baseline finds any
+    # link at all, that is the plainer story (and scrambled training labels trip both)
+    _cause("L106", DATA, {"T208"}, precedence=1),
     _cause("L201", LABELS, TRAINING, verifiable=True),
     _cause("L202", LABELS, TRAINING, verifiable=True),
     _cause("L203", LABELS, TRAINING, verifiable=True),
     _cause("L204", LABELS, TRAINING, precedence=-1, verifiable=True),
-    _symptom("L205"),
+    _symptom("L205", refutable=True),
     # a softmax over an axis of size 1 makes the output constant and its gradient exactly zero
     _cause("L206", LABELS, TRAINING, precedence=-2),
     # architecture
@@ -127,15 +150,20 @@ _ROWS = (
     _cause("A103", ARCHITECTURE, _NOT_LEARNING),
     _cause("A104", ARCHITECTURE, _NOT_LEARNING),
     _cause("A105", ARCHITECTURE),
-    _cause("A201", ARCHITECTURE, _NOT_LEARNING | {"T208"}),
-    _cause("A202", ARCHITECTURE, {"T101"}),
-    _cause("A203", ARCHITECTURE, {"T207", "T208"}),
+    _cause("A201", ARCHITECTURE, _NOT_LEARNING | {"T208"}, refutable=True),
+    _cause("A202", ARCHITECTURE, {"T101"}, refutable=True),
+    _cause("A203", ARCHITECTURE, {"T207", "T208"}, refutable=True),
     _cause("A204", ARCHITECTURE, {"T101", "T207"}),
     # thousands of inputs per unit give pre-activations whose scale makes most units of the next layer die early
     _cause("A205", ARCHITECTURE, {"T208"},
            explains_where=(Where("T206", "layer", "followed_by", "where the dead units are in the layer right "
                                                                  "after the oversized one"),)),
     _cause("A207", RUN, kind="crash"),
+    # a classifier fed fewer features than classes cannot separate them: the probes see an output that ignores the
+    # input, a batch it cannot memorise, no learning; named before the other architecture causes it co-occurs with
+    _cause("A206", ARCHITECTURE, _NOT_LEARNING | {"T102"}, precedence=-1),
+    # samples that mix in a batch: the model learns from other samples' data, its predictions move with the batch
+    _cause("A208", ARCHITECTURE, _NOT_LEARNING | {"T102", "T207", "T208"}, precedence=-1),
     # optimisation
     _cause("T103", OPTIMISATION, {"T101", "T102", "T105"}, verifiable=True),
     _cause("T201", OPTIMISATION, TRAINING, verifiable=True),
@@ -173,12 +201,13 @@ def row_for(code: str) -> Row:
     return found if found is not None else Row(code, "cause", family_rank(code))
 
 
-def explains(cause: Finding, symptom: Finding) -> bool:
-    """Whether fixing ``cause`` usually removes ``symptom``: by code, or by where they happen."""
+def explains(cause: Finding, symptom: Finding, *, probe_at_chance: bool = False) -> bool:
+    """Whether fixing ``cause`` usually removes ``symptom``: by code, by where they happen, or (when the training
+    probe sits at chance) by the table's ``explains_at_chance``."""
     r = CAUSES.get(cause.code)
     if r is None:
         return False
-    if symptom.code in r.explains:
+    if symptom.code in r.explains or (probe_at_chance and symptom.code in r.explains_at_chance):
         return True
     return any(w.symptom == symptom.code and w.holds(cause, symptom) for w in r.explains_where)
 
@@ -190,4 +219,6 @@ def explained_by(code: str) -> list[tuple[str, str]]:
         if code in r.explains:
             out.append((r.code, ""))
         out.extend((r.code, w.says) for w in r.explains_where if w.symptom == code)
+        if code in r.explains_at_chance:
+            out.append((r.code, "when the training probe's balanced accuracy sits at chance"))
     return sorted(out)

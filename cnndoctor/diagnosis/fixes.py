@@ -84,7 +84,10 @@ def drop_nonfinite(subject, ctx, finding):
         X_test=data.X_test[keep["test"]] if data.X_test is not None else None,
         y_test=data.y_test[keep["test"]] if data.y_test is not None else None)
     labels = encode_labels(new.y_train, new.y_test)
-    return dataclasses.replace(subject, data=new, labels=labels), "dropping the samples that hold NaN/Inf"
+    # the user's batch order (when the probes follow it) over the rows that are left
+    order = subject.batch_order.restricted(keep["train"]) if getattr(subject, "batch_order", None) else None
+    return (dataclasses.replace(subject, data=new, labels=labels, batch_order=order),
+            "dropping the samples that hold NaN/Inf")
 
 
 @fixer("L101")
@@ -248,3 +251,13 @@ def unfreeze(subject, ctx, finding):
             p.requires_grad_(True)
 
     return dataclasses.replace(subject, factory=_wrap_factory(subject, edit)), "unfreezing every parameter"
+
+
+@fixer("D205")
+def shuffle_batches(subject, ctx, finding):
+    """Train on cnndoctor's seeded shuffle (what ``shuffle=True`` gives) instead of the user's class-ordered
+    batches; only when the training probe followed the user's order, else there is nothing to compare."""
+    if getattr(subject, "batch_order", None) is None:
+        return None
+    return (dataclasses.replace(subject, batch_order=None),
+            "shuffling the training batches every epoch (DataLoader(..., shuffle=True))")

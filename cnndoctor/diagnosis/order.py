@@ -16,11 +16,12 @@ from typing import Iterable
 import numpy as np
 
 from ..findings import Finding, Severity, pct
-from .causes import CAUSES, explains, row_for
+from .causes import CAUSES, row_for
+from .causes import explains as _explains
 
 __all__ = ["causal_rank", "order_findings", "build_diagnosis", "SYMPTOMS", "EXPLAINS", "first_sentence",
            "ChanceRule", "AT_CHANCE", "at_chance", "chance_consequence", "unlearnable_consequence", "escalate",
-           "LEAKAGE", "CRASHES"]
+           "LEAKAGE", "CRASHES", "probe_learns", "lower_refuted", "REFUTABLE"]
 
 # Views of the causes table (diagnosis/causes.py), which is where a code's role, rank, precedence and
 # what it explains are declared.
@@ -54,9 +55,17 @@ def _gain(f: Finding) -> float:
     return math.floor(gain / 0.05) * 0.05 if gain >= 0.05 else 0.0
 
 
-def order_findings(findings: Iterable[Finding]) -> list[Finding]:
-    """Stories in diagnosis order: each cause followed by the symptoms it explains."""
+def order_findings(findings: Iterable[Finding], *, probe_at_chance: bool = False) -> list[Finding]:
+    """Stories in diagnosis order: each cause followed by the symptoms it explains.
+
+    ``probe_at_chance`` (``at_chance`` of the training probe) lets a cause also explain the symptoms its
+    row explains only then (``explains_at_chance``: imbalanced classes and a probe that learned only them).
+    """
     findings = list(findings)
+
+    def explains(cause, symptom):
+        return _explains(cause, symptom, probe_at_chance=probe_at_chance)
+
     causes = [f for f in findings if f.code not in SYMPTOMS]
     symptoms = [f for f in findings if f.code in SYMPTOMS]
     causes.sort(key=lambda f: (causal_rank(f.code), -int(f.severity), _precedence(f.code), f.code))
@@ -231,6 +240,41 @@ def chance_consequence(probe: dict | None, reference: dict | None, rule: ChanceR
             "rule": dataclasses.asdict(rule)}
 
 
+# Warnings that predict trouble in training, which the training probe can refute: the table's ``refutable``.
+REFUTABLE = frozenset(code for code, r in CAUSES.items() if r.refutable)
+
+
+def probe_learns(probe: dict | None, rule: ChanceRule = AT_CHANCE) -> bool:
+    """Whether the training probe shows healthy learning: it ran to the end with a finite loss, its loss fell
+    by more than the rule's ``flat_loss``, and its held-out balanced accuracy is clearly above chance (above
+    the rule's probe band, the same band that decides "at chance")."""
+    if not probe or probe.get("nonfinite") or probe.get("loss_drop") is None:
+        return False
+    return at_chance(probe, rule) is False and probe["loss_drop"] >= rule.flat_loss
+
+
+def lower_refuted(findings: list[Finding], probe: dict | None, rule: ChanceRule = AT_CHANCE) -> list[Finding]:
+    """Refutable warnings as info when the training probe learns (``probe_learns``), with the reason.
+
+    A warning that predicts slow or failed training (``REFUTABLE``) is contradicted by a probe that learns
+    clearly above chance; it stays in the report as a note. Errors, leakage, warnings of other kinds, and a
+    warning whose verified fix measurably raised the probe's accuracy (``_gain``) keep their severity.
+    """
+    if not probe_learns(probe, rule):
+        return findings
+    chance = 1.0 / probe["n_classes"]
+    reason = (f"lowered from warning: the training probe contradicts it, reaching a held-out balanced accuracy of "
+              f"{pct(probe['balanced_accuracy'], small=True)} (chance {pct(chance, small=True)}, "
+              f"{pct(probe.get('held_out_accuracy'), small=True)} accuracy) in {probe.get('steps', '?')} steps")
+    out = []
+    for f in findings:
+        if (f.code in REFUTABLE and f.severity == Severity.WARNING and f.code not in LEAKAGE
+                and _gain(f) == 0.0):
+            f = dataclasses.replace(f, severity=Severity.INFO, severity_reason=reason)
+        out.append(f)
+    return out
+
+
 def escalate(findings: list[Finding], consequence: dict | None) -> list[Finding]:
     """The primary cause as an error when the run fails by its consequence, whatever its default severity.
 
@@ -242,7 +286,8 @@ def escalate(findings: list[Finding], consequence: dict | None) -> list[Finding]
     primary = findings[0]
     raised = dataclasses.replace(primary, severity=Severity.ERROR,
                                  evidence={**primary.evidence, "escalated": consequence["reason"],
-                                           "escalated_from": str(primary.severity)})
+                                           "escalated_from": str(primary.severity)},
+                                 severity_reason=f"raised from {primary.severity}: {consequence['reason']}")
     return [raised, *findings[1:]]
 
 
@@ -309,6 +354,16 @@ def build_diagnosis(findings: list[Finding], labels, *, reference: dict | None =
     out["primary"] = primary.code
     story = [f for f in findings if f.explained_by == primary.code]
     worst = max([primary.severity] + [f.severity for f in story])
+    refuted = [f.code for f in findings if f.severity_reason and f.severity == Severity.INFO]
+    if refuted and max(f.severity for f in findings) == Severity.INFO and not consequence:
+        out["headline"] = (f"The run looks healthy: {numbers or 'the training probe learns'}. "
+                           f"{len(refuted)} warning{'s' if len(refuted) != 1 else ''} about training "
+                           f"({', '.join(refuted)}) {'is' if len(refuted) == 1 else 'are'} kept as "
+                           "info: the probe contradicts "
+                           f"{'it' if len(refuted) == 1 else 'them'}.")
+        out["symptom"] = "The run looks healthy"
+        out["refuted"] = refuted
+        return out
     probe_at_chance = at_chance(probe)
     kind = row_for(primary.code).kind
     if kind == "cannot-start":

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable
-from ..measure.timescale import TimeScale, estimate_time_scale
+from ..measure.local_baselines import LocalBaselines, local_baselines
 from ..trace.faults import Patch, ShapeFault, analyse, apply_patches
 from ..trace.feed import fed_time_axis
 from ..trace.forward import trace_forward
@@ -22,6 +22,7 @@ from ..trace.receptive_field import (
     gradient_receptive_field,
     head_feature_map,
     head_kind,
+    temporal_length,
 )
 
 __all__ = ["LOG_PROB_MAX", "RELU_ZERO_FRACTION", "ROW_SUM_TOLERANCE", "ForwardFaults", "ModelSize",
@@ -120,7 +121,7 @@ def receptive_field(ctx) -> ReceptiveField:
     exact = analytic_receptive_field(trace, fmap)
     if exact is not None:
         size, stack = exact
-        return ReceptiveField(size, "analytic", fmap.name, int(fmap.length), length, kind, stack)
+        return ReceptiveField(size, "analytic", fmap.name, int(temporal_length(fmap)), length, kind, stack)
     if time_axis is None:
         raise FactUnavailable("the time axis of the fed arrays is unknown, so the input gradient cannot be read")
     occurrence = sum(1 for c in trace.calls if c.name == fmap.name and c.index <= fmap.index)
@@ -128,22 +129,29 @@ def receptive_field(ctx) -> ReceptiveField:
     size = gradient_receptive_field(ctx.subject.build_model, batch, time_axis, fmap, occurrence)
     if size is None:
         raise FactUnavailable(f"the input gradient of `{fmap.name}` is zero everywhere")
-    return ReceptiveField(size, "input gradient", fmap.name, int(fmap.length), length, kind)
+    return ReceptiveField(size, "input gradient", fmap.name, int(temporal_length(fmap)), length, kind)
 
 
 @fact
-def signal_time_scale(ctx) -> TimeScale:
-    """The time scale of what the model sees (training split after preprocess), from its autocorrelation."""
-    X = ctx.inputs["train"]
-    if X.ndim not in (2, 3):
-        raise FactUnavailable(f"inputs have {X.ndim} dimensions; a time scale needs (N, L) or (N, C, L)")
-    axis = ctx.data_layout.channel_axis if X.ndim == 3 else None
-    scale = estimate_time_scale(X, axis)
-    if scale is None:
-        raise FactUnavailable("every sampled series is constant")
-    if scale.n_series < scale.n_total:
-        ctx.note(f"The signal's time scale was estimated on {scale.n_series} of {scale.n_total} training series.")
-    return scale
+def receptive_field_baselines(ctx) -> LocalBaselines:
+    """The pooled random-kernel baseline restricted to windows of the receptive field, doubled, … and the whole
+    series (A201). Only for heads that pool over time: they share its invariance to where a window sits."""
+    rf = ctx.receptive_field
+    if rf.head == "flatten":
+        raise FactUnavailable("the head flattens the feature map: its dense layer sees every position, so one "
+                              "unit's receptive field does not bound what the model sees")
+    if rf.head == "sequence model":
+        raise FactUnavailable("a recurrent or attention layer reads the whole sequence after the convolutions")
+    if rf.head != "global pooling":
+        raise FactUnavailable(f"the head does not pool over time ({rf.head}); A104 judges a head that keeps or "
+                              "reads the time axis")
+    sub = ctx.baseline_sample
+    if len(np.unique(sub.y_train)) < 2 or not len(sub.y_test):
+        raise FactUnavailable("the baselines need two classes in the training split and a test split")
+    if sub.X_train.shape[2] != rf.input_length:
+        raise FactUnavailable(f"the model's time axis has {rf.input_length} steps but the series have "
+                              f"{sub.X_train.shape[2]}, so the receptive field is not in the series' samples")
+    return local_baselines(sub.X_train, sub.y_train, sub.X_test, sub.y_test, rf.size, seed=ctx.subject.seed)
 
 
 _LINEAR_OUTPUTS = {"Linear", "LazyLinear", "Conv1d", "LazyConv1d", "Bilinear", "linear", "conv1d"}

@@ -81,6 +81,8 @@ def _reference_dict(sub: Subsample, n_classes: int) -> dict:
             "n_test": len(sub.y_test), "note": note,
             # the best baseline's mean per-class recall: the gate compares it with 1/K (ChanceRule)
             "balanced_accuracy": balanced.get(best) if best else None,
+            # every baseline's balanced accuracy: L105 judges imbalanced classes by it (Learnability)
+            "balanced_baselines": balanced,
             # its seconds: the fact's entry in the timings
             "n_test_per_class": {str(k): int(v) for k, v in zip(*np.unique(sub.y_test, return_counts=True))}}
 
@@ -143,20 +145,48 @@ def order_test(ctx) -> OrderTest:
 
 @dataclass(frozen=True)
 class Learnability:
-    """Evidence for a link between inputs and labels: baselines, and the training probe when there is one."""
+    """Evidence for a link between inputs and labels: baselines, and the training probe when there is one.
 
-    best: str | None
-    accuracy: float | None
+    ``metric`` says how they are judged. On classes imbalanced as L103 judges them, a model that learned
+    nothing scores the majority rate, so a baseline that is right on every sample (100% against 95%)
+    cannot beat it by three standard errors of an accuracy: there the judge is balanced accuracy (mean
+    per-class recall) against 1/K, with the standard error of a random guesser's balanced accuracy on
+    the test sample's class counts (as ``ChanceRule.baseline_band``).
+    """
+
+    best: str | None  # the best baseline by ``metric``
+    accuracy: float | None  # its accuracy
     baselines: dict
-    trivial: float  # max(chance, majority-class rate): what a model that learned nothing scores
+    trivial: float  # what a model that learned nothing scores in ``metric``: max(chance, majority) or 1/K
     chance: float
     majority: float
     n_test: int
-    standard_error: float  # of an accuracy at the trivial rate on n_test samples
+    standard_error: float  # of ``metric`` at the trivial rate on the test sample
     probe_accuracy: float | None  # the training probe's held-out accuracy, when probes ran
     probe_train_accuracy: float | None
     stored_reference: dict | None  # baselines on the stored arrays, when preprocess changes them and the
     # baselines on the preprocessed arrays find nothing
+    metric: str = "accuracy"  # or "balanced accuracy"
+    score: float | None = None  # the best baseline's ``metric``
+    balanced_baselines: dict | None = None  # each baseline's balanced accuracy
+    probe_score: float | None = None  # the training probe's held-out ``metric``, when probes ran
+    imbalance_gap: float | None = None  # the training majority rate minus 1/K (L103's statistic)
+
+    def beats(self, value: float | None, z: float) -> bool:
+        """Whether ``value`` (in ``metric``) is more than ``z`` standard errors above the trivial rate."""
+        return value is not None and value > self.trivial + z * self.standard_error
+
+
+def _imbalance_gap(y_train: np.ndarray) -> float | None:
+    """The training majority rate minus 1/K over the classes present: L103's statistic."""
+    counts = np.unique(y_train, return_counts=True)[1]
+    return float(counts.max() / counts.sum() - 1.0 / len(counts)) if len(counts) >= 2 else None
+
+
+def _balanced_se(chance: float, per_class: dict) -> float:
+    """The standard error of a random guesser's balanced accuracy over these per-class test counts."""
+    counts = [int(v) for v in per_class.values() if int(v) > 0]
+    return float(np.sqrt(sum(chance * (1 - chance) / n for n in counts)) / max(1, len(counts)))
 
 
 def _probe(ctx):
@@ -170,13 +200,25 @@ def _probe(ctx):
 
 @fact
 def learnability(ctx) -> Learnability:
-    """The best baseline against the trivial rate, plus the probe's held-out accuracy if probes exist."""
+    """The best baseline against the trivial rate, plus the probe's held-out score if probes exist.
+
+    Balanced accuracy against 1/K when the classes are imbalanced by L103's ``min_gap`` (its owner),
+    accuracy against max(chance, majority) otherwise.
+    """
     ref = ctx.reference
     if ref["accuracy"] is None:
         raise FactUnavailable("the training split has a single class, so no baseline can be trained")
-    trivial = max(ref["chance"], ref["majority"])
-    se = _trivial_se(trivial, ref["n_test"])
-    silent = ref["accuracy"] - trivial <= _signal_z(ctx) * se  # L105's verdict, with L105's z
+    gap = _imbalance_gap(np.asarray(ctx.labels.train))
+    balanced = ref.get("balanced_baselines") or {}
+    if gap is not None and gap >= float(ctx.thresholds_for("L103")["min_gap"]) and balanced:
+        metric, best = "balanced accuracy", max(balanced, key=balanced.get)
+        score, trivial = balanced[best], ref["chance"]
+        se = _balanced_se(trivial, ref["n_test_per_class"])
+    else:
+        metric, best, score = "accuracy", ref["best"], ref["accuracy"]
+        trivial = max(ref["chance"], ref["majority"])
+        se = _trivial_se(trivial, ref["n_test"])
+    silent = score - trivial <= _signal_z(ctx) * se  # L105's verdict, with L105's z
     probe = _probe(ctx) if silent else None  # a probe trains a model: ask only when the baselines find nothing
     stored = None
     raw = ctx.raw_arrays
@@ -186,7 +228,13 @@ def learnability(ctx) -> Learnability:
             stored = _reference_dict(_subsample_of(ctx, raw), ctx.labels.n_classes)
         except Exception:  # noqa: BLE001 — stored arrays of another shape than the model's input: no comparison
             stored = None
-    return Learnability(ref["best"], ref["accuracy"], dict(ref["baselines"]), trivial, ref["chance"],
-                        ref["majority"], ref["n_test"], se,
-                        getattr(probe, "held_out_accuracy", None) if probe is not None else None,
-                        getattr(probe, "train_accuracy", None) if probe is not None else None, stored)
+    if stored is not None and metric == "balanced accuracy":  # the stored arrays judged as the model's input is
+        top = max(stored["balanced_baselines"], key=stored["balanced_baselines"].get)
+        stored = {**stored, "best": top, "accuracy": stored["balanced_baselines"][top]}
+    probe_accuracy = getattr(probe, "held_out_accuracy", None) if probe is not None else None
+    probe_score = getattr(probe, "balanced_accuracy", None) if metric == "balanced accuracy" else probe_accuracy
+    return Learnability(best, ref["baselines"].get(best), dict(ref["baselines"]), trivial, ref["chance"],
+                        ref["majority"], ref["n_test"], se, probe_accuracy,
+                        getattr(probe, "train_accuracy", None) if probe is not None else None, stored,
+                        metric=metric, score=score, balanced_baselines=dict(balanced), probe_score=probe_score,
+                        imbalance_gap=gap)

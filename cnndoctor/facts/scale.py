@@ -8,9 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..context import fact
+from ..errors import FactUnavailable
+from ..measure.recordings import RecordingAmplitudes, recording_amplitudes
 from ..measure.stats import ArrayStats, array_stats
 
-__all__ = ["NORMALISING_LAYERS", "ChannelScale", "ConstantSplit", "ScaleReading"]
+__all__ = ["NORMALISING_LAYERS", "PER_SAMPLE_NORMALISING_LAYERS", "ChannelScale", "ConstantSplit", "RecordingScales",
+           "ScaleReading"]
 
 NORMALISING_LAYERS = ("BatchNorm1d", "InstanceNorm1d", "LayerNorm", "GroupNorm", "LazyBatchNorm1d",
                       "LazyInstanceNorm1d")
@@ -164,3 +167,44 @@ def constant_inputs(ctx) -> dict:
                                    len(const_rows), const_rows[:10].tolist(), identical, varies, checked)
     return out
 
+
+
+# First layers that normalise each sample on its own (per channel over time, or over the whole sample): they
+# remove a recording's gain before the first convolution. BatchNorm1d normalises over the batch and does not.
+PER_SAMPLE_NORMALISING_LAYERS = ("InstanceNorm1d", "LazyInstanceNorm1d", "LayerNorm", "GroupNorm")
+
+
+@dataclass(frozen=True)
+class RecordingScales:
+    amplitudes: RecordingAmplitudes
+    first_layer: str | None
+    layout: str
+    preprocessed: bool  # measured after the user's preprocess
+
+    @property
+    def model_normalises_each_sample(self) -> bool:
+        return self.first_layer in PER_SAMPLE_NORMALISING_LAYERS
+
+
+@fact
+def recording_scales(ctx) -> RecordingScales:
+    """Per recording (group) and channel: the median per-window spread of what the model sees, relative to the
+    window's class."""
+    data = ctx.data
+    if data.groups_train is None:
+        raise FactUnavailable("no groups_train/groups_test were given (recording or subject ids)")
+    splits = {}
+    labels = ctx.labels
+    relative = labels.kind != "float"
+    for split, X in ctx.inputs.items():
+        groups = data.groups_train if split == "train" else data.groups_test
+        y = labels.train if split == "train" else labels.test
+        if groups is None:
+            continue
+        if len(np.asarray(groups).ravel()) != len(X):
+            raise FactUnavailable(f"groups_{split} has {len(np.asarray(groups).ravel())} ids for {len(X)} samples; "
+                                  "there must be one id per sample")
+        splits[split] = (X, groups, y if relative else None)
+    amplitudes = recording_amplitudes(splits, ctx.series_channel_axis, class_relative=relative)
+    name = {None: "(N, L)", 1: "(N, C, L)", 2: "(N, L, C)"}[ctx.series_channel_axis]
+    return RecordingScales(amplitudes, _first_layer(ctx), name, ctx.subject.preprocess is not None)

@@ -197,7 +197,8 @@ def conv_input_order(ctx) -> ConvInputReading:
         if str(ctx.subject.device).startswith("cuda"):
             torch.cuda.empty_cache()
     if captured is None:
-        raise FactUnavailable("no 1-D convolution (a layer with a 3-D weight) runs on a 3-D input")
+        raise FactUnavailable("no 1-D convolution (a layer with a 3-D weight) runs on a 3-D input, and no "
+                              "temporal Conv2d (kernel (1, k)) on a one-plane (N, 1, C, L) input")
     T = captured.array
     if T.shape[1] < 2 or T.shape[2] < 3:  # one channel (or a stub of a series): a reshape cannot interleave it
         nan = float("nan")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .batch_order import describe_batch_order
 from .optimizers import DEFAULT_OPTIMIZER
 
 __all__ = ["run_settings", "loss_text", "DEFAULT_SOURCE"]
@@ -53,6 +54,8 @@ def run_settings(subject, *, loss, fed: str, budget: str, sources: dict[str, str
                               src.get("optimizer", DEFAULT_SOURCE))
     out["lr"] = _entry(subject.lr, src.get("lr", DEFAULT_SOURCE))
     out["batch_size"] = _entry(subject.batch_size, src.get("batch_size", DEFAULT_SOURCE))
+    order, order_source = describe_batch_order(subject)
+    out["batches"] = _entry(order, order_source)  # the order the probes draw batches in
     if loss is not None:
         out["loss"] = _entry(loss_text(loss.fn, loss.name), src.get("loss_fn", loss.source))
     out["preprocess"] = _entry(_function_name(subject.preprocess) if subject.preprocess is not None else "none",

@@ -53,6 +53,12 @@ class Subject:
     # given to diagnose()), and its samples per epoch when the arrays hold fewer (a DataLoader sampled down)
     drop_last: bool = False
     epoch_samples: int | None = None
+    # the labels of the first batches the user's training DataLoader yields, in its order (D205); None when
+    # the data came as arrays, a file or a bare Dataset (then cnndoctor's own loops shuffle)
+    loader_batches: Any = None
+    # the index batches of the user's DataLoader epoch that the training probes replay (load/batch_order.py);
+    # None: the probes shuffle (the loader shuffles too, or no DataLoader was given, or its order cannot be mapped)
+    batch_order: Any = None
     # builds the model with some constructor arguments changed (``{name: value}``): A105 measures what
     # the user's own defaults build; None for an instance (nothing is constructed)
     variant_factory: Callable[[dict], Any] | None = None
@@ -203,6 +209,7 @@ def make_subject(target, kind: str, data: Data, *, name: str, options: dict | No
     subject.variant_factory = None if is_keras else variant  # Keras layers build on their first input
     subject.drop_last = bool(options.get("drop_last") or False)
     subject.epoch_samples = options.get("epoch_samples")
+    subject.loader_batches = options.get("loader_batches")
     return subject
 
 

@@ -46,6 +46,9 @@ class Subsample:
     y_test: np.ndarray
     n_train_total: int
     n_test_total: int
+    # the rows of the user's arrays each sample came from, so findings can name the user's own indices
+    train_index: np.ndarray | None = None
+    test_index: np.ndarray | None = None
 
     @property
     def note(self) -> str:
@@ -72,7 +75,8 @@ def subsample(X_train, y_train, X_test, y_test, *, max_train: int, max_test: int
         V = np.asarray(X[idx], dtype=np.float64)
         return np.nan_to_num(V, nan=0.0, posinf=0.0, neginf=0.0)
 
-    return Subsample(take(X_train, tr), y_train[tr], take(X_test, te), y_test[te], len(keep_tr), len(keep_te))
+    return Subsample(take(X_train, tr), y_train[tr], take(X_test, te), y_test[te], len(keep_tr), len(keep_te),
+                     train_index=tr, test_index=te)
 
 
 def _bins(V: np.ndarray, max_steps: int) -> np.ndarray:

@@ -77,7 +77,8 @@ def axis_continuity(X: np.ndarray, time_axis: int, *, max_samples: int = 512, se
 
 @dataclass(frozen=True)
 class ConvInput:
-    """The tensor that reached the first 1-D convolution, as numpy (n, C, L)."""
+    """The tensor that reached the first 1-D convolution (or temporal Conv2d over an (n, 1, C, L) view), as
+    numpy (n, C, L)."""
 
     array: np.ndarray
     layer: str  # qualified module name
@@ -89,6 +90,9 @@ def capture_conv_input(model, batch, *, max_samples: int = 64) -> ConvInput | No
 
     A forward pre-hook on every module whose weight is three-dimensional (Conv1d and its kin)
     records the first call; the hooks are removed and ``model.training`` restored in ``finally``.
+    A Conv2d with a ``(1, k)`` kernel on a one-plane input ``(n, 1, C, L)`` — the braindecode way,
+    ``x.unsqueeze(1)`` then a temporal convolution — counts too: its kernel runs along the last
+    axis, so that plane is read as (n, C, L).
     Returns None when no such layer runs; exceptions of the user's forward propagate.
     """
     import torch
@@ -97,15 +101,21 @@ def capture_conv_input(model, batch, *, max_samples: int = 64) -> ConvInput | No
     seen: dict = {}
 
     def hook(module, args):
-        if "x" in seen or not args or not hasattr(args[0], "shape") or args[0].dim() != 3:
+        if "x" in seen or not args or not hasattr(args[0], "shape"):
             return
-        seen["x"] = args[0].detach()[:max_samples].float().cpu().numpy()
+        x = args[0]
+        if module.weight.dim() == 4 and x.dim() == 4 and x.shape[1] == 1:
+            x = x[:, 0]  # the (C, L) plane a temporal Conv2d slides along its last axis
+        if x.dim() != 3:
+            return
+        seen["x"] = x.detach()[:max_samples].float().cpu().numpy()
         seen["module"] = module
 
     with Hooks(model) as hooks:
         for module in model.modules():
             weight = getattr(module, "weight", None)
-            if isinstance(weight, torch.Tensor) and weight.dim() == 3:
+            temporal_2d = isinstance(weight, torch.Tensor) and weight.dim() == 4 and weight.shape[2] == 1
+            if isinstance(weight, torch.Tensor) and (weight.dim() == 3 or temporal_2d):
                 hooks.add(module.register_forward_pre_hook(hook))
         model.eval()
         with torch.no_grad():

@@ -34,7 +34,8 @@ from .data import ProbeData, prepare_probe_data
 from .threads import using_threads
 from .train import BatchSampler, Runtime, error_text, runtime_for, step_loss
 
-__all__ = ["LRRange", "smooth_curve", "analyse_curve", "lr_range_probe", "run_lr_range_test", "sweep_bounds"]
+__all__ = ["LRRange", "suggested_range", "smooth_curve", "analyse_curve", "lr_range_probe", "run_lr_range_test",
+           "sweep_bounds"]
 
 DIVERGE_FACTOR = 4.0  # the sweep stops once a raw loss exceeds this multiple of the starting loss
 
@@ -87,6 +88,46 @@ class LRRange:
                 "start_loss": r(self.start_loss), "min_loss": r(self.min_loss),
                 "swept": [r(self.lr_min), r(self.lr_max)], "steps": len(self.losses), "max_steps": self.max_steps,
                 "stopped_by": self.stopped_by, "user_position": self.user_position, "optimizer": self.optimizer}
+
+
+def suggested_range(lr: LRRange, *, near_factor: float, low_factor: float) -> dict:
+    """The range test's advice as plain data: a range of learning rates with the reason for each end, the
+    landmarks, and where the user's lr sits.
+
+    The range runs from where the loss visibly starts to fall (``lr_fall``, never below a ``low_factor``-th of
+    the suggestion: T202's ``min_factor`` calls anything lower too low) to the lower of the loss minimum (the
+    edge of stability for a constant lr) and a ``near_factor``-th of the divergence point (T201's
+    ``near_factor``: from there on it checks whether training diverges on other seeds). Both factors are the
+    checks' thresholds, passed in by the caller.
+    """
+    r = lambda v: None if v is None else float(f"{v:.4g}")  # noqa: E731
+    out = {"ran": True, "suggested_lr": r(lr.suggestion), "lr_at_min_loss": r(lr.lr_at_min),
+           "lr_loss_starts_falling": r(lr.lr_fall), "lr_loss_diverges": r(lr.diverge_lr), "user_lr": lr.user_lr,
+           "user_on_curve": lr.user_position, "swept": [r(lr.lr_min), r(lr.lr_max)], "optimizer": lr.optimizer,
+           "stopped_by": lr.stopped_by, "low": None, "high": None, "reason": None, "user_position": None,
+           "user_to_suggested": None}
+    if lr.truncated or lr.error is not None or not lr.learned or lr.suggestion is None:
+        out["reason"] = ("the sweep was cut short, so it gives no range" if lr.truncated else
+                         f"the sweep failed ({lr.error})" if lr.error is not None else
+                         "the loss never fell clearly during the sweep, so it gives no range")
+        return out
+    low_floor = lr.suggestion / low_factor
+    low, low_why = ((lr.lr_fall, "where the loss starts to fall") if lr.lr_fall >= low_floor else
+                    (low_floor, f"a {low_factor:g}th of the suggestion"))
+    high, high_why = lr.lr_at_min, "the loss minimum"
+    if lr.diverge_lr is not None and lr.diverge_lr / near_factor < high:
+        high, high_why = lr.diverge_lr / near_factor, f"a {near_factor:g}th of the divergence point"
+    if high < low:  # the loss falls only close to divergence: the suggestion alone
+        low = high = lr.suggestion
+        low_why = high_why = "the suggestion (the loss falls only close to divergence)"
+    out.update(low=r(low), high=r(high), user_to_suggested=r(lr.user_lr / lr.suggestion),
+               reason=f"from {low_why} ({low:.2g}) to {high_why} ({high:.2g}); suggested {lr.suggestion:.2g}, "
+                      + (f"a tenth of the lr at the loss minimum ({lr.lr_at_min:.2g})"
+                         if math.isclose(lr.suggestion, lr.lr_at_min / 10) else
+                         f"the geometric middle of where the loss starts to fall and its minimum "
+                         f"({lr.lr_at_min:.2g})"),
+               user_position="below" if lr.user_lr < low else "above" if lr.user_lr > high else "inside")
+    return out
 
 
 def _running(values: np.ndarray, window: int, reduce) -> np.ndarray:

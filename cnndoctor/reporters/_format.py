@@ -6,7 +6,7 @@ import math
 
 from ..findings import pct
 
-__all__ = ["fmt_value", "severity_word", "verified_text", "settings_rows"]
+__all__ = ["fmt_value", "severity_word", "verified_text", "settings_rows", "lr_range_rows"]
 
 
 def fmt_value(value, *, limit: int = 8) -> str:
@@ -33,6 +33,28 @@ def fmt_value(value, *, limit: int = 8) -> str:
     if hasattr(value, "item"):
         return fmt_value(value.item(), limit=limit)
     return str(value)
+
+
+def lr_range_rows(lr_range: dict | None) -> list[tuple[str, str]]:
+    """(label, text) rows of the report's learning-rate range test section; none when it did not run."""
+    if not lr_range:
+        return []
+    g = lambda v: "n/a" if v is None else f"{v:.2g}"  # noqa: E731
+    rows = []
+    if lr_range.get("low") is None:
+        rows.append(("suggested range", f"none: {lr_range.get('reason')}"))
+    else:
+        rows.append(("suggested range", f"{g(lr_range['low'])} – {g(lr_range['high'])} ({lr_range.get('reason')})"))
+    rows.append(("suggested lr", g(lr_range.get("suggested_lr"))))
+    rows.append(("lr at the loss minimum", g(lr_range.get("lr_at_min_loss"))))
+    rows.append(("loss starts to fall at", g(lr_range.get("lr_loss_starts_falling"))))
+    swept = lr_range.get("swept") or [None, None]
+    rows.append(("loss diverges at", g(lr_range["lr_loss_diverges"]) if lr_range.get("lr_loss_diverges") is not None
+                 else f"not within the sweep (up to {g(swept[-1])})"))
+    place = (f"{lr_range['user_position']} the range, {lr_range['user_to_suggested']:.2g}× the suggestion; "
+             if lr_range.get("user_position") else "")
+    rows.append(("your lr", f"{g(lr_range.get('user_lr'))} ({place}on the curve: {lr_range.get('user_on_curve')})"))
+    return rows
 
 
 def severity_word(severity) -> str:

@@ -7,7 +7,7 @@ import html
 import io
 
 from ..findings import Severity, Status
-from ._format import fmt_value, settings_rows, verified_text
+from ._format import fmt_value, lr_range_rows, settings_rows, verified_text
 
 __all__ = ["render_html_report", "figure_png"]
 
@@ -58,7 +58,10 @@ def _finding(index: int, f) -> str:
              f'<span class="code">{index}. {_e(f.code)} {_e(f.name)}</span>'
              + (f' <span class="muted">at {_e(f.location)}</span>' if f.location else "")
              + (f' <span class="muted">— a symptom of {_e(f.explained_by)}</span>' if f.explained_by else "")
-             + "</div>", f"<p>{_e(f.message)}</p>"]
+             + "</div>"]
+    if f.severity_reason:
+        parts.append(f'<p class="muted">Severity {_e(f.severity)}: {_e(f.severity_reason)}</p>')
+    parts.append(f"<p>{_e(f.message)}</p>")
     if f.evidence:
         rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(fmt_value(v))}</td></tr>" for k, v in f.evidence.items())
         parts.append(f"<table>{rows}</table>")
@@ -125,6 +128,10 @@ def render_html_report(report, *, title: str = "cnndoctor report", fragment: boo
             figs.append(f'<figure><img alt="{_e(label)}" src="data:image/png;base64,{data}">'
                         f"<figcaption>{_e(label)}</figcaption></figure>")
         body.append(f'<h2>Figures</h2><div class="figs">{"".join(figs)}</div>')
+    lr_rows = lr_range_rows(report.lr_range)
+    if lr_rows:
+        rows = "".join(f"<tr><th>{_e(label)}</th><td>{_e(text)}</td></tr>" for label, text in lr_rows)
+        body.append(f'<section class="card"><h2>Learning-rate range test</h2><table>{rows}</table></section>')
     if report.trace and report.trace.get("layers"):
         body.append(_trace(report.trace))
     body.append(_checks(report))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..findings import Status
-from ._format import fmt_value, settings_rows, severity_word, verified_text
+from ._format import fmt_value, lr_range_rows, settings_rows, severity_word, verified_text
 
 __all__ = ["render_markdown"]
 
@@ -28,6 +28,8 @@ def render_markdown(report) -> str:
     for i, f in enumerate(report.findings, 1):
         lines.append(f"### {i}. {severity_word(f.severity)} `{f.code}` {f.name}")
         lines.append("")
+        if f.severity_reason:
+            lines += [f"*Severity {f.severity}: {f.severity_reason}.*", ""]
         lines.append(f.message)
         lines.append("")
         if f.evidence:
@@ -43,6 +45,11 @@ def render_markdown(report) -> str:
         if f.verified:
             lines.append(f"**{verified_text(f.verified).capitalize()}**")
             lines.append("")
+    lr_rows = lr_range_rows(report.lr_range)
+    if lr_rows:
+        lines += ["### Learning-rate range test", "", "| | |", "|---|---|"]
+        lines += [f"| {label} | {text.replace('|', '/')} |" for label, text in lr_rows]
+        lines.append("")
     lines.append("| check | status | seconds | reason |")
     lines.append("|---|---|---|---|")
     for c in report.checks:

@@ -68,22 +68,32 @@ def _channel_scale(stats: dict, test_name: str):
     return fig
 
 
-def _receptive_field(rf, scale):
-    """The signal's mean autocorrelation against lag, with the receptive field and the time scale marked."""
-    fig = new_figure("receptive field vs signal time scale")
+def _receptive_field(baselines, z: float):
+    """Balanced accuracy of the pooled random-kernel baseline against its window span (A201's ladder), with the
+    receptive field, the whole-series accuracy and chance marked; the legend sits below the axes, off the curve."""
+    fig = new_figure("receptive field vs where the class information lives", size=(6.4, 3.8))
     ax = fig.add_subplot()
-    if scale.acf:
-        lags = np.arange(len(scale.acf))
-        ax.plot(lags, scale.acf, color="tab:blue", label="mean autocorrelation of the inputs")
-    ax.axvline(rf.size, color="tab:red", label=f"receptive field at the head: {rf.size} samples")
-    ax.axvline(scale.scale, color="tab:green", linestyle="--",
-               label=f"signal time scale: {scale.scale} samples ({scale.kind})")
-    ax.axhline(0, color="grey", linewidth=0.5)
-    ax.set_xlim(0, max(rf.size, scale.scale, 8) * 1.6)
-    ax.set_xlabel(f"lag (samples; series length {scale.length})")
-    ax.set_ylabel("autocorrelation")
-    ax.set_title("Receptive field vs signal time scale")
-    ax.legend(fontsize=8)
+    spans = [s.span for s in baselines.ladder]
+    acc = [s.balanced_accuracy for s in baselines.ladder]
+    ax.plot(spans, acc, "o-", color="tab:blue", label="pooled windows of this span (random kernels, ridge)")
+    ax.axhline(baselines.whole.balanced_accuracy, color="tab:green", linestyle="--",
+               label=f"whole series: {baselines.whole.balanced_accuracy:.0%}")
+    ax.axhline(baselines.chance, color="grey", linestyle=":", label=f"chance: {baselines.chance:.0%}")
+    ax.axvline(baselines.receptive_field, color="tab:red",
+               label=f"receptive field at the head: {baselines.receptive_field} samples")
+    # where the accuracy recovers: the first wider window whose shortfall A201's paired test tells from noise
+    recovered = baselines.recovery_span(z)
+    if recovered < baselines.length:
+        ax.axvline(recovered, color="tab:purple", linestyle="-.",
+                   label=f"accuracy recovers: {recovered} samples")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(spans, [str(s) for s in spans])  # the spans tried, in samples, not powers of two
+    ax.minorticks_off()
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(f"window span (input samples; series length {baselines.length})")
+    ax.set_ylabel("balanced accuracy (test sample)")
+    ax.set_title("Receptive field vs where the class information lives")
+    fig.legend(fontsize=7, loc="outside lower center", ncols=2)
     return fig
 
 
@@ -95,8 +105,8 @@ def data_figures(ctx) -> list:
         figures.append(_class_balance(ctx.subject.labels, test_name))
         if ctx.computed("input_stats"):
             figures.append(_channel_scale(ctx.get("input_stats"), test_name))
-        if ctx.computed("receptive_field") and ctx.computed("signal_time_scale"):
-            figures.append(_receptive_field(ctx.get("receptive_field"), ctx.get("signal_time_scale")))
+        if ctx.computed("receptive_field_baselines"):
+            figures.append(_receptive_field(ctx.get("receptive_field_baselines"), ctx.thresholds_for("A201")["z"]))
     except Exception as exc:  # a figure must never break a report
         ctx.note(f"a data figure could not be drawn ({type(exc).__name__}: {exc})")
     return figures

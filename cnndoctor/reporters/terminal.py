@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..findings import Severity, Status
-from ._format import fmt_value, settings_rows, severity_word, verified_text
+from ._format import fmt_value, lr_range_rows, settings_rows, severity_word, verified_text
 
 __all__ = ["renderables", "render_text", "print_report", "force_terminal_for"]
 
@@ -69,6 +69,8 @@ def _finding(index: int, f) -> Group:
     if f.explained_by:
         head.append(f"  ↳ a symptom of {f.explained_by}", style="dim")
     parts.append(head)
+    if f.severity_reason:
+        parts.append(Padding(Text(f"severity {f.severity}: {f.severity_reason}", style="dim"), (0, 0, 0, 3)))
     parts.append(Padding(Text(f.message), (0, 0, 0, 3)))
     if f.evidence:
         table = Table.grid(padding=(0, 1))
@@ -148,6 +150,16 @@ def renderables(report):
     for i, f in enumerate(report.findings, 1):
         yield Text("")
         yield _finding(i, f)
+    lr_rows = lr_range_rows(report.lr_range)
+    if lr_rows:
+        yield Text("")
+        yield Text("learning-rate range test:", style="bold")
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="dim", no_wrap=True)
+        table.add_column()
+        for label, text in lr_rows:
+            table.add_row(f"  {label}", text)
+        yield table
     if report.trace and report.trace.get("layers"):
         yield Text("")
         yield _trace_table(report.trace)

@@ -4,7 +4,10 @@ feature map sees.
 The feature map is the last module output that still has a time axis (longer than one step)
 before the head removes it. For a plain chain of convolutions and pools the receptive field
 is computed exactly from kernel size, stride and dilation (padding does not change it):
-``rf += (kernel - 1) * dilation * jump; jump *= stride``. For anything else (branches,
+``rf += (kernel - 1) * dilation * jump; jump *= stride``. A model that runs ``Conv2d`` over an
+``(N, 1, C, T)`` view of the series (braindecode's ShallowFBCSPNet, EEGNet) is read the same way
+along the time axis the second pass at another length found: a temporal kernel ``(1, k)`` adds
+``k - 1``, a spatial kernel ``(C, 1)`` nothing. For anything else (branches,
 residual additions, attention, functional code in ``forward``) it is measured: the gradient
 of one position of the feature map with respect to the input, on a few real samples, is
 non-zero exactly on the input samples that position depends on.
@@ -25,14 +28,16 @@ __all__ = [
     "gradient_receptive_field",
     "head_feature_map",
     "head_kind",
+    "temporal_length",
 ]
 
-_CONV_TYPES = ("Conv1d", "LazyConv1d")
-_POOL_TYPES = ("MaxPool1d", "AvgPool1d", "LPPool1d")
+_CONV_TYPES = ("Conv1d", "LazyConv1d", "Conv2d", "LazyConv2d")
+_POOL_TYPES = ("MaxPool1d", "AvgPool1d", "LPPool1d", "MaxPool2d", "AvgPool2d", "LPPool2d")
 # Leaf modules that keep the length and the alignment of the time axis.
 _PASS_TYPES = ("ReLU", "LeakyReLU", "ELU", "GELU", "SELU", "SiLU", "Mish", "Tanh", "Sigmoid", "PReLU", "ReLU6",
                "Hardswish", "Softplus", "BatchNorm1d", "InstanceNorm1d", "GroupNorm", "Dropout", "Dropout1d",
-               "AlphaDropout", "Identity", "LazyBatchNorm1d")
+               "AlphaDropout", "Identity", "LazyBatchNorm1d", "BatchNorm2d", "LazyBatchNorm2d", "InstanceNorm2d",
+               "Dropout2d")
 
 
 _SEQUENCE_TYPES = ("LSTM", "GRU", "RNN", "MultiheadAttention", "TransformerEncoder", "TransformerEncoderLayer",
@@ -63,10 +68,21 @@ class ReceptiveField:
                 "stack": self.stack}
 
 
-def _int(value, default=1) -> int:
+def _int(value, default=1, index: int = 0) -> int:
     if isinstance(value, (list, tuple)):
-        return int(value[0]) if value else default
+        return int(value[index]) if len(value) > index else default
     return int(value) if isinstance(value, (int, float)) else default
+
+
+def _kernel_index(call: LayerCall) -> int | None:
+    """Which entry of the kernel/stride/dilation tuples runs along time: 0 for 1-D layers; for 2-D layers the
+    measured time axis of the (B, C, H, W) input (H: 0, W: 1); None when it is not known."""
+    if not call.type.endswith("2d"):
+        return 0
+    axes = call.time_axes_in
+    if axes is None or len(axes) != 1 or axes[0] not in (2, 3):
+        return None
+    return axes[0] - 2
 
 
 def _ordered(trace: Trace) -> list[LayerCall]:
@@ -75,16 +91,26 @@ def _ordered(trace: Trace) -> list[LayerCall]:
     return sorted(done, key=lambda c: c.end)
 
 
+def temporal_length(call: LayerCall) -> int | None:
+    """Time steps of ``call``'s output: (B, C, L), or a 4-D output of a Conv2d-style model whose one time
+    axis was measured by the pass at another length; None otherwise."""
+    shape = call.output_shape
+    if not _simple(shape):
+        return None
+    if len(shape) == 3:
+        return call.length
+    if len(shape) == 4 and call.time_axes_out is not None and len(call.time_axes_out) == 1:
+        return int(shape[call.time_axes_out[0]])
+    return None
+
+
 def head_feature_map(trace: Trace) -> LayerCall | None:
     """The last finished call whose output still carries a time axis longer than one step."""
     best = None
     for call in _ordered(trace):
-        shape = call.output_shape
-        if not (isinstance(shape, tuple) and len(shape) == 3 and all(isinstance(s, int) for s in shape)):
-            continue
         if call.name == "(model)":
             continue
-        length = call.length
+        length = temporal_length(call)
         if length is not None and length > 1:
             best = call
     return best
@@ -121,9 +147,12 @@ def analytic_receptive_field(trace: Trace, feature_map: LayerCall) -> tuple[int,
         if previous is not None and call.input_shape != previous.output_shape:
             return None  # a branch, or functional code that reshapes between modules
         if call.type in _CONV_TYPES or call.type in _POOL_TYPES:
-            k = _int(call.config.get("kernel_size"))
-            s = _int(call.config.get("stride"), k if call.type in _POOL_TYPES else 1)
-            d = _int(call.config.get("dilation"), 1)
+            i = _kernel_index(call)
+            if i is None:
+                return None  # a 2-D layer whose time axis was not measured
+            k = _int(call.config.get("kernel_size"), index=i)
+            s = _int(call.config.get("stride"), k if call.type in _POOL_TYPES else 1, index=i)
+            d = _int(call.config.get("dilation"), 1, index=i)
             rf += (k - 1) * d * jump
             jump *= s
             stack.append({"layer": call.name, "kernel": k, "stride": s, "dilation": d, "rf": rf})

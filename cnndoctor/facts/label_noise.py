@@ -1,0 +1,82 @@
+"""Facts about wrong labels: confident learning on the training split, and label consistency per split."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..context import fact
+from ..errors import FactUnavailable
+from ..measure.label_noise import SplitLabels, matched_counts
+from ..measure.label_noise import label_noise as measure_label_noise
+
+__all__ = ["LabelNoiseEstimate"]
+
+
+def _two_proportion_z(high: float, low: float, n_high: int, n_low: int) -> float:
+    """z of ``high - low`` for two proportions, pooled standard error (the textbook two-proportion test)."""
+    pooled = (high * n_high + low * n_low) / max(1, n_high + n_low)
+    se = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / max(1, n_high) + 1 / max(1, n_low)))
+    return float((high - low) / se)
+
+
+@dataclass(frozen=True)
+class LabelNoiseEstimate:
+    """Estimated wrong training labels, and the test split measured the same way as the reference."""
+
+    noise_rate: float  # confident learning on every training sample examined
+    suspect_indices: list  # the user's training indices of the label issues, most suspect first
+    n_examined: int  # training samples examined (the baselines' seeded subsample)
+    n_train_total: int
+    out_of_fold_accuracy: float  # the probabilistic baseline's out-of-fold accuracy on the given training labels
+    train: SplitLabels  # both splits measured at the same size
+    test: SplitLabels
+    model: str  # what produced the out-of-fold probabilities, in words
+
+    @property
+    def excess_noise(self) -> float:
+        """Estimated noise rate of the training split above the test split's, at the same size."""
+        return self.train.noise_rate - self.test.noise_rate
+
+    @property
+    def noise_z(self) -> float:
+        return _two_proportion_z(self.train.noise_rate, self.test.noise_rate, self.train.n_effective,
+                                 self.test.n_effective)
+
+    @property
+    def agreement_gap(self) -> float:
+        """Test split's neighbour agreement above the training split's, at the same size."""
+        return self.test.agreement - self.train.agreement
+
+    @property
+    def agreement_z(self) -> float:
+        return _two_proportion_z(self.test.agreement, self.train.agreement, self.test.n_effective,
+                                 self.train.n_effective)
+
+
+# Fewer samples than this in the matched draws leave a two-proportion test no power at all: a 30% difference
+# between the splits would stand under 2 standard errors.
+MIN_MATCHED = 20
+MODEL = ("logistic regression on summary/spectral features and on random-convolution features, probabilities "
+         "averaged, 5-fold out-of-fold")
+
+
+@fact
+def label_noise(ctx) -> LabelNoiseEstimate:
+    """Confident learning (Northcutt et al., 2021) on the baselines' training sample, with the test split
+    measured alike at the same size as the reference for what hard-but-correct examples give (L106)."""
+    sub = ctx.baseline_sample
+    if len(np.unique(sub.y_train)) < 2:
+        raise FactUnavailable("the training split has a single class, so no label can be told wrong")
+    counts = matched_counts(sub.y_train, sub.y_test)
+    if len(counts) < 2 or sum(counts.values()) < MIN_MATCHED:
+        raise FactUnavailable(f"the splits share {len(counts)} class(es) and {sum(counts.values())} samples of "
+                              f"matched class composition: too few (at least 2 classes, {MIN_MATCHED} samples) to "
+                              "compare their labels")
+    measured = measure_label_noise(sub.X_train, sub.y_train, sub.X_test, sub.y_test, seed=ctx.subject.seed)
+    rows = sub.train_index if sub.train_index is not None else np.arange(len(sub.y_train))
+    return LabelNoiseEstimate(measured.train.noise_rate, rows[measured.train.issues].tolist(), len(sub.y_train),
+                              sub.n_train_total, measured.train.out_of_fold_accuracy, measured.train_split,
+                              measured.test_split, MODEL)

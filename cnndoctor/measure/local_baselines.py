@@ -1,0 +1,265 @@
+"""Where the class information lives in time: a baseline restricted to windows of a given span,
+pooled over time, against the same baseline that may span the whole series.
+
+A network whose head pools globally over time (``AdaptiveAvgPool1d(1)``, ``x.mean(-1)``) sees a
+bag of local features, each computed from one receptive field of ``r`` samples: it is invariant
+to where in the series a window sits, and blind to anything longer than ``r``. The local baseline
+has the same invariance. Random zero-mean kernels whose span ``(k − 1)·d + 1`` is at most the
+window (dilated after ROCKET, Dempster et al., 2020) slide over the series; each response is pooled
+over time (proportions above three thresholds, mean and maximum — what global pooling keeps), and a
+ridge classifier reads the pooled features. A window under 9 samples gets kernels of its own
+length; from 9 samples on, 9-tap kernels dilated 1, 2, 4, … and the widest that fits.
+
+Every span gets the same number of kernels (``_KERNELS``), shared out over the blocks that fit it,
+so a wider window wins only by what it sees, not by having more features. A block's kernels are
+drawn once (seeded by its taps and dilation) and a span that needs fewer of them takes the first
+ones, so the responses are computed once per block. The windows tried are ``r``, ``2r``, ``4r``,
+… and the whole series, the last being the whole-series baseline.
+
+Every span is scored on the same test samples, so two spans are compared pairwise. The scale is
+balanced accuracy (mean per-class recall): its trivial level is ``1/K`` whatever the class
+balance, where plain accuracy would sit at the majority rate and dilute a shortfall in a small
+class. A test sample of class ``c`` weighs ``n / (K · n_c)``, so balanced accuracy is the mean of
+the weighted hits, and the standard error of a difference comes from the per-sample differences
+(the samples one span gets right and the other wrong, as in McNemar's test).
+
+Series are standardised per channel with the training split's statistics (not per series: a
+level is something a pooled model can use) and, past ``_MAX_STEPS`` steps, averaged into bins,
+with spans converted to bins (rounded up, so a window never shrinks below the receptive field).
+Works on (n, C, L) float arrays and int64 class ids.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["LocalBaselines", "SpanScore", "local_baselines", "span_ladder"]
+
+_TAPS = 9  # taps of a dilated kernel once the span allows it (ROCKET's length)
+_KERNELS = 192  # random kernels per span, whatever its width: the same feature budget for every window
+_MAX_STEPS = 512  # longer series are averaged into bins of equal width first
+_GROUPS = 4  # random mixes of the channels that the kernels read (multichannel series)
+_CHUNK = 128  # series per block of responses: bounds the (chunk, groups, positions, kernels) array
+_MAX_SAMPLES = 512  # per split: keeps the ladder to a few seconds; the paired standard error says what it costs
+_LEVELS = (0.25, 0.5, 0.75)  # quantiles of a kernel's training responses used as its thresholds
+_FEATURES = len(_LEVELS) + 2  # per kernel and channel group: proportions above each level, mean, maximum
+
+
+@dataclass(frozen=True)
+class SpanScore:
+    span: int  # window, in input samples (the series length for the whole-series baseline)
+    accuracy: float  # on the test sample
+    balanced_accuracy: float  # mean per-class recall on the test sample
+    correct: tuple  # per test sample, 1 when right (for paired comparisons)
+    n_features: int
+
+    def to_dict(self) -> dict:
+        return {"span": self.span, "accuracy": self.accuracy, "balanced_accuracy": self.balanced_accuracy,
+                "n_features": self.n_features}
+
+
+@dataclass(frozen=True)
+class LocalBaselines:
+    receptive_field: int
+    length: int
+    bin_width: int  # input samples averaged into one step before the kernels run (1: none)
+    ladder: tuple  # SpanScore per span, the receptive field first and the whole series last
+    weights: tuple  # per test sample n / (K · n_c): the mean of weighted hits is the balanced accuracy
+    n_classes: int  # classes in the test sample: balanced accuracy's trivial level is 1 / n_classes
+    n_train: int
+    n_test: int
+    seconds: float
+
+    @property
+    def local(self) -> SpanScore:
+        return self.ladder[0]
+
+    @property
+    def whole(self) -> SpanScore:
+        return self.ladder[-1]
+
+    @property
+    def chance(self) -> float:
+        """Balanced accuracy of any constant guess."""
+        return 1.0 / max(1, self.n_classes)
+
+    def shortfall(self, score: SpanScore) -> tuple[float, float]:
+        """(whole-series − ``score`` balanced accuracy, its standard error), paired on the same test samples."""
+        w = np.asarray(self.weights, dtype=float)
+        d = w * (np.asarray(self.whole.correct, dtype=float) - np.asarray(score.correct, dtype=float))
+        n = len(d)
+        gap = float(d.mean()) if n else 0.0
+        se = float(np.sqrt(max(d.var(ddof=1), 0.0) / n)) if n > 1 else float("inf")
+        return gap, se
+
+    def share_lost(self, score: SpanScore) -> float | None:
+        """The part of the whole-series baseline's balanced accuracy above chance that ``score`` lacks;
+        None when the whole-series baseline is not above chance."""
+        above = self.whole.balanced_accuracy - self.chance
+        return self.shortfall(score)[0] / above if above > 0 else None
+
+    def recovery_span(self, z: float) -> int:
+        """The first window wider than the receptive field whose shortfall is within ``z`` standard errors: the
+        scale at which the accuracy recovers (the series length when none does sooner)."""
+        for score in self.ladder[1:]:
+            gap, se = self.shortfall(score)
+            if gap <= z * se:
+                return score.span
+        return self.length
+
+    def to_dict(self) -> dict:
+        return {"receptive_field": self.receptive_field, "length": self.length, "bin_width": self.bin_width,
+                "ladder": [s.to_dict() for s in self.ladder], "chance": self.chance, "n_train": self.n_train,
+                "n_test": self.n_test, "seconds": self.seconds}
+
+
+def span_ladder(receptive_field: int, length: int) -> list[int]:
+    """The windows tried: the receptive field, then doubling, and the whole series last."""
+    spans, span = [], max(1, receptive_field)
+    while span < length:
+        spans.append(span)
+        span *= 2
+    spans.append(length)
+    return spans
+
+
+def _bin(V: np.ndarray, width: int) -> np.ndarray:
+    if width == 1:
+        return V
+    m = V.shape[2] // width
+    return V[:, :, :m * width].reshape(V.shape[0], V.shape[1], m, width).mean(axis=3)
+
+
+def _blocks(span: int, length: int) -> list[tuple[int, int]]:
+    """(taps, dilation) of every kernel block whose span fits in ``span`` binned steps (and the series)."""
+    span = max(1, min(span, length))
+    blocks = []
+    if span < _TAPS:
+        blocks.append((span, 1))
+    d = 1
+    while (_TAPS - 1) * d + 1 <= span:
+        blocks.append((_TAPS, d))
+        d *= 2
+    top = (span - 1) // (_TAPS - 1)
+    if top >= 1 and (_TAPS, top) not in blocks:
+        blocks.append((_TAPS, top))  # the widest kernel that still fits the window
+    return blocks
+
+
+def _shares(blocks: list, budget: int) -> dict:
+    """``budget`` kernels shared out over ``blocks`` as evenly as they go (the first blocks get the remainder)."""
+    base, extra = divmod(budget, len(blocks))
+    return {blk: base + (i < extra) for i, blk in enumerate(blocks)}
+
+
+class _Features:
+    """Pooled responses of random kernel blocks, each block computed once for the most kernels any span
+    takes from it."""
+
+    def __init__(self, train: np.ndarray, test: np.ndarray, seed: int):
+        self.train, self.test = train, test
+        self.seed = seed
+        C = train.shape[1]
+        rng = np.random.default_rng(seed)
+        mix = rng.standard_normal((C, min(C, _GROUPS))) if C > 1 else np.ones((1, 1))
+        self.mix = mix.astype(np.float32)
+
+    def block(self, taps: int, dilation: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """(train, test) features of the block's first ``count`` kernels, shaped (n, groups, count, features)."""
+        rng = np.random.default_rng([self.seed, taps, dilation])
+        W = rng.standard_normal((taps, _KERNELS))[:, :count]  # the same first kernels whatever the count
+        if taps > 1:
+            W -= W.mean(axis=0, keepdims=True)  # zero-mean: a shape detector, not a level
+        W = W.astype(np.float32)
+        sample = self._responses(self.train[:min(len(self.train), 64)], taps, dilation, W)
+        # (levels, groups, count): thresholds of the positive-value proportions, at fixed quantiles of the
+        # responses on training series, so that each kernel reports the spread of its responses too
+        biases = np.quantile(sample, _LEVELS, axis=(0, 2)).astype(np.float32)
+        return (self._pooled(self.train, taps, dilation, W, biases),
+                self._pooled(self.test, taps, dilation, W, biases))
+
+    def _responses(self, V, taps, dilation, W):
+        X = np.einsum("ncl,cg->ngl", V, self.mix)
+        idx = np.arange(X.shape[2] - (taps - 1) * dilation)[:, None] + dilation * np.arange(taps)[None, :]
+        return X[:, :, idx] @ W  # (n, groups, positions, K)
+
+    def _pooled(self, V, taps, dilation, W, biases):
+        out = np.empty((len(V), self.mix.shape[1], W.shape[1], _FEATURES), dtype=np.float32)
+        for s in range(0, len(V), _CHUNK):
+            r = self._responses(V[s:s + _CHUNK], taps, dilation, W)
+            for i, bias in enumerate(biases):
+                out[s:s + _CHUNK, :, :, i] = (r > bias[None, :, None, :]).mean(axis=2)
+            out[s:s + _CHUNK, :, :, -2] = r.mean(axis=2)
+            out[s:s + _CHUNK, :, :, -1] = r.max(axis=2)
+        return out
+
+
+def _fit_score(a: np.ndarray, ytr: np.ndarray, b: np.ndarray, yte: np.ndarray) -> tuple[np.ndarray, float]:
+    from sklearn.linear_model import RidgeClassifierCV
+
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    m, s = a.mean(0), a.std(0)
+    s = np.where(s > 0, s, 1.0)
+    clf = RidgeClassifierCV(alphas=np.logspace(-3, 3, 7)).fit((a - m) / s, ytr)
+    pred = clf.predict(np.clip((b - m) / s, -1e3, 1e3))
+    return (pred == yte).astype(np.int8), float(np.mean([np.mean(pred[yte == c] == c) for c in np.unique(yte)]))
+
+
+def _cap(X: np.ndarray, y: np.ndarray, limit: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    if len(y) <= limit:
+        return X, y
+    keep = np.sort(rng.choice(len(y), limit, replace=False))
+    return X[keep], y[keep]
+
+
+def local_baselines(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
+                    receptive_field: int, *, seed: int = 0, max_samples: int = _MAX_SAMPLES) -> LocalBaselines:
+    """Score the pooled random-kernel baseline at every span of :func:`span_ladder`.
+
+    ``X_*`` are (n, C, L) with time last; at most ``max_samples`` of each split are used (seeded random
+    subsets). The receptive field is in input samples. BLAS runs on one thread: the matrices are small
+    (a thread pool costs more than it saves, many times more on a busy machine), and one thread sums in
+    one order, so the same seed gives the same scores on any machine load.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _local_baselines(X_train, y_train, X_test, y_test, receptive_field, seed, max_samples)
+
+
+def _local_baselines(X_train, y_train, X_test, y_test, receptive_field, seed, max_samples) -> LocalBaselines:
+    start = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    X_train, y_train = _cap(X_train, y_train, max_samples, rng)
+    X_test, y_test = _cap(X_test, y_test, max_samples, rng)
+    n, C, L = X_train.shape
+    mean = X_train.mean(axis=(0, 2), keepdims=True)
+    std = X_train.std(axis=(0, 2), keepdims=True)
+    std = np.where(std > 0, std, 1.0)
+    width = max(1, -(-L // _MAX_STEPS))
+    tr = _bin((X_train - mean) / std, width).astype(np.float32)
+    te = _bin((X_test - mean) / std, width).astype(np.float32)
+    steps = tr.shape[2]
+    spans = span_ladder(receptive_field, L)
+    shares = [_shares(_blocks(-(-span // width), steps), _KERNELS) for span in spans]
+    most: dict = {}  # per block, the most kernels any span takes from it
+    for share in shares:
+        for blk, count in share.items():
+            most[blk] = max(most.get(blk, 0), count)
+    feats = _Features(tr, te, seed)
+    computed = {blk: feats.block(*blk, count) for blk, count in most.items()}
+    ladder = []
+    for span, share in zip(spans, shares):
+        a = np.concatenate([computed[blk][0][:, :, :k].reshape(len(tr), -1) for blk, k in share.items()], axis=1)
+        b = np.concatenate([computed[blk][1][:, :, :k].reshape(len(te), -1) for blk, k in share.items()], axis=1)
+        correct, balanced = _fit_score(a, y_train, b, y_test)
+        ladder.append(SpanScore(int(span), float(correct.mean()), balanced, tuple(int(c) for c in correct),
+                                int(a.shape[1])))
+    classes, counts = np.unique(y_test, return_counts=True)
+    per_class = dict(zip(classes.tolist(), counts.tolist()))
+    weights = tuple(len(y_test) / (len(classes) * per_class[int(c)]) for c in y_test)
+    return LocalBaselines(int(receptive_field), int(L), int(width), tuple(ladder), weights, len(classes),
+                          len(y_train), len(y_test), time.perf_counter() - start)
