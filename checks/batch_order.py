@@ -22,8 +22,11 @@ def class_ordered_batches(loader_batch_purity, *, min_excess: float = 0.5, min_z
     few left-over samples say little about the order). It reports when the batches are at least halfway
     from shuffled to single-class (`min_excess` 0.5) and the difference is at least `min_z` (4)
     standard errors of a mean over that many shuffled batches. The check needs your own
-    `DataLoader`: with arrays, a data file or a bare `Dataset` (and on the command line) cnndoctor's
-    loops shuffle the data themselves, and the check is skipped with that reason. An
+    `DataLoader`, or on the command line a model file that sets `shuffle = False`: your loop then
+    reads the stored rows in order, and the check judges the batches `DataLoader(..., shuffle=False)`
+    gives at the model file's `batch_size` and `drop_last` (over all your stored rows, also when
+    cnndoctor splits off a test set itself). With arrays, a data file or a bare `Dataset` otherwise,
+    cnndoctor's loops shuffle the data themselves, and the check is skipped with that reason. An
     `IterableDataset` (no sampler to read) is skipped too.
 
     ## Why is this bad?

@@ -8,8 +8,8 @@ from cnndoctor.errors import Skip
 from cnndoctor.findings import Finding, Severity
 from cnndoctor.registry import check
 
-__all__ = ["channel_scale_mismatch", "constant_input", "non_finite_values", "recording_scale_mismatch",
-           "standardise_snippet", "train_test_shift", "unscaled_input"]
+__all__ = ["channel_scale_mismatch", "constant_input", "non_finite_values", "per_recording_snippet",
+           "recording_scale_mismatch", "standardise_snippet", "train_test_shift", "unscaled_input"]
 
 _SHOWN_CHANNELS = 8
 
@@ -422,14 +422,6 @@ def train_test_shift(channel_scales, *, max_shift: float = 1.5, max_std_ratio: f
 _SHOWN_GROUPS = 5
 
 
-def _decile_ratio(values: np.ndarray) -> tuple[float, float, float]:
-    """(lower decile, upper decile, their ratio) as order statistics: with ten recordings or fewer these are the
-    smallest and the largest, with more one outlying recording on either side does not decide."""
-    lo = float(np.percentile(values, 10, method="lower"))
-    hi = float(np.percentile(values, 90, method="higher"))
-    return lo, hi, hi / lo
-
-
 def per_recording_snippet(channel_axis: int | None, test_name: str = "test") -> str:
     """Each recording standardised with its own statistics, per channel."""
     axes = _axes(channel_axis)
@@ -486,24 +478,19 @@ def recording_scale_mismatch(recording_scales, data, *, max_ratio: float = 10.0)
     amps = reading.amplitudes
     if reading.model_normalises_each_sample:
         return  # the first layer takes every sample to unit scale: a recording's gain does not reach the weights
-    worst = None
-    for c in range(amps.amplitude.shape[1]):
-        live = np.flatnonzero(amps.amplitude[:, c] > 0)
-        if len(live) < 2:
-            continue
-        lo, hi, ratio = _decile_ratio(amps.amplitude[live, c])
-        if worst is None or ratio > worst[3]:
-            worst = (c, lo, hi, ratio, live)
-    if worst is None or worst[3] < max_ratio:
+    spreads = {c: amps.spread(c) for c in range(amps.amplitude.shape[1])}
+    spreads = {c: v for c, v in spreads.items() if v is not None}
+    if not spreads:
         return
-    c, lo, hi, ratio, live = worst
+    c = max(spreads, key=lambda ch: spreads[ch][3])
+    live, lo, hi, ratio = spreads[c]
+    if ratio < max_ratio:
+        return
     values = amps.amplitude[live, c]
     order = live[np.argsort(values, kind="stable")]
     quiet = [amps.groups[i] for i in order[:_SHOWN_GROUPS] if amps.amplitude[i, c] <= lo]
     loud = [amps.groups[i] for i in order[::-1][:_SHOWN_GROUPS] if amps.amplitude[i, c] >= hi]
-    flagged = [int(ch) for ch in range(amps.amplitude.shape[1])
-               if (amps.amplitude[:, ch] > 0).sum() >= 2
-               and _decile_ratio(amps.amplitude[amps.amplitude[:, ch] > 0, ch])[2] >= max_ratio]
+    flagged = [int(ch) for ch, v in spreads.items() if v[3] >= max_ratio]
     channel = f" in channel {c}" if amps.amplitude.shape[1] > 1 else ""
     relative = " (each window relative to its class's typical spread)" if amps.class_relative else ""
     after = " after preprocess()" if reading.preprocessed else ""

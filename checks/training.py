@@ -378,7 +378,7 @@ def frozen_parameters(parameter_inventory, *, max_unused_share: float = 0.1):
 
 @check("T104", "input-independent", "error")
 def input_independent(training_probe, zero_input_probe, *, min_gain: float = 0.05, min_spread: float = 1e-4,
-                      min_drop: float = 0.1):
+                      min_drop: float = 0.1, min_accuracy_gain: float = 0.05):
     """## What it does
     Karpathy's input-independent baseline: trains the model the same way (same steps, same
     batches, same seed) on inputs set to zero and compares it with the probe on the real
@@ -390,11 +390,11 @@ def input_independent(training_probe, zero_input_probe, *, min_gain: float = 0.0
     the outputs are identical for every input (their spread across samples is below
     `min_spread` of their magnitude), or when the real-input probe learned something (its
     loss fell by `min_drop`) yet ends no better than the zeroed-input one (within `min_gain`,
-    5%, of its loss) and its held-out balanced accuracy is no more than 5 points above the
-    zeroed run's (on imbalanced classes accuracy sits at the majority rate either way; balanced
-    accuracy shows whether the small classes were learned). The zeroed run is skipped when the
-    real probe already beats the label entropy, the lowest loss any input-independent model can
-    reach.
+    5%, of its loss), its training accuracy and its held-out balanced accuracy no more than
+    `min_accuracy_gain` (5 points) above the zeroed run's (on imbalanced classes accuracy sits
+    at the majority rate either way; balanced accuracy shows whether the small classes were
+    learned). The zeroed run is skipped when the real probe already beats the label entropy,
+    the lowest loss any input-independent model can reach.
 
     ## Example
     A `forward` that passes a buffer (the zero tensor used to size the head) through the
@@ -429,12 +429,12 @@ def input_independent(training_probe, zero_input_probe, *, min_gain: float = 0.0
     if not zero.ran or zero.train_loss is None or real.train_loss is None:
         return
     no_better = real.train_loss >= zero.train_loss * (1 - min_gain) and \
-        (real.train_accuracy or 0) <= (zero.train_accuracy or 0) + 0.05
+        (real.train_accuracy or 0) <= (zero.train_accuracy or 0) + min_accuracy_gain
     # on imbalanced classes both accuracies sit near the majority rate: a model that learned the small
     # classes shows it in its held-out balanced accuracy (chance 1/K), which zeros cannot raise
     real_ba, zero_ba = real.balanced_accuracy, zero.run.balanced_accuracy if zero.run is not None else None
     if real_ba is not None and zero_ba is not None:
-        no_better = no_better and real_ba <= zero_ba + 0.05
+        no_better = no_better and real_ba <= zero_ba + min_accuracy_gain
         evidence.update(real_balanced_accuracy=round(real_ba, 4), zeroed_balanced_accuracy=round(zero_ba, 4))
     learned = real.loss_drop is not None and real.loss_drop >= min_drop
     if no_better and learned:

@@ -269,7 +269,7 @@ def test_l106_fires_when_training_inputs_were_shuffled_without_their_labels(run)
     e = f.evidence
     assert e["agreement_gap"] >= e["min_excess"] and e["agreement_z"] >= e["z"]
     assert e["train_neighbour_agreement"] < e["test_neighbour_agreement"]
-    assert f"{e['estimated_noise_rate']:.0%}" in f.message and "setdiff1d" in f.snippet
+    assert f"{e['train_noise_rate']:.0%}" in f.message and "setdiff1d" in f.snippet
 
 
 @pytest.mark.silent("L106")
@@ -287,7 +287,26 @@ def test_l106_silent_when_only_the_test_labels_are_scrambled(run):
     # the test split is the reference: test labels out of order are T208's story, not noisy training labels
     X_train, y_train, X_test, y_test = gunpoint()
     report = run(TinyCNN, (X_train, y_train), (X_test, np.sort(y_test)), select=["L106"])
-    assert codes(report) == []
+    assert codes(report) == [] and report.checks[0].status == "passed"  # judged, not skipped
+
+
+def test_l106_names_rows_of_the_users_x_when_cnndoctor_splits_it(run):
+    # no test split: cnndoctor splits X 80/20, and the suspects must be rows of the X the user holds, not of
+    # cnndoctor's training array. Noise in both splits alike is not what L106 detects, so its thresholds are
+    # opened here: this test is about the row mapping, the fires tests are about detection.
+    from cnndoctor.load.data import split_rows
+
+    X_train, y_train, X_test, y_test = ucr("ItalyPowerDemand")
+    X, y = np.concatenate([X_train, X_test]), np.concatenate([y_train, y_test])
+    rng = np.random.default_rng(1)
+    flipped = np.sort(rng.choice(len(y), int(0.3 * len(y)), replace=False))
+    y[flipped] = 1 - y[flipped]
+    report = run(TinyCNN, (X, y), select=["L106"], seed=0, thresholds={"L106": {"z": -100.0, "min_excess": -1.0}})
+    (f,) = [f for f in report.findings if f.code == "L106"]
+    suspects = np.asarray(f.evidence["suspect_indices"])
+    assert f.evidence["indices_into"] == "X" and "X[keep]" in f.snippet
+    assert set(suspects) <= set(split_rows(y, seed=0)[0].tolist())  # rows of X that cnndoctor trained on
+    assert len(np.intersect1d(suspects, flipped)) / len(suspects) >= 0.5  # and they are the flipped ones
 
 
 def test_l106_names_the_users_rows_when_the_baselines_subsample():

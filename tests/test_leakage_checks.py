@@ -258,3 +258,93 @@ def test_d205_says_when_the_probes_could_not_follow_the_users_order(run):
     assert f.evidence["probe_follows_loader_order"] is False and "could not follow" in f.message
     assert report.subject["settings"]["batches"]["value"].startswith("shuffled (cnndoctor): your DataLoader")
     assert any("could not follow your DataLoader's order (SequentialSampler)" in n for n in report.notes)
+
+
+# D205 on the command line: a model file that describes its loop as unshuffled (`shuffle = False`)
+
+_LOOP_MODEL = """
+from tests.fixtures.models import TinyCNN
+
+
+def build_model(in_channels, num_classes):
+    return TinyCNN(in_channels, num_classes)
+
+
+batch_size = 4
+lr = 0.01
+"""
+
+
+def _cli_report(tmp_path, capsys, arrays: dict, loop: str, *args) -> dict:
+    """``cnndoctor run model.py data.npz --format json``: the report of a real command-line run."""
+    import json
+
+    from cnndoctor.cli import main
+
+    (tmp_path / "model.py").write_text(_LOOP_MODEL + loop)
+    np.savez(tmp_path / "data.npz", **arrays)
+    main(["run", str(tmp_path / "model.py"), str(tmp_path / "data.npz"), "--format", "json", "-q", "--isolated",
+          "--device", "cpu", *args])
+    return json.loads(capsys.readouterr().out)
+
+
+def _class_sorted_basicmotions(*, seed: int | None = None) -> dict:
+    """BasicMotions' training split sorted by class (10 series per class), or put in a seeded mixed order."""
+    X_train, y_train, X_test, y_test = ucr("BasicMotions")
+    order = (np.argsort(y_train, kind="stable") if seed is None else
+             np.random.default_rng(seed).permutation(len(y_train)))
+    return {"X_train": X_train[order], "y_train": y_train[order], "X_test": X_test, "y_test": y_test}
+
+
+def _cli_finding(report: dict, code: str) -> dict:
+    return next(f for f in report["findings"] if f["code"] == code)
+
+
+@pytest.mark.fires("D205")
+def test_d205_leads_a_command_line_run_whose_model_file_says_shuffle_false(tmp_path, capsys):
+    """Sorted by class and read 4 at a time in the stored order: by hand, batches 2 and 7 (rows 8-11 and 28-31)
+    straddle two classes and the other 8 hold one, so the mean purity is (8 + 2 * 0.5) / 10."""
+    report = _cli_report(tmp_path, capsys, _class_sorted_basicmotions(), "shuffle = False\n", "--budget", "quick")
+    assert report["diagnosis"]["primary"] == "D205"
+    assert report["subject"]["settings"]["batches"] == {"value": "your DataLoader's order (SequentialSampler)",
+                                                        "source": "model file"}
+    f = _cli_finding(report, "D205")
+    e = f["evidence"]
+    assert f["severity"] == "error" and e["sampler"] == "SequentialSampler" and e["batch_size"] == 4
+    assert e["batches_inspected"] == 10 and e["single_class_fraction"] == pytest.approx(0.8)
+    assert e["mean_purity"] == pytest.approx(0.9) and e["class_run_fraction"] == 1.0
+    assert e["probe_follows_loader_order"] is True and "shuffle=True" in f["snippet"]
+    v = f["verified"]
+    assert v["fix"].startswith("shuffling the training batches") and v["steps"] == 40
+    # 4 balanced classes (chance 25%): replaying the sorted order ends near the last class, shuffled it learns
+    assert v["before"] < 0.5 and v["after"] >= v["before"] + 0.2 and v["loss_after"] < v["loss_before"]
+
+
+@pytest.mark.fires("D205")
+def test_d205_judges_every_stored_row_when_cnndoctor_splits_off_the_test_set(tmp_path, capsys):
+    """X, y alone, sorted by class: the user's loop walks all 80 stored rows (20 batches of 4); the probes replay
+    that order over the 64 rows cnndoctor keeps for training."""
+    X_train, y_train, X_test, y_test = ucr("BasicMotions")
+    X, y = np.concatenate([X_train, X_test]), np.concatenate([y_train, y_test])
+    order = np.argsort(y, kind="stable")
+    report = _cli_report(tmp_path, capsys, {"X": X[order], "y": y[order]}, "shuffle = False\n", "--select", "D205")
+    e = _cli_finding(report, "D205")["evidence"]
+    assert e["batches_per_epoch"] == 20 and e["batches_inspected"] == 20 and e["single_class_fraction"] == 1.0
+    assert e["probe_follows_loader_order"] is True
+    assert report["subject"]["n_train"] == 64
+    assert report["subject"]["settings"]["batches"] == {
+        "value": "your DataLoader's order (SequentialSampler, over the training rows cnndoctor kept)",
+        "source": "model file"}
+
+
+@pytest.mark.silent("D205")
+def test_d205_silent_on_a_mixed_stored_order_and_skipped_when_the_loop_shuffles(tmp_path, capsys):
+    mixed = _class_sorted_basicmotions(seed=0)
+    report = _cli_report(tmp_path, capsys, mixed, "shuffle = False\n", "--select", "D205")
+    assert report["findings"] == [] and report["checks"][0]["status"] == "passed"
+    assert report["subject"]["settings"]["batches"]["source"] == "model file"
+    for loop in ("", "shuffle = True\n"):  # the default, and said outright: cnndoctor's own shuffle is the same
+        report = _cli_report(tmp_path, capsys, _class_sorted_basicmotions(), loop, "--select", "D205")
+        assert report["checks"][0]["status"] == "skipped" and "DataLoader" in report["checks"][0]["reason"]
+        assert report["subject"]["settings"]["batches"] == {"value": "shuffled (cnndoctor)",
+                                                            "source": "model file" if loop else "default"}

@@ -115,6 +115,46 @@ def test_optional_names_and_overrides(tmp_path):
     assert subject.loss_fn.label_smoothing == 0.1
 
 
+def test_shuffle_false_in_the_model_file_reads_the_stored_order_at_its_batch_size(tmp_path):
+    """GunPoint's 50 training rows, batches of 8, drop_last: 6 batches of consecutive rows, the last 2 rows
+    dropped, exactly what DataLoader(train_set, batch_size=8, shuffle=False, drop_last=True) yields."""
+    mf = load_model_file(write(tmp_path, NET + "batch_size = 8\ndrop_last = True\nshuffle = False\n"))
+    d = data(tmp_path)
+    subject = make_subject(mf.target, mf.kind, d, name=mf.name, options=mf.options)
+    loop = subject.loader_batches
+    assert (loop.sampler, loop.batch_size, loop.drop_last, loop.epoch_order) == ("SequentialSampler", 8, True, "read")
+    assert loop.indices == [list(range(i, i + 8)) for i in range(0, 48, 8)]
+    assert all(np.array_equal(labels, d.y_train[i:i + 8]) for labels, i in zip(loop.labels, range(0, 48, 8)))
+    assert [b.tolist() for b in subject.batch_order.batches] == loop.indices
+    assert subject.settings_source["shuffle"] == "model file"
+    # --batch-size is the loop's batch size too: the stored order re-read in batches of 10
+    subject = make_subject(mf.target, mf.kind, d, name=mf.name, options=mf.options, batch_size=10)
+    assert subject.loader_batches.indices == [list(range(i, i + 10)) for i in range(0, 50, 10)]
+
+
+def test_shuffle_false_over_a_split_cnndoctor_made_walks_every_stored_row(tmp_path):
+    X_train, y_train, X_test, y_test = gunpoint()
+    X, y = np.concatenate([X_train, X_test]), np.concatenate([y_train, y_test])
+    d = data(tmp_path, X=X, y=y)
+    assert d.test_name == "split" and np.array_equal(d.X_train, X[d.train_rows])
+    assert np.all(np.diff(d.train_rows) > 0) and len(d.train_rows) == 160
+    mf = load_model_file(write(tmp_path, NET + "batch_size = 16\nshuffle = False\n"))
+    subject = make_subject(mf.target, mf.kind, d, name=mf.name, options=mf.options)
+    loop = subject.loader_batches
+    assert loop.dataset_size == 200 and np.array_equal(np.concatenate(loop.labels), y)  # the user's whole X
+    order = subject.batch_order
+    assert order.how == "split" and [len(b) for b in order.batches] == [16] * 10
+    assert np.array_equal(np.concatenate(order.batches), np.arange(160))  # the kept rows, in their stored order
+
+
+def test_shuffle_in_the_model_file_that_is_not_a_bool_is_not_a_setting(tmp_path):
+    for line, source in (("from random import shuffle\n", None), ("shuffle = True\n", "model file")):
+        mf = load_model_file(write(tmp_path, NET + line))
+        subject = make_subject(mf.target, mf.kind, data(tmp_path), name=mf.name, options=mf.options)
+        assert subject.loader_batches is None and subject.batch_order is None
+        assert subject.settings_source.get("shuffle") == source
+
+
 def test_model_args_fill_and_reject(tmp_path):
     mf = load_model_file(write(tmp_path, NET))
     subject = make_subject(mf.target, mf.kind, data(tmp_path), name=mf.name, model_args={"width": 6})

@@ -179,6 +179,14 @@ def sorted_unshuffled_split(name: str = "OSULeaf") -> dict:
     return {"X_train": X[:cut], "y_train": y[:cut], "X_test": X[cut:], "y_test": y[cut:]}
 
 
+def exported_class_by_class(name: str = "ItalyPowerDemand") -> dict:
+    """The whole set exported from its database one class after another (a query per class) as X, y alone,
+    no test split: every row of class 0, then every row of class 1, each class's rows in their stored order."""
+    X, y = pooled(load(name))
+    order = np.argsort(y, kind="stable")
+    return {"X": X[order], "y": y[order]}
+
+
 def shuffled_separately(name: str = "GunPoint", *, seed: int = 0) -> dict:
     """``np.random.shuffle(X_train); np.random.shuffle(y_train)``: two different permutations."""
     d = load(name)

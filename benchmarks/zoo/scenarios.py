@@ -132,6 +132,9 @@ SCENARIOS: list[Scenario] = [
       note="X[:80%], X[80%:] of a label-sorted file"),
     S("recordings-in-both-splits", ("D204",), "small_cnn.py", lambda: r.activity_sessions(by_group=False),
       note="windows split at random, groups given"),
+    S("class-by-class-export-unshuffled-loader", ("D205",), "power_demand_loop.py",
+      lambda: b.exported_class_by_class("ItalyPowerDemand"),
+      note="X, y exported one class after another, model file says shuffle = False"),
     S("recalibrated-watch-sessions", ("D106",), "watch_sessions_cnn.py", lambda: r.recalibrated_sessions(),
       note="sessions exported at 1x, 100x or 1000x, one global scaler, groups in the npz"),
 

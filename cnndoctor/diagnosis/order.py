@@ -16,6 +16,7 @@ from typing import Iterable
 import numpy as np
 
 from ..findings import Finding, Severity, pct
+from ..measure.baselines import balanced_chance_se
 from .causes import CAUSES, row_for
 from .causes import explains as _explains
 
@@ -149,9 +150,7 @@ class ChanceRule:
         counts = [int(v) for v in (probe.get("n_per_class") or {}).values() if int(v) > 0]
         if not k or k < 2 or not counts:
             return None
-        c = 1.0 / k
-        se = math.sqrt(sum(c * (1 - c) / n for n in counts)) / len(counts)
-        return max(self.probe_z * se, self.probe_margin)
+        return max(self.probe_z * balanced_chance_se(1.0 / k, counts), self.probe_margin)
 
     def baseline_band(self, accuracy: float, trivial: float, n: int, per_class: dict | None = None) -> float:
         """How far above ``trivial`` the baseline must score to be clearly above chance.
@@ -161,7 +160,7 @@ class ChanceRule:
         """
         counts = [int(v) for v in (per_class or {}).values() if int(v) > 0]
         if counts:
-            se = math.sqrt(sum(trivial * (1 - trivial) / m for m in counts)) / len(counts)
+            se = balanced_chance_se(trivial, counts)
         else:
             se = math.sqrt(max(accuracy * (1 - accuracy), trivial * (1 - trivial)) / max(1, n))
         return max(self.baseline_z * se, self.baseline_margin)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable
-from ..measure.baselines import BASELINE_NAMES, Subsample, order_gain, score_baselines, subsample
+from ..measure.baselines import BASELINE_NAMES, Subsample, balanced_chance_se, order_gain, score_baselines, subsample
 from ..measure.fingerprints import channels_first
 from ..measure.temporal import order_structure, sample_rows
 from ..probes.budget import probe_budget_for
@@ -185,8 +185,7 @@ def _imbalance_gap(y_train: np.ndarray) -> float | None:
 
 def _balanced_se(chance: float, per_class: dict) -> float:
     """The standard error of a random guesser's balanced accuracy over these per-class test counts."""
-    counts = [int(v) for v in per_class.values() if int(v) > 0]
-    return float(np.sqrt(sum(chance * (1 - chance) / n for n in counts)) / max(1, len(counts)))
+    return balanced_chance_se(chance, per_class.values()) if any(int(v) > 0 for v in per_class.values()) else 0.0
 
 
 def _probe(ctx):

@@ -24,8 +24,9 @@ def loader_batch_purity(ctx) -> LoaderOrder:
     """Class purity of the first batches the training DataLoader yields, next to shuffled batches."""
     batches = ctx.subject.loader_batches
     if batches is None:
-        raise FactUnavailable("the training data was not given as a DataLoader; cnndoctor's own probes and "
-                              "command line shuffle the arrays, so only a DataLoader of yours has an order to judge")
+        raise FactUnavailable("the training data was not given as a DataLoader, and no model file sets shuffle = "
+                              "False: cnndoctor's own probes shuffle the arrays, so only a DataLoader of yours (or "
+                              "a loop described as unshuffled) has an order to judge")
     if batches.unavailable:
         raise FactUnavailable(batches.unavailable)
     labels = ctx.labels

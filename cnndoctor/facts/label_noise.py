@@ -12,7 +12,7 @@ from ..errors import FactUnavailable
 from ..measure.label_noise import SplitLabels, matched_counts
 from ..measure.label_noise import label_noise as measure_label_noise
 
-__all__ = ["LabelNoiseEstimate"]
+__all__ = ["MIN_MATCHED", "MODEL", "LabelNoiseEstimate"]
 
 
 def _two_proportion_z(high: float, low: float, n_high: int, n_low: int) -> float:
@@ -27,7 +27,8 @@ class LabelNoiseEstimate:
     """Estimated wrong training labels, and the test split measured the same way as the reference."""
 
     noise_rate: float  # confident learning on every training sample examined
-    suspect_indices: list  # the user's training indices of the label issues, most suspect first
+    suspect_indices: list  # the label issues as indices into ``indexed`` (the user's array), most suspect first
+    indexed: str  # which of the user's arrays the indices count in: "X_train", or "X" when cnndoctor split X
     n_examined: int  # training samples examined (the baselines' seeded subsample)
     n_train_total: int
     out_of_fold_accuracy: float  # the probabilistic baseline's out-of-fold accuracy on the given training labels
@@ -77,6 +78,10 @@ def label_noise(ctx) -> LabelNoiseEstimate:
                               "compare their labels")
     measured = measure_label_noise(sub.X_train, sub.y_train, sub.X_test, sub.y_test, seed=ctx.subject.seed)
     rows = sub.train_index if sub.train_index is not None else np.arange(len(sub.y_train))
-    return LabelNoiseEstimate(measured.train.noise_rate, rows[measured.train.issues].tolist(), len(sub.y_train),
+    rows, indexed = rows[measured.train.issues], "X_train"
+    stored = ctx.subject.data.train_rows
+    if stored is not None:  # cnndoctor split X itself: name the rows of the X the user passed
+        rows, indexed = stored[rows], "X"
+    return LabelNoiseEstimate(measured.train.noise_rate, rows.tolist(), indexed, len(sub.y_train),
                               sub.n_train_total, measured.train.out_of_fold_accuracy, measured.train_split,
                               measured.test_split, MODEL)

@@ -6,16 +6,18 @@ shuffled instead would never see what that does to training (D205). So when the 
 as a DataLoader whose order is not a fresh shuffle every epoch (a ``SequentialSampler``, a custom
 ``sampler`` or ``batch_sampler``), its epoch's index batches are mapped onto the rows of the training
 arrays and the probes replay them, epoch after epoch. A ``RandomSampler`` (``shuffle=True``) keeps
-cnndoctor's own seeded shuffle, the same in distribution.
+cnndoctor's own seeded shuffle, the same in distribution. On the command line a model file that sets
+``shuffle = False`` describes such a loop over the stored rows: ``stored_order`` reads the batches a
+``DataLoader(..., shuffle=False)`` gives and maps them the same way.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-__all__ = ["BatchOrder", "batch_order_for", "describe_batch_order", "SHUFFLED"]
+__all__ = ["BatchOrder", "batch_order_for", "stored_order", "describe_batch_order", "SHUFFLED"]
 
 SHUFFLED = "shuffled (cnndoctor)"
 
@@ -26,7 +28,9 @@ class BatchOrder:
 
     batches: tuple  # np.ndarray of row indices per batch, in the order the loader yields them
     sampler: str  # the sampler's type, or the custom batch_sampler's
-    how: str  # "read" (the epoch as read), "sequential" (consecutive chunks of arange(n)), "subset", "rebatched"
+    # "read" (the epoch as read), "sequential" (consecutive chunks of arange(n)), "subset", "rebatched", or
+    # "split" (the stored order over the training rows cnndoctor kept when it split off a test set itself)
+    how: str
 
     @property
     def n_samples(self) -> int:
@@ -34,7 +38,7 @@ class BatchOrder:
 
     def describe(self) -> str:
         extra = {"subset": ", restricted to the samples drawn", "rebatched": ", in batches of the batch size given",
-                 "sequential": ""}.get(self.how, "")
+                 "split": ", over the training rows cnndoctor kept", "sequential": ""}.get(self.how, "")
         return f"your DataLoader's order ({self.sampler}{extra})"
 
     def restricted(self, keep: np.ndarray) -> BatchOrder | None:
@@ -93,14 +97,49 @@ def batch_order_for(loader_batches, rows: np.ndarray | None, n_train: int,
     return BatchOrder(batches, sampler, how), None
 
 
+def stored_order(data, batch_size: int, drop_last: bool, *, seed: int = 0):
+    """(LoaderBatches, the order the probes follow, a note): the loop a model file describes with
+    ``shuffle = False``, a ``DataLoader(..., batch_size, shuffle=False, drop_last)`` over the user's rows.
+
+    Its batches are read by ``torch_data.read_loader_batches`` (D205 judges them) and mapped onto the training
+    rows by ``batch_order_for``. When cnndoctor split off the test set itself, the user's loop still walks
+    their whole stored X: the loader runs over every stored row, and the probes replay that order over the
+    training rows cnndoctor kept (its held-out rows are not trained on), re-cut at ``batch_size``.
+    """
+    from torch.utils.data import DataLoader
+
+    from .torch_data import read_loader_batches
+
+    rows = data.train_rows
+    labels = data.y_train if rows is None else _stored_labels(data.y_train, data.y_test, rows)
+    # (row, label) pairs: a map-style dataset whose SequentialSampler walks the rows in their stored order
+    loader = DataLoader(list(zip(range(len(labels)), labels)), batch_size=batch_size, shuffle=False,
+                        drop_last=drop_last)
+    batches = read_loader_batches(loader, seed=seed)
+    n_train = len(data.y_train)
+    order, note = batch_order_for(batches, np.arange(n_train) if rows is None else rows, n_train, batch_size)
+    return batches, (replace(order, how="split") if order is not None and rows is not None else order), note
+
+
+def _stored_labels(y_train: np.ndarray, y_test: np.ndarray, train_rows: np.ndarray) -> np.ndarray:
+    """The labels of every stored row, in the stored order, from cnndoctor's split of them."""
+    n = len(y_train) + len(y_test)
+    y = np.empty((n, *y_train.shape[1:]), dtype=np.result_type(y_train, y_test))
+    held_out = np.ones(n, dtype=bool)
+    held_out[train_rows] = False
+    y[train_rows], y[held_out] = y_train, y_test
+    return y
+
+
 def describe_batch_order(subject) -> tuple[str, str]:
     """(value, source) of the settings block's "batch order" entry."""
     order = getattr(subject, "batch_order", None)
     loader = getattr(subject, "loader_batches", None)
+    described = getattr(subject, "settings_source", {}).get("shuffle")  # a model file's `shuffle`
     if order is not None:
-        return order.describe(), "DataLoader"
+        return order.describe(), described or "DataLoader"
     if loader is None:
-        return SHUFFLED, "default"
+        return SHUFFLED, described or "default"
     if loader.epoch_order == "shuffled":
         return SHUFFLED, f"DataLoader ({loader.sampler}: shuffle=True)"
     return f"{SHUFFLED}: your DataLoader's order ({loader.sampler}) could not be followed", "default"

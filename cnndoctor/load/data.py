@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["Data", "load_data", "data_from_arrays", "split_train_test", "TEXT_FORMATS"]
+__all__ = ["Data", "load_data", "data_from_arrays", "split_rows", "split_train_test", "TEXT_FORMATS"]
 
 _EXPECTED = ("Expected an .npz file with X_train, y_train and X_test, y_test (or X_val, y_val), "
              "or X and y alone (cnndoctor then splits them 80/20); key case does not matter.")
@@ -41,6 +41,9 @@ class Data:
     source: str = "arrays"
     test_name: str = "test"
     notes: list[str] = field(default_factory=list)
+    # when cnndoctor split the data itself (test_name "split"): the row of each training sample in the user's
+    # stored X, ascending, as loaded; None when the user gave the training split (its rows are theirs as stored)
+    train_rows: np.ndarray | None = None
 
 
 def _as_float(X, name: str, source: str) -> np.ndarray:
@@ -67,18 +70,24 @@ def _labels(y, name: str, source: str) -> np.ndarray:
     return y
 
 
-def split_train_test(X, y, groups=None, *, seed: int = 0, test_size: float = 0.2):
-    """A seeded 80/20 split, stratified when every class has at least two samples."""
+def split_rows(y, *, seed: int = 0, test_size: float = 0.2) -> tuple[np.ndarray, np.ndarray, str]:
+    """(training rows, test rows, how): a seeded 80/20 split of the row indices, each ascending (the stored
+    order kept), stratified when every class has at least two samples."""
     from sklearn.model_selection import train_test_split
 
-    idx = np.arange(len(X))
+    idx = np.arange(len(y))
     flat = y if y.ndim == 1 else np.argmax(y, 1)
     _, counts = np.unique(flat, return_counts=True)
-    stratify = flat if counts.min() >= 2 and len(counts) <= test_size * len(X) else None
+    stratify = flat if counts.min() >= 2 and len(counts) <= test_size * len(y) else None
     tr, te = train_test_split(idx, test_size=test_size, random_state=seed, stratify=stratify)
-    tr, te = np.sort(tr), np.sort(te)
-    g = (None, None) if groups is None else (groups[tr], groups[te])
     how = "stratified by class" if stratify is not None else "not stratified (a class has a single sample)"
+    return np.sort(tr), np.sort(te), how
+
+
+def split_train_test(X, y, groups=None, *, seed: int = 0, test_size: float = 0.2):
+    """A seeded 80/20 split, stratified when every class has at least two samples."""
+    tr, te, how = split_rows(y, seed=seed, test_size=test_size)
+    g = (None, None) if groups is None else (groups[tr], groups[te])
     return X[tr], y[tr], X[te], y[te], g, how
 
 
@@ -88,6 +97,7 @@ def data_from_arrays(X_train, y_train, X_test=None, y_test=None, *, groups_train
     X_train = _as_float(_numpy(X_train), "X_train" if X_test is not None else "X", source)
     y_train = _labels(_numpy(y_train), "y_train", source)
     notes = []
+    train_rows = None
     if X_test is None and split_if_missing:
         if len(X_train) != len(y_train):
             raise InputError(f"X has {len(X_train)} samples but y has {len(y_train)} in {source}; "
@@ -97,8 +107,10 @@ def data_from_arrays(X_train, y_train, X_test=None, y_test=None, *, groups_train
                              "data 80/20 into train and test and needs at least two samples (in practice many "
                              "more) to do so.")
         groups = None if groups_train is None else np.asarray(groups_train)
-        X_train, y_train, X_test, y_test, (groups_train, groups_test), how = split_train_test(
-            X_train, y_train, groups, seed=seed)
+        train_rows, test_rows, how = split_rows(y_train, seed=seed)
+        X_train, y_train, X_test, y_test = (X_train[train_rows], y_train[train_rows], X_train[test_rows],
+                                            y_train[test_rows])
+        groups_train, groups_test = (None, None) if groups is None else (groups[train_rows], groups[test_rows])
         test_name = "split"
         notes.append(f"No test split was given: cnndoctor split X, y 80/20 ({len(X_train)} train, "
                      f"{len(X_test)} test), {how}, seed {seed}.")
@@ -119,7 +131,7 @@ def data_from_arrays(X_train, y_train, X_test=None, y_test=None, *, groups_train
     return Data(X_train, y_train, X_test, y_test,
                 None if groups_train is None else np.asarray(groups_train),
                 None if groups_test is None else np.asarray(groups_test),
-                source, test_name, notes)
+                source, test_name, notes, train_rows)
 
 
 def _numpy(a):

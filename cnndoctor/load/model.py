@@ -40,6 +40,7 @@ OPTIONAL_NAMES = {
     "preprocess": ("preprocess",),
     "train_step": ("train_step",),
     "drop_last": ("drop_last",),  # the training DataLoader's drop_last (A207)
+    "shuffle": ("shuffle",),  # whether the training DataLoader shuffles (D205; False: the stored order)
     "output": ("output",),  # which element of a tuple/list/dict forward() result is the logits (load/outputs.py)
 }
 # The data fact each synonym family is filled from, as the report names it.

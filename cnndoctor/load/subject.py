@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import InputError
+from .batch_order import stored_order
 from .data import Data
 from .labels import Labels, encode_labels
 from .model import ConstructorArgument, construction_error, resolve_arguments
@@ -210,7 +211,22 @@ def make_subject(target, kind: str, data: Data, *, name: str, options: dict | No
     subject.drop_last = bool(options.get("drop_last") or False)
     subject.epoch_samples = options.get("epoch_samples")
     subject.loader_batches = options.get("loader_batches")
+    _describe_loop_order(subject, options.get("shuffle"), options_source)
     return subject
+
+
+def _describe_loop_order(subject: Subject, shuffle, source: str) -> None:
+    """A model file's ``shuffle``: with False the user's loop reads the training rows in their stored order, so
+    D205 judges those batches and the probes replay them (``batch_order.stored_order``). Only a bool is a
+    setting: ``from random import shuffle`` in a model file merely shares the name."""
+    if not isinstance(shuffle, (bool, np.bool_)) or subject.loader_batches is not None:
+        return
+    subject.settings_source["shuffle"] = source
+    if not shuffle:
+        subject.loader_batches, subject.batch_order, note = stored_order(subject.data, subject.batch_size,
+                                                                         subject.drop_last, seed=subject.seed)
+        if note:
+            subject.notes.append(note)
 
 
 def _check_lr(value, what: str) -> None:

@@ -7,6 +7,7 @@ the user's training loop feeds the model. The report says how many samples were 
 
 from __future__ import annotations
 
+import random
 import sys
 from dataclasses import dataclass, field
 
@@ -216,6 +217,8 @@ def read_loader_batches(loader, *, seed: int = 0, max_batches: int = ORDER_BATCH
     state = generator.get_state() if isinstance(generator, torch.Generator) else None
     batches: list[list[int]] = []
     cut = False  # the cap stopped the reading before the epoch's end
+    # a Dataset that augments draws from torch's, numpy's or Python's global generator: all three are put back
+    numpy_state, python_state = np.random.get_state(), random.getstate()
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -226,12 +229,14 @@ def read_loader_batches(loader, *, seed: int = 0, max_batches: int = ORDER_BATCH
                 if len(batches) >= max_batches or read >= max_samples:
                     cut = True
                     break
-        labels = _labels_of(dataset, batches, loader, TensorDataset)
+            labels = _labels_of(dataset, batches, loader, TensorDataset)
     except Exception as exc:  # noqa: BLE001 — the user's sampler or Dataset: D205 says why it could not judge
         return _unavailable(loader, sampler, f"reading the DataLoader's batches raised {type(exc).__name__}: {exc}")
     finally:
         if state is not None:
             generator.set_state(state)
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
     try:
         per_epoch = len(batch_sampler)
     except TypeError:

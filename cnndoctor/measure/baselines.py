@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BASELINES", "BASELINE_NAMES", "Subsample", "balanced_accuracy", "order_gain", "score_baselines",
-           "subsample"]
+__all__ = ["BASELINES", "BASELINE_NAMES", "Subsample", "balanced_accuracy", "balanced_chance_se", "order_gain",
+           "score_baselines", "subsample"]
 
 BASELINES = ("1nn_znorm", "logreg_features", "random_conv")
 BASELINE_NAMES = {
@@ -187,6 +187,15 @@ def balanced_accuracy(pred: np.ndarray, y: np.ndarray) -> float:
     """Mean recall over the classes present in ``y``: 1/K for any guesser, however imbalanced the classes."""
     classes = np.unique(y)
     return float(np.mean([np.mean(pred[y == c] == c) for c in classes])) if len(classes) else float("nan")
+
+
+def balanced_chance_se(chance: float, per_class_counts) -> float:
+    """The standard error of a random guesser's balanced accuracy (``chance`` = 1/K) when the classes have these
+    test counts: each class's recall is a binomial proportion on its own count, and the mean averages K of them."""
+    counts = [int(n) for n in per_class_counts if int(n) > 0]
+    if not counts:
+        return float("nan")
+    return float(np.sqrt(sum(chance * (1 - chance) / n for n in counts)) / len(counts))
 
 
 def score_baselines(sub: Subsample, names=BASELINES) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .baselines import balanced_accuracy
+
 __all__ = ["LocalBaselines", "SpanScore", "local_baselines", "span_ladder"]
 
 _TAPS = 9  # taps of a dilated kernel once the span allows it (ROCKET's length)
@@ -205,7 +207,7 @@ def _fit_score(a: np.ndarray, ytr: np.ndarray, b: np.ndarray, yte: np.ndarray) -
     s = np.where(s > 0, s, 1.0)
     clf = RidgeClassifierCV(alphas=np.logspace(-3, 3, 7)).fit((a - m) / s, ytr)
     pred = clf.predict(np.clip((b - m) / s, -1e3, 1e3))
-    return (pred == yte).astype(np.int8), float(np.mean([np.mean(pred[yte == c] == c) for c in np.unique(yte)]))
+    return (pred == yte).astype(np.int8), balanced_accuracy(pred, yte)
 
 
 def _cap(X: np.ndarray, y: np.ndarray, limit: int, rng) -> tuple[np.ndarray, np.ndarray]:
@@ -220,17 +222,10 @@ def local_baselines(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray
     """Score the pooled random-kernel baseline at every span of :func:`span_ladder`.
 
     ``X_*`` are (n, C, L) with time last; at most ``max_samples`` of each split are used (seeded random
-    subsets). The receptive field is in input samples. BLAS runs on one thread: the matrices are small
-    (a thread pool costs more than it saves, many times more on a busy machine), and one thread sums in
-    one order, so the same seed gives the same scores on any machine load.
+    subsets). The receptive field is in input samples. Facts run it with BLAS on the probes' fixed thread
+    count (``probes.threads.using_threads``): one count sums in one order, so the same seed gives the same
+    scores on any machine load.
     """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
-        return _local_baselines(X_train, y_train, X_test, y_test, receptive_field, seed, max_samples)
-
-
-def _local_baselines(X_train, y_train, X_test, y_test, receptive_field, seed, max_samples) -> LocalBaselines:
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
     X_train, y_train = _cap(X_train, y_train, max_samples, rng)

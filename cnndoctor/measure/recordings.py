@@ -19,6 +19,18 @@ class RecordingAmplitudes:
     windows: np.ndarray  # windows per recording
     class_relative: bool  # False when the labels are not classes (then amplitude == raw_amplitude)
 
+    def spread(self, channel: int) -> tuple[np.ndarray, float, float, float] | None:
+        """(recordings with a live channel, lower decile, upper decile, their ratio) of one channel's amplitudes;
+        None with fewer than two live recordings. The deciles are order statistics: with ten recordings or fewer
+        they are the smallest and the largest, with more one outlying recording on either side does not decide."""
+        live = np.flatnonzero(self.amplitude[:, channel] > 0)
+        if len(live) < 2:
+            return None
+        values = self.amplitude[live, channel]
+        lo = float(np.percentile(values, 10, method="lower"))
+        hi = float(np.percentile(values, 90, method="higher"))
+        return live, lo, hi, hi / lo
+
 
 def _window_std(X: np.ndarray, channel_axis: int | None) -> np.ndarray:
     """(n, C) spread of every window and channel over its time axis."""

@@ -92,15 +92,18 @@ def choose_threads(*, device: str = "cpu") -> ThreadChoice:
 
 @contextmanager
 def using_threads(n: int | None):
-    """Run the block with ``n`` torch threads and restore the previous setting afterwards."""
+    """Run the block with ``n`` torch threads, and ``n`` BLAS threads for numpy and scikit-learn (the
+    baselines' matrix products sum in another order on another thread count), and restore both afterwards."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     before = torch.get_num_threads()
     if n is not None and n != before:
         torch.set_num_threads(n)
     start = time.perf_counter()
     try:
-        yield start
+        with threadpool_limits(limits=n, user_api="blas"):
+            yield start
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)

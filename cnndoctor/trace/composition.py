@@ -26,7 +26,7 @@ import numpy as np
 from .forward import LayerCall, Trace
 from .ops import LinearPair
 
-__all__ = ["PairCost", "pair_costs"]
+__all__ = ["PairCost", "composed_params", "pair_costs"]
 
 _CONVS = ("Conv1d", "Conv2d", "LazyConv1d")
 _LINEARS = ("Linear", "LazyLinear")
