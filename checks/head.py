@@ -229,7 +229,7 @@ def activation_loss_mismatch(output_activation, loss, n_classes):
 
 
 @check("L203", "bounded-logits", "error")
-def bounded_logits(output_activation, loss, n_classes):
+def bounded_logits(output_activation, loss, n_classes, model_output):
     """## What it does
     Finds a bounding operation — ReLU, sigmoid, tanh, hardtanh, ReLU6, clamp — applied to
     the logits of a model trained with a loss that expects raw, unbounded logits
@@ -255,6 +255,11 @@ def bounded_logits(output_activation, loss, n_classes):
     name = act.name
     if kind not in ("cross_entropy", "bce_logits"):
         raise Skip(f"{loss.name} does not take raw logits")
+    if model_output.ndim > 2:
+        # a per-step map (a TCN's last ReLU'd block) is not yet one row of logits per sample; the head A104 asks
+        # for (pooling, then a Linear) ends in raw logits, and A104 names the activation it would replace
+        raise Skip(f"the output has shape {tuple(model_output.shape)}, still a sequence, not logits per sample; "
+                   "A104 judges that")
     bounded = set(_RANGES) - {"softmax"} | {"clamp"}
     if kind == "bce_logits":
         bounded -= {"sigmoid", "hardsigmoid"}  # a sigmoid before BCEWithLogitsLoss is L202's

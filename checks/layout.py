@@ -31,8 +31,12 @@ def axis_layout(time_axis, *, min_continuity: float = 0.3, min_margin: float = 0
     samples. An axis counts as time when its continuity is at least 0.3 (neighbouring steps share
     about a tenth of their variance) and at least 0.2 above the other axis; otherwise the data
     cannot tell, and only a stored layout that fails is reported. The model's reading comes from
-    tracing a forward pass: which stored axis reaches the first convolution as channels. Both
-    readings are reported with their numbers. The data's reading, with these thresholds (overrides
+    tracing a forward pass: which stored axis reaches the first convolution as channels. A Conv2d
+    over a plane view (`x.unsqueeze(1)`: (N, 1, C, T), the EEG nets' way) runs in time along the
+    axis its kernel slides along — (1, k) the last, (k, 1) the other — and a kernel spanning a whole
+    axis unpadded (a spatial filter (C, 1)) marks that axis as channels; a kernel longer than 1 on
+    both axes leaves the model's reading unknown. Both readings are reported with their numbers.
+    The data's reading, with these thresholds (overrides
     included), also tells every per-channel statistic of the data (the scale checks, the baselines,
     the leakage scans) which axis holds the channels.
 

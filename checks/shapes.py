@@ -3,6 +3,8 @@ A104 a Linear along the time axis / a head whose output is still a sequence."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from cnndoctor.findings import Finding
 from cnndoctor.registry import check
 from cnndoctor.trace.faults import attention_block, length_history
@@ -12,6 +14,9 @@ __all__ = ["input_channel_mismatch", "per_timestep_head", "sequence_collapse"]
 _CONV = ("Conv1d", "LazyConv1d")
 _POOL = ("MaxPool1d", "AvgPool1d", "LPPool1d")
 _LINEAR = ("Linear", "LazyLinear")
+# Operations whose outputs are bounded (or one-sided), so a map ending in one is not raw logits (L203's range)
+_BOUNDING = frozenset({"relu", "relu6", "sigmoid", "hardsigmoid", "tanh", "hardtanh", "softsign", "clamp",
+                       "softplus", "abs", "exp"})
 
 
 def _simple3(shape) -> bool:
@@ -142,11 +147,48 @@ def sequence_collapse(shape_trace):
         location=collapse.name)
 
 
+def _leftover_output_axes(trace):
+    """A104's finding for an output with axes beyond (B, K) that do not follow the input length: what is left of
+    time after a Conv2d head ((B, K, 1, 1) not squeezed) or after taking the last step with ``[:, :, -1:]``."""
+    shape = trace.output_shape
+    if (not trace.ok or not isinstance(shape, tuple) or len(shape) <= 2 or trace.output_time_axes is None
+            or not all(isinstance(v, int) for v in shape)):
+        return  # a 2-D output, or time axes not measured: nothing to say about the extra axes
+    follows = [a for a in trace.output_time_axes if shape[a] > 1]
+    if follows:
+        return  # a real time axis: the caller's finding
+    extra = shape[2:]
+    shown = "(B, " + ", ".join(str(v) for v in shape[1:]) + ")"
+    ones = all(v == 1 for v in extra)
+    what = (f"{len(extra)} extra axis of size 1" if len(extra) == 1 else f"{len(extra)} extra axes of size 1") \
+        if ones else f"extra axes {tuple(extra)} that do not follow the input length"
+    target = "(B, " + ", ".join("1" for _ in extra) + ")"
+    message = (f"The model's output {shown} is not one row of logits per sample: after the {shape[1]} outputs it keeps "
+               f"{what}. A classification loss reads it as a sequence: CrossEntropyLoss takes {int(np.prod(extra))} "
+               f"step(s) per sample and asks for targets of shape {target}, so training on one label per sample "
+               "raises.")
+    if ones:
+        fix = ("Flatten the output to (B, K) at the end of forward(): x.flatten(1) (or squeeze the named axes; a "
+               "bare x.squeeze() also drops the batch axis of a batch of one).")
+        snippet = f"return out.flatten(1)   # {shown} -> (B, {shape[1]})"
+    else:
+        fix = ("Reduce the extra axes before the classes: pool them (x.mean(dim=-1)) or flatten them into an "
+               "nn.Linear, so forward() returns (B, K).")
+        snippet = "x = torch.flatten(x, 1)   # then nn.Linear(K * extra, num_classes)"
+    producer = trace.output_producer if trace.output_producer not in (None, "(model)") else None
+    yield Finding(message=message,
+                  evidence={"output_shape": list(shape), "extra_axes": list(extra),
+                            "output_time_axis": list(trace.output_time_axes) or None, "time_axes": trace.time_probe},
+                  fix=fix, snippet=snippet, location=producer)
+
+
 @check("A104", "per-timestep-head", "error")
 def per_timestep_head(shape_trace):
     """## What it does
     Finds `Linear` layers applied along the time axis — whose input's last axis grows with
-    the input length — and heads whose output still has a time axis. The time axes are
+    the input length — and heads whose output still has a time axis (one prediction per step,
+    as a TCN's per-step projection gives), or keeps axes beyond `(B, K)` that no longer follow
+    the length (`(B, K, 1)`, a Conv2d head's `(B, K, 1, 1)` left unsqueezed). The time axes are
     measured, not guessed: a second forward pass on a sample twice as long shows which
     axes follow the length.
 
@@ -156,15 +198,20 @@ def per_timestep_head(shape_trace):
     features; inside a self-attention block built for `(B, L, C)` the queries, keys and
     values are computed across time, and attention runs over channels. A Keras `Dense`
     after `Conv1D` acts on every time step; translated without a `Flatten` or global pooling
-    the model outputs one prediction per step, not one per sample.
+    the model outputs one prediction per step, not one per sample, and so does a TCN whose
+    last block or 1x1 projection is returned as it is. With one label per sample a
+    classification loss cannot even be computed on such an output: `CrossEntropyLoss` reads
+    `(B, K, L)` as a sequence and asks for targets of shape `(B, L)`.
 
     ## Example
     Conv layers followed directly by `nn.Linear` layers (a Keras `Sequential` translated
     line by line); or `SelfAttention(embed_dim=seq_len)` fed the conv output `(B, C, L)`.
 
     ## Fix
-    Remove the time axis before the head with `nn.AdaptiveAvgPool1d(1)` + `nn.Flatten()`; give
-    an attention block `x.transpose(1, 2)` so it sees `(B, L, C)`.
+    Remove the time axis before the head with `nn.AdaptiveAvgPool1d(1)` + `nn.Flatten()` (a TCN:
+    the mean or the last step of its last block, then `nn.Linear(C, K)`); give an attention
+    block `x.transpose(1, 2)` so it sees `(B, L, C)`; end with `x.flatten(1)` when only axes of
+    size 1 are left.
     """
     trace = shape_trace
     along = []
@@ -176,7 +223,11 @@ def per_timestep_head(shape_trace):
         if call.time_axes_in and (len(shape) - 1) in call.time_axes_in:
             along.append(call)
     out_axes = trace.output_time_axes if trace.ok else None
-    if not along and not out_axes:
+    shape = trace.output_shape
+    if not along and (not out_axes or all(shape[a] == 1 for a in out_axes)):
+        # no time axis left, or one that is a single step at the data's length (a Conv2d head whose kernel spans the
+        # remaining time, braindecode's final_layer): only the leftover axes can be wrong
+        yield from _leftover_output_axes(trace)
         return
     evidence = {"output_shape": list(trace.output_shape) if isinstance(trace.output_shape, tuple) else None,
                 "output_time_axis": list(out_axes) if out_axes else None,
@@ -219,9 +270,24 @@ def per_timestep_head(shape_trace):
                    "prediction per time step, not one per sample"
                    + (f" — the Linear layers after the convolutions, from `{dense.name}` on, act on every step, as "
                       "Keras Dense layers do on a 3-D input." if dense else "."))
-        target = f"`{dense.name}` receives (B, {channels})" if dense and channels else "the head receives (B, C)"
-        fix = ("Remove the time axis before the dense layers: add nn.AdaptiveAvgPool1d(1) and nn.Flatten() after "
-               f"the last convolution (or x.mean(dim=-1)), so {target}.")
-        snippet = "x = torch.flatten(nn.AdaptiveAvgPool1d(1)(x), 1)   # (B, C, L) -> (B, C), after the last conv"
+        bound = trace.output_op if trace.output_op in _BOUNDING else None
+        if bound:
+            where = (f"module `{trace.output_op_module}`" if trace.output_op_module not in (None, "(model)")
+                     else "forward()")
+            evidence["output_op"] = bound
+            message += (f" The per-step values pass through {bound} last ({where}), as the last residual block of "
+                        "a TCN does, so they are not raw logits either.")
+        if dense:
+            target = f"`{dense.name}` receives (B, {channels})" if channels else "the head receives (B, C)"
+            fix = ("Remove the time axis before the dense layers: add nn.AdaptiveAvgPool1d(1) and nn.Flatten() "
+                   f"after the last convolution (or x.mean(dim=-1)), so {target}.")
+            snippet = "x = torch.flatten(nn.AdaptiveAvgPool1d(1)(x), 1)   # (B, C, L) -> (B, C), after the last conv"
+        else:  # a sequence model's per-step projection (a TCN's 1x1 conv, or its last block itself)
+            fix = ("Give the model a per-sample head: reduce the time axis of the last feature map (its mean over "
+                   "time, or the last step for a causal TCN, whose last step sees the whole series) and map it to "
+                   "the classes with nn.Linear(C, K), which outputs raw logits (B, K).")
+            snippet = ("h = self.blocks(x)            # (B, C, L)\n"
+                       "h = h.mean(dim=-1)            # or h[:, :, -1] for a causal TCN: (B, C)\n"
+                       "return self.classifier(h)     # nn.Linear(C, num_classes): (B, K) raw logits")
         location = dense.name if dense else None
     yield Finding(message=message, evidence=evidence, fix=fix, snippet=snippet, location=location)

@@ -29,6 +29,7 @@ from .findings import CheckOutcome, Severity, Status
 from .keras.support import momentum_note
 from .load.batch_order import batch_order_for
 from .load.data import Data, data_from_arrays, load_data
+from .load.lightning import datamodule_loaders, is_lightning_datamodule
 from .load.model import display_path, model_source
 from .load.optimizers import DEFAULT_OPTIMIZER
 from .load.outputs import describe_choice
@@ -118,6 +119,9 @@ def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, 
     ``test`` the data is split 80/20, stratified and seeded.
     ``ignore`` entries may carry a reason (``{"code": "A205", "reason": "..."}`` or a dict
     ``{"A205": "..."}``): those checks are listed as skipped with the reason.
+    ``train`` may be a LightningDataModule: its ``train_dataloader()`` is the training data and its
+    ``val_dataloader()`` (else ``test_dataloader()``) the test data; a LightningModule ``model`` is
+    trained with its own ``training_step``, loss and ``configure_optimizers`` (``cnndoctor.load.lightning``).
     ``thresholds`` is ``{code or name: {parameter: value}}``, checked against each check's parameters.
     ``output`` says which element of a tuple/list/dict that ``forward`` returns is the logits (an
     index or a key); without it the rule in ``cnndoctor.load.outputs`` decides.
@@ -130,6 +134,9 @@ def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, 
                              "and groups=None.")
         data = load_data(train, seed=seed)
     else:
+        if is_lightning_datamodule(train):  # its train/val dataloaders, sampled as DataLoaders are
+            train, test, datamodule_note = datamodule_loaders(train, test)
+            notes.append(datamodule_note)
         X_train, y_train, loader_batch, train_rows = _split_input(train, "train", seed=seed,
                                                                   max_samples=max_samples, notes=notes)
         X_test, y_test, test_batch, _ = _split_input(test, "test", seed=seed, max_samples=max_samples, notes=notes)

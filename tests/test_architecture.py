@@ -32,6 +32,7 @@ from tests.fixtures.arch_models import (
 )
 from tests.fixtures.arch_models import GuessedDefaultsNet as Net
 from tests.fixtures.data import gunpoint, ucr
+from tests.fixtures.library_style import TCN, FinalConvShallowNet
 from tests.fixtures.models import FlattenHeadCNN, TinyCNN
 from tests.fixtures.probe_models import ProbeCNN
 from tests.fixtures.representation_models import (
@@ -256,6 +257,53 @@ def test_a104_silent_on_pooled_heads_and_attention_over_time(run, gp):
     for model in (PlainCNN, partial(ConvAttentionCNN, transpose=True)):
         report = run(model, *gp, select=["A104"])
         assert codes(report) == [] and _status(report, "A104") == "passed"
+
+
+@pytest.mark.fires("A104")
+def test_a104_leads_for_a_tcn_returned_per_time_step(run, gp):
+    """pytorch-tcn without an output projection: the last block has K channels and ends in ReLU. The output is
+    a sequence of per-step values, so the head is the cause; the ReLU is named in A104's finding (L203 judges
+    logits per sample only)."""
+    report = run(TCN(head="none"), *gp)
+    assert report.diagnosis["primary"] == "A104" and _status(report, "L203") == "skipped"
+    f = _finding(report, "A104")
+    assert f.evidence["output_shape"] == [4, 2, 150] and f.evidence["output_time_axis"] == [2]
+    assert f.evidence["output_op"] == "relu" and "relu last" in f.message
+    assert "nn.Linear(C, K)" in f.fix and "h[:, :, -1]" in f.snippet
+
+
+@pytest.mark.fires("A104")
+@pytest.mark.parametrize("head", ["conv", "linear"])
+def test_a104_fires_on_a_tcn_projection_per_step(run, gp, head):
+    """A 1x1 Conv1d to the classes (pytorch-tcn's output projection) or braindecode's Linear over the channels of
+    every step: raw values, but still (B, K, L)."""
+    f = _finding(run(TCN(head=head), *gp, select=["A104", "L203"]), "A104")
+    assert f.evidence["output_time_axis"] == [2] and "output_op" not in f.evidence
+    assert "one prediction per time step" in f.message
+
+
+@pytest.mark.fires("A104")
+def test_a104_fires_on_leftover_axes_of_size_one(run, gp):
+    """(B, K, 1) from keeping the last step with [:, :, -1:], and braindecode's final Conv2d left unsqueezed
+    (B, K, 1, 1): CrossEntropyLoss would ask for (B, 1) targets."""
+    f = _finding(run(TCN(head="last-step"), *gp, select=["A104"]), "A104")
+    assert f.evidence["output_shape"] == [4, 2, 1] and f.evidence["extra_axes"] == [1]
+    assert "(B, 1)" in f.message and "flatten(1)" in f.fix
+    X_train, y_train, X_test, y_test = ucr("BasicMotions")
+    f = _finding(run(FinalConvShallowNet(squeeze=False), (X_train, y_train), (X_test, y_test), select=["A104"]),
+                 "A104")
+    # the final kernel spans the time left at 100 steps: one step here, more on a longer series
+    assert f.evidence["output_shape"] == [4, 4, 1, 1] and f.evidence["extra_axes"] == [1, 1]
+    assert f.evidence["output_time_axis"] == [3] and "(B, 1, 1)" in f.message and f.location == "final_layer"
+
+
+@pytest.mark.silent("A104")
+def test_a104_silent_on_pooled_tcn_and_squeezed_conv2d_head(run, gp):
+    report = run(TCN(head="pooled"), *gp, select=["A104", "L201"])
+    assert codes(report) == [] and _status(report, "A104") == "passed"
+    X_train, y_train, X_test, y_test = ucr("BasicMotions")
+    report = run(FinalConvShallowNet, (X_train, y_train), (X_test, y_test), select=["A104", "L201"])
+    assert codes(report) == [] and _status(report, "A104") == "passed" and _status(report, "L201") == "passed"
 
 
 # A105 constructor-default-mismatch: models whose defaults are the user's guesses ------------

@@ -87,10 +87,10 @@ LIBRARY = textwrap.dedent("""
     import torch.nn as nn
 
     class ShallowNet(nn.Module):
-        def __init__(self, n_chans=None, n_outputs=None, n_times=None, drop_prob=0.5):
+        def __init__(self, n_chans=None, n_outputs=None, n_times=None, sfreq=None, drop_prob=0.5):
             super().__init__()
-            if n_times is None:
-                raise ValueError("n_times could not be inferred")
+            if sfreq is None:  # braindecode's sinc-filter models need the sampling rate, which no array carries
+                raise ValueError("sfreq could not be inferred")
             self.conv = nn.Conv1d(n_chans, 4, 3)
             self.head = nn.Linear(4, n_outputs)
 """)
@@ -105,10 +105,10 @@ def test_a_library_constructor_that_raises_exits_2_with_the_arguments(tmp_path, 
     err = capsys.readouterr().err
     assert code == 2
     assert "bug in cnndoctor" not in err and "internal error" not in err and "Traceback" not in err
-    assert "ShallowNet(...) raised ValueError: n_times could not be inferred" in err
+    assert "ShallowNet(...) raised ValueError: sfreq could not be inferred" in err
     assert "fakelib.py:8" in err
-    assert "n_outputs = 2 (from the data: classes)" in err
-    assert "left to your defaults: n_chans = None, n_times = None, drop_prob = 0.5" in err
+    assert "n_chans = 1 (from the data: channels); n_outputs = 2 (from the data: classes); n_times = 150" in err
+    assert "left to your defaults: sfreq = None, drop_prob = 0.5" in err
 
 
 def test_a_raising_constructor_is_a_user_code_error_in_the_api(run, gp):

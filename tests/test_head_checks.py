@@ -11,6 +11,7 @@ from torch import nn
 from tests.conftest import codes
 from tests.fixtures.arch_models import ManualSoftmaxCNN, PlainCNN
 from tests.fixtures.data import arrowhead, gunpoint
+from tests.fixtures.library_style import TCN
 from tests.fixtures.models import TinyCNN
 from tests.fixtures.probe_models import ProbeCNN
 
@@ -170,6 +171,15 @@ def test_l203_fires_on_tanh_before_bce_with_logits(run, gp):
 def test_l203_silent_on_raw_logits(run, ah, gp):
     assert codes(run(PlainCNN, *ah, select=["L203"])) == []
     assert codes(run(PlainCNN(num_classes=1), *gp, select=["L203"])) == []
+
+
+@pytest.mark.silent("L203")
+def test_l203_leaves_a_relu_ended_sequence_to_a104(run, gp):
+    """A TCN's last block ends in ReLU and returns (B, K, L): not one row of logits per sample, so the bound is
+    A104's to name, with the head it asks for."""
+    report = run(TCN(head="none"), *gp, select=["L203", "A104"])
+    outcome = _status(report, "L203")
+    assert codes(report) == ["A104"] and outcome.status == "skipped" and "still a sequence" in outcome.reason
 
 
 # L204 loss-task-mismatch ----------------------------------------------------------------------

@@ -3,10 +3,15 @@
 import numpy as np
 import pytest
 
+from cnndoctor.context import Context
+from cnndoctor.load.data import data_from_arrays
+from cnndoctor.load.subject import make_subject
 from cnndoctor.measure.temporal import continuity
 from tests.conftest import codes
 from tests.fixtures import seeded
+from tests.fixtures.arch_models import ShallowConvNet
 from tests.fixtures.data import gunpoint, ucr
+from tests.fixtures.library_style import EEGConv2dNet, ImageConvNet, SpatialFirstEEGNet
 from tests.fixtures.models import TinyCNN
 
 
@@ -68,6 +73,39 @@ def test_d301_silent_on_matching_layouts(run):
     assert codes(run(seeded.ChannelsLastCNN, (X_train, y_train), (X_test, y_test), select=["D301"])) == []
     X_train, y_train, X_test, y_test = gunpoint()
     assert codes(run(TinyCNN, (X_train, y_train), (X_test, y_test), select=["D301"])) == []
+
+
+@pytest.mark.fires("D301")
+def test_d301_reads_the_time_axis_of_a_conv2d_eeg_model(run):
+    """An EEG net views (N, C, T) as one plane (N, 1, C, T) and slides a (1, k) kernel along its last axis: fed the
+    (N, T, C) arrays it runs, with the 6 sensors as its time axis and the 100 steps as its spatial filter's rows."""
+    X_train, y_train, X_test, y_test = _basicmotions_nlc()
+    f = _finding(run(EEGConv2dNet, (X_train, y_train), (X_test, y_test), select=["D301"]), "D301")
+    assert "convolves across channels" in f.message and f.evidence["feed"] == "as stored"
+    assert f.evidence["data_time_axis"] == 1 and f.evidence["model_channel_axis"] == 1
+    assert "100 channels of length 6" in f.evidence["model_reading"]
+    # braindecode's own kernels do not fit six steps: only the transposed arrays run, and time is read right
+    f = _finding(run(ShallowConvNet, (X_train, y_train), (X_test, y_test), select=["D301"]), "D301")
+    assert "expects (N, C, L)" in f.message and f.evidence["feed"] == "transposed"
+    assert f.evidence["model_time_axis"] == 1 and "6 channels of length 100" in f.evidence["model_reading"]
+
+
+@pytest.mark.silent("D301")
+def test_d301_silent_on_conv2d_eeg_models_fed_their_layout(run):
+    X_train, y_train, X_test, y_test = ucr("BasicMotions")
+    for model in (EEGConv2dNet, SpatialFirstEEGNet, ShallowConvNet):  # (N, C, T), temporal or spatial filter first
+        report = run(model, (X_train, y_train), (X_test, y_test), select=["D301"])
+        assert codes(report) == [] and report.checks[0].status == "passed"
+    ctx = Context(make_subject(SpatialFirstEEGNet, "class", data_from_arrays(X_train, y_train, X_test, y_test),
+                               name="SpatialFirstEEGNet"))
+    assert ctx.time_axis.model_time_axis == 2  # the (6, 1) kernel spans the sensors: time is the other axis
+    X_train, y_train, X_test, y_test = _basicmotions_nlc()  # viewed as (N, 1, T, C), kernels (k, 1) then (1, C)
+    model = EEGConv2dNet(time_first=True)
+    assert codes(run(model, (X_train, y_train), (X_test, y_test), select=["D301"])) == []
+    ctx = Context(make_subject(ImageConvNet, "class", data_from_arrays(X_train, y_train, X_test, y_test),
+                               name="ImageConvNet"))
+    reading = ctx.time_axis  # a 3x3 kernel slides along both axes: the model's time axis is not guessed
+    assert reading.model_time_axis is None and "slides along both axes" in reading.model_source
 
 
 def _near_the_margin(n: int, seed: int):
@@ -151,6 +189,19 @@ def test_d302_reads_a_temporal_conv2d_over_a_one_plane_view(run):
     assert f.evidence["layer"] == "temporal" and f.evidence["conv_input_shape"][1:] == [6, 100]
     X, y, Xt, yt = ucr("BasicMotions")
     report = run(ShallowConvNet, (X, y), (Xt, yt), select=["D302"])
+    assert codes(report) == [] and report.checks[0].status == "passed"
+
+
+@pytest.mark.fires("D302")
+def test_d302_reads_spatial_first_and_time_first_conv2d_planes(run):
+    """A spatial Conv2d (6, 1) spanning the sensor rows leaves time on the columns; a (k, 1) kernel on an
+    (N, 1, T, C) view runs along the rows: both planes are read as (C, L) before measuring continuity."""
+    X_train, y_train, X_test, y_test = _basicmotions_nlc()
+    scrambled = [X.reshape(len(X), 6, 100) for X in (X_train, X_test)]  # (N, 100, 6) memory read as (N, 6, 100)
+    f = _finding(run(SpatialFirstEEGNet, (scrambled[0], y_train), (scrambled[1], y_test), select=["D302"]), "D302")
+    assert f.evidence["layer"] == "spatial" and f.evidence["where"] == "stored data"
+    assert f.evidence["continuity_as_fed"] < 0.1 < 0.4 < f.evidence["continuity_reshape_undone"]
+    report = run(EEGConv2dNet(time_first=True), (X_train, y_train), (X_test, y_test), select=["D302"])
     assert codes(report) == [] and report.checks[0].status == "passed"
 
 

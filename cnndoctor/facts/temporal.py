@@ -65,17 +65,56 @@ class TimeAxisReading:
         return self.model_channel_axis
 
 
-def _first_conv_input(trace) -> tuple[int, int] | None:
-    """(channels, length) entering the first convolution layer that ran.
+def _plane_axes(call) -> tuple[int, int] | str:
+    """(channels, length) of the series as a Conv2d reads its 4-D input (B, P, H, W), or why it cannot be told.
+
+    EEG-style models add a plane axis and convolve one plane (``x.unsqueeze(1)``: (B, 1, C, T)); Keras-style
+    ports run Conv2d over (B, C, 1, T). Time is the axis a kernel longer than 1 slides along; a kernel that
+    spans its whole axis and leaves one step of it (a spatial filter over the sensors, kernel (C, 1)) mixes
+    channels, so time is then the other axis. A kernel longer than 1 along both axes is an image convolution:
+    which axis is time cannot be told from it.
+    """
+    _, planes, height, width = call.input_shape
+    if planes > 1:  # (B, C, 1, T) or (B, C, T, 1): the planes are the channels
+        if height == 1 and width > 1:
+            return planes, width
+        if width == 1 and height > 1:
+            return planes, height
+        return f"unknown: the first convolution, a {call.type}, reads {planes} planes of {height}x{width}"
+    kernel = call.config.get("kernel_size")
+    kernel = list(kernel) if isinstance(kernel, (list, tuple)) else [kernel, kernel]
+    if len(kernel) != 2 or not all(isinstance(k, int) for k in kernel):
+        return f"unknown: the first convolution, a {call.type}, has no readable kernel size"
+    sliding = [axis for axis, k in enumerate(kernel) if k > 1]
+    if len(sliding) != 1:
+        kind = "both axes" if sliding else "neither axis (a 1x1 kernel)"
+        return (f"unknown: the first convolution, a {call.type} with kernel {tuple(kernel)}, slides along {kind} "
+                f"of the ({height}, {width}) plane")
+    axis = sliding[0]
+    sizes = (height, width)
+    out = call.output_shape
+    spans = (isinstance(out, tuple) and len(out) == 4 and isinstance(out[2 + axis], int)
+             and out[2 + axis] == 1 and sizes[axis] > 1)
+    time = 1 - axis if spans else axis
+    return sizes[1 - time], sizes[time]
+
+
+def _first_conv_input(trace) -> tuple[int, int] | str | None:
+    """(channels, length) entering the first convolution layer that ran; a reason (str) when that layer is a
+    Conv2d whose time axis cannot be told; None when no convolution ran on a 3-D or 4-D input.
 
     Only leaf layers with a kernel count: a wrapper module that stores ``self.in_channels`` is not
     a convolution, and its input is still in the user's layout.
     """
     for call in trace.calls:
         shape = call.input_shape
-        if (call.is_leaf and "in_channels" in call.config and "kernel_size" in call.config
-                and isinstance(shape, tuple) and len(shape) == 3 and all(isinstance(s, int) for s in shape)):
+        if not (call.is_leaf and "in_channels" in call.config and "kernel_size" in call.config
+                and isinstance(shape, tuple) and all(isinstance(s, int) for s in shape)):
+            continue
+        if len(shape) == 3:
             return shape[1], shape[2]
+        if len(shape) == 4:
+            return _plane_axes(call)
     return None
 
 
@@ -87,6 +126,8 @@ def _model_reading(ctx, X: np.ndarray) -> tuple[int | None, int | None, str, str
     if not feed.ok:
         return None, None, "unknown: the forward pass fails in every layout", feed.transform
     first = _first_conv_input(feed.trace)
+    unreadable = first if isinstance(first, str) else None
+    first = None if unreadable else first
     if X.ndim == 2:
         if feed.transform == "channel axis added last" and not (first is not None and first[1] == X.shape[1]):
             return 1, None, "the model runs only with the series as channels (N, L, 1)", feed.transform
@@ -98,8 +139,10 @@ def _model_reading(ctx, X: np.ndarray) -> tuple[int | None, int | None, str, str
     if ctx.subject.layout in ("ncl", "nlc"):
         axis = 1 if ctx.subject.layout == "ncl" else 2
         return axis, 3 - axis, f"declared with --layout {ctx.subject.layout}", feed.transform
+    if unreadable:
+        return None, None, unreadable, feed.transform
     if first is None or feed.train is None or feed.train.ndim != 3:
-        return None, None, "unknown: no convolution receives a 3-D tensor", feed.transform
+        return None, None, "unknown: no convolution receives a 3-D tensor (or a one-plane 4-D view)", feed.transform
     c_in, length = first
     fed = feed.train.shape[1:]
     if fed[0] == fed[1]:

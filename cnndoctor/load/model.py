@@ -24,13 +24,25 @@ __all__ = ["ModelFile", "load_model_file", "fill_arguments", "resolve_arguments"
            "ARG_SYNONYMS", "OPTIONAL_NAMES", "ConstructorArgument", "construction_error", "display_path",
            "model_source"]
 
+# The parameter names each data fact fills, most specific first: when a signature has several, only the first
+# is filled (``_one_per_fact``). The time-series libraries' own names are here so that their models need no
+# glue: tsai (c_in, c_out, seq_len), braindecode (n_chans, n_outputs, n_times; in_chans, n_classes,
+# input_window_samples before 0.8), pytorch-tcn (num_inputs: its num_channels are the hidden widths, so
+# num_inputs comes first), sktime torch networks (input_size, num_classes), aeon (n_channels, n_timepoints).
 ARG_SYNONYMS = {
-    "in_channels": ("in_channels", "n_channels", "channels", "input_channels", "num_channels",
-                    "in_ch", "n_features"),
-    "num_classes": ("num_classes", "n_classes", "classes", "n_outputs", "num_outputs", "nb_classes"),
-    "seq_len": ("seq_len", "length", "input_length", "sequence_length", "series_length", "seq_length",
-                "n_timesteps", "timesteps"),
+    "in_channels": ("in_channels", "n_channels", "c_in", "n_chans", "in_chans", "num_inputs", "input_channels",
+                    "in_ch", "n_vars", "input_size", "input_dim", "n_features", "channels", "num_channels"),
+    "num_classes": ("num_classes", "n_classes", "nb_classes", "c_out", "n_outputs", "num_outputs", "n_out",
+                    "classes"),
+    "seq_len": ("seq_len", "n_times", "input_window_samples", "input_time_length", "series_length",
+                "n_timepoints", "sequence_length", "seq_length", "input_length", "n_timesteps", "timesteps",
+                "length"),
+    # Keras, aeon and sktime's Keras networks take the shape of one sample, channels last: (length, channels).
+    "input_shape": ("input_shape",),
 }
+# Parameters that, passed together with --model-arg, fix a fact themselves: braindecode derives n_times from
+# input_window_seconds * sfreq and raises when a given n_times disagrees, so the data's length is then not filled.
+DERIVING_ARGS = {"seq_len": ("input_window_seconds", "sfreq")}
 # Names model.py may define besides the model, and the synonym each one also answers to.
 OPTIONAL_NAMES = {
     "loss_fn": ("loss_fn", "criterion"),
@@ -44,7 +56,8 @@ OPTIONAL_NAMES = {
     "output": ("output",),  # which element of a tuple/list/dict forward() result is the logits (load/outputs.py)
 }
 # The data fact each synonym family is filled from, as the report names it.
-FACT_NAMES = {"in_channels": "channels", "num_classes": "classes", "seq_len": "length"}
+FACT_NAMES = {"in_channels": "channels", "num_classes": "classes", "seq_len": "length",
+              "input_shape": "shape (length, channels)"}
 
 
 @dataclass
@@ -92,6 +105,16 @@ def _module_classes(module, path: Path):
 
     return [obj for obj in vars(module).values()
             if inspect.isclass(obj) and issubclass(obj, nn.Module) and obj.__module__ == module.__name__]
+
+
+def _imported_models(module) -> list[str]:
+    """The names model.py imports that are ``nn.Module`` subclasses from another module (a library's model,
+    ``from braindecode.models import ShallowFBCSPNet``), torch's own layers left out."""
+    import torch.nn as nn
+
+    return sorted(name for name, obj in vars(module).items()
+                  if inspect.isclass(obj) and issubclass(obj, nn.Module) and obj.__module__ != module.__name__
+                  and not (obj.__module__ or "").startswith("torch.") and not name.startswith("_"))
 
 
 def _outermost(classes, path: Path):
@@ -154,8 +177,12 @@ def load_model_file(spec: str | Path, *, verbose: bool = False) -> ModelFile:
         raise InputError(f"{path} defines `model`, but it is a {type(target).__name__}, not an nn.Module.{hint}")
     classes = _module_classes(module, path)
     if not classes:
+        imported = _imported_models(module)
+        route = (f" It imports {', '.join(imported)}: `{path}:{imported[0]}` picks an imported class or factory, "
+                 "and cnndoctor fills its channel, class and length parameters from the data."
+                 if imported else f" `{path}:Name` picks any class or factory it imports, a library's included.")
         raise InputError(f"{path} defines no model. Expected one of: a function build_model() returning an "
-                         "nn.Module, a module-level `model = ...` instance, or an nn.Module subclass.")
+                         "nn.Module, a module-level `model = ...` instance, or an nn.Module subclass." + route)
     if len(classes) > 1:
         outer = _outermost(classes, path)
         if len(outer) != 1:
@@ -219,9 +246,21 @@ def _jsonable(value):
     return repr(value)
 
 
-def _fillable(default) -> bool:
-    """A default the data may replace: none at all, None, or a plain number (never a bool, list, tuple or dict)."""
-    return default is None or (isinstance(default, numbers.Real) and not isinstance(default, bool))
+def _fillable(default, fact: str = "in_channels") -> bool:
+    """A default the data may replace: None, or a whole number for a count (never a bool, float, string, list,
+    tuple or dict: pytorch-tcn's ``input_shape='NCL'`` names a layout, ``num_channels=[32, 32]`` hidden widths).
+    A shape is filled only over None."""
+    if default is None:
+        return True
+    return fact != "input_shape" and isinstance(default, numbers.Integral) and not isinstance(default, bool)
+
+
+def _answers(fact: str, value) -> bool:
+    """Whether a value passed for a synonym is this fact's value (a count; a shape for ``input_shape``) rather than
+    something that shares the name: a list passed as ``num_channels`` is hidden widths, not the input channels."""
+    if fact == "input_shape":
+        return isinstance(value, (tuple, list))
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _binary_single_logit(fact: str, default, facts: dict[str, Any]) -> bool:
@@ -242,12 +281,14 @@ def resolve_arguments(func: Callable, facts: dict[str, Any], overrides: dict[str
     ``seq_len`` (``ARG_SYNONYMS``) is filled from the data unless its default is something the
     data cannot replace (a list, tuple, dict, string or bool: hidden widths such as
     ``num_channels=[32, 32]``, a flag) or ``num_classes=1`` on two classes (a one-logit binary head);
-    everything else keeps its default. ``override_source`` is "command line" for ``--model-arg``.
+    everything else keeps its default. ``input_shape`` is filled with (length, channels) over None only.
+    ``override_source`` is "command line" for ``--model-arg``.
     """
     try:
         sig = inspect.signature(func)
     except (TypeError, ValueError):
         return dict(overrides), [ConstructorArgument(k, v, override_source) for k, v in overrides.items()]
+    facts = _with_input_shape(facts)
     kwargs, missing, record = {}, [], []
     accepts_kwargs = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
     chosen = _one_per_fact(sig, facts, overrides)
@@ -279,19 +320,49 @@ def resolve_arguments(func: Callable, facts: dict[str, Any], overrides: dict[str
     record.extend(ConstructorArgument(k, overrides[k], override_source) for k in unknown)
     if missing:
         raise InputError(
-            f"{what} needs {', '.join(missing)}, which cnndoctor cannot fill from the data. Parameters named "
-            "in_channels/n_channels/channels, num_classes/n_classes/classes and seq_len/length/input_length are "
-            f"filled automatically; give the others a default or pass --model-arg {missing[0]}=VALUE.")
+            f"{what} needs {', '.join(missing)}, which cnndoctor cannot fill from the data."
+            + _why_unfilled(missing, chosen, overrides)
+            + " Parameters named like in_channels/c_in/n_chans, num_classes/c_out/n_outputs and seq_len/n_times "
+              "(README, \"Your library's model\") are filled from the data; give the others a default or pass "
+            + " ".join(f"--model-arg {name}={_example_value(name)}" for name in missing) + ".")
     return kwargs, record
+
+
+def _with_input_shape(facts: dict[str, Any]) -> dict[str, Any]:
+    """The facts plus ``input_shape``, one sample's shape channels last as Keras and aeon take it."""
+    if facts.get("input_shape") is not None or facts.get("seq_len") is None or facts.get("in_channels") is None:
+        return facts
+    return {**facts, "input_shape": (int(facts["seq_len"]), int(facts["in_channels"]))}
+
+
+def _why_unfilled(missing: list[str], chosen: dict[str, str], overrides: dict[str, Any]) -> str:
+    """For a missing parameter that is a synonym of a fact another parameter already takes (pytorch-tcn's
+    ``num_channels`` next to ``num_inputs``, filled or passed): why the data's value was not given to it too."""
+    notes = []
+    for name in missing:
+        for fact, synonyms in ARG_SYNONYMS.items():
+            taken = chosen.get(fact) or next((n for n, v in overrides.items()
+                                              if n.lower() in synonyms and _answers(fact, v)), None)
+            if name.lower() in synonyms and taken not in (None, name):
+                notes.append(f" {name} was left unfilled: {taken} takes the data's {FACT_NAMES[fact]} "
+                             f"(one parameter per fact, the most specific name), so {name} is something else, "
+                             "such as hidden widths.")
+    return "".join(notes)
+
+
+def _example_value(name: str) -> str:
+    """A plausible VALUE for the message's --model-arg example: a list for a plural of widths, else a number."""
+    return "[32,32]" if name.lower() in ("num_channels", "channels", "widths", "hidden_sizes") else "VALUE"
 
 
 def _one_per_fact(sig, facts: dict[str, Any], overrides: dict[str, Any]) -> dict[str, str]:
     """``{fact: parameter}``: the one parameter each data fact fills, the most specific name first.
 
     ``Net(in_channels=1, channels=64)`` fills ``in_channels`` and keeps ``channels=64`` (a hidden
-    width): a fact fills one parameter only, and none when an explicit override already names one
-    of its synonyms. A default the data cannot replace (a list, tuple, dict, string or bool, or
-    ``num_classes=1`` on two classes: a one-logit binary head) is kept.
+    width): a fact fills one parameter only, and none when an explicit override gives the most specific of its
+    names the fact's value (a count; a list passed as ``num_channels`` is hidden widths and does not count), or
+    when the overrides derive it (``DERIVING_ARGS``). A default the data cannot replace (a list, tuple, dict,
+    string, float or bool, or ``num_classes=1`` on two classes: a one-logit binary head) is kept.
     """
     chosen = {}
     for fact, synonyms in ARG_SYNONYMS.items():
@@ -299,11 +370,15 @@ def _one_per_fact(sig, facts: dict[str, Any], overrides: dict[str, Any]) -> dict
             continue
         names = [(synonyms.index(p.name.lower()), p.name) for p in sig.parameters.values()
                  if p.name.lower() in synonyms]
-        if not names or any(name in overrides for _, name in names):
-            continue
+        if not names or all(name in overrides for name in DERIVING_ARGS.get(fact, ("",))):
+            continue  # the overrides determine this fact themselves (input_window_seconds * sfreq)
         for _, name in sorted(names):
+            if name in overrides and _answers(fact, overrides[name]):
+                break  # the most specific name is given by the user: the fact is theirs
+            if name in overrides:  # a synonym passed as something else (pytorch-tcn's num_channels=[32, 32])
+                continue
             default = sig.parameters[name].default
-            if default is inspect.Parameter.empty or (_fillable(default)
+            if default is inspect.Parameter.empty or (_fillable(default, fact)
                                                       and not _binary_single_logit(fact, default, facts)):
                 chosen[fact] = name
                 break

@@ -53,6 +53,8 @@ def run_settings(subject, *, loss, fed: str, budget: str, sources: dict[str, str
     out["optimizer"] = _entry(subject.optimizer_text() if opt is not None else DEFAULT_OPTIMIZER,
                               src.get("optimizer", DEFAULT_SOURCE))
     out["lr"] = _entry(subject.lr, src.get("lr", DEFAULT_SOURCE))
+    if getattr(subject, "scheduler", None):  # a LightningModule's configure_optimizers (load/lightning.py)
+        out["scheduler"] = _entry(subject.scheduler, src.get("scheduler", DEFAULT_SOURCE))
     out["batch_size"] = _entry(subject.batch_size, src.get("batch_size", DEFAULT_SOURCE))
     order, order_source = describe_batch_order(subject)
     out["batches"] = _entry(order, order_source)  # the order the probes draw batches in

@@ -18,6 +18,7 @@ from ..errors import InputError
 from .batch_order import stored_order
 from .data import Data
 from .labels import Labels, encode_labels
+from .lightning import read_lightning
 from .model import ConstructorArgument, construction_error, resolve_arguments
 from .optimizers import DEFAULT_OPTIMIZER, OptimizerSettings, build_optimizer, optimizer_kind, own_lr, read_optimizer
 
@@ -63,6 +64,8 @@ class Subject:
     # builds the model with some constructor arguments changed (``{name: value}``): A105 measures what
     # the user's own defaults build; None for an instance (nothing is constructed)
     variant_factory: Callable[[dict], Any] | None = None
+    # the LR scheduler a LightningModule's configure_optimizers returns, described for the settings block
+    scheduler: str | None = None
 
     def build_model(self):
         """A fresh model with seeded initial weights, on the subject's device.
@@ -164,6 +167,9 @@ def make_subject(target, kind: str, data: Data, *, name: str, options: dict | No
     output_source = explicit_source if output is not None else options_source if file_output is not None else None
     options, layout = _keras_settings(target, kind, factory, options, layout)
     is_keras = bool(options.get("_keras"))
+    lightning = None if is_keras else read_lightning(target, kind, factory, options, options_source)
+    if lightning is not None:  # its training_step, loss and configure_optimizers, where nothing explicit is set
+        options.update(lightning.options)
     if is_keras:
         factory = options.pop("_keras")
     source = {}
@@ -196,6 +202,8 @@ def make_subject(target, kind: str, data: Data, *, name: str, options: dict | No
         source["loss_fn"] = "default"
     if options.get("_keras_compiled_optimizer"):
         source["optimizer"] = "compile() in model file" if options_source == "model file" else "compile() of the model"
+    if lightning is not None:
+        source.update(lightning.sources)
     source["model"] = options_source
     if output_source is not None:
         source["output"] = output_source
@@ -205,6 +213,9 @@ def make_subject(target, kind: str, data: Data, *, name: str, options: dict | No
                       device=resolve_device(device), seed=int(seed), layout=layout,
                       settings_source=source, model_arguments=arguments, constructor_arguments=record,
                       output=explicit_output)
+    if lightning is not None:
+        subject.notes.extend(lightning.notes)
+        subject.scheduler = lightning.scheduler
     _settle_optimizer(subject, explicit_lr=lr, file_lr=options.get("lr"), explicit_source=explicit_source,
                       options_source=options_source)
     subject.variant_factory = None if is_keras else variant  # Keras layers build on their first input

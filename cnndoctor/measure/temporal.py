@@ -85,6 +85,16 @@ class ConvInput:
     layer_type: str
 
 
+def _time_is_last(module, height: int) -> bool:
+    """Whether a Conv2d on a one-plane (n, 1, H, W) input runs along W in time: a (1, k) kernel does, and so
+    does a (H, 1) kernel that spans all H rows unpadded (a spatial filter over the sensors, time left on W);
+    a shorter (k, 1) kernel slides along H, so H is time (the (n, 1, L, C) view)."""
+    kh, kw = module.kernel_size
+    padding = module.padding
+    unpadded = padding == "valid" or (isinstance(padding, tuple) and padding[0] == 0)
+    return kh == 1 or (kw == 1 and kh == height and unpadded)
+
+
 def capture_conv_input(model, batch, *, max_samples: int = 64) -> ConvInput | None:
     """Run ``model(batch)`` once (eval mode, no grad) and keep the input of the first Conv1d-like layer.
 
@@ -92,7 +102,8 @@ def capture_conv_input(model, batch, *, max_samples: int = 64) -> ConvInput | No
     records the first call; the hooks are removed and ``model.training`` restored in ``finally``.
     A Conv2d with a ``(1, k)`` kernel on a one-plane input ``(n, 1, C, L)`` — the braindecode way,
     ``x.unsqueeze(1)`` then a temporal convolution — counts too: its kernel runs along the last
-    axis, so that plane is read as (n, C, L).
+    axis, so that plane is read as (n, C, L); so does a spatial ``(C, 1)`` kernel spanning the rows,
+    while a shorter ``(k, 1)`` kernel runs along the rows of an ``(n, 1, L, C)`` view, read transposed.
     Returns None when no such layer runs; exceptions of the user's forward propagate.
     """
     import torch
@@ -105,7 +116,7 @@ def capture_conv_input(model, batch, *, max_samples: int = 64) -> ConvInput | No
             return
         x = args[0]
         if module.weight.dim() == 4 and x.dim() == 4 and x.shape[1] == 1:
-            x = x[:, 0]  # the (C, L) plane a temporal Conv2d slides along its last axis
+            x = x[:, 0] if _time_is_last(module, x.shape[2]) else x[:, 0].transpose(1, 2)  # the plane as (C, L)
         if x.dim() != 3:
             return
         seen["x"] = x.detach()[:max_samples].float().cpu().numpy()
@@ -114,7 +125,8 @@ def capture_conv_input(model, batch, *, max_samples: int = 64) -> ConvInput | No
     with Hooks(model) as hooks:
         for module in model.modules():
             weight = getattr(module, "weight", None)
-            temporal_2d = isinstance(weight, torch.Tensor) and weight.dim() == 4 and weight.shape[2] == 1
+            temporal_2d = (isinstance(weight, torch.Tensor) and weight.dim() == 4
+                           and (weight.shape[2] == 1) != (weight.shape[3] == 1))  # a kernel long along one axis
             if isinstance(weight, torch.Tensor) and (weight.dim() == 3 or temporal_2d):
                 hooks.add(module.register_forward_pre_hook(hook))
         model.eval()
