@@ -196,8 +196,13 @@ _RENDER = {"branch-length": _branch_length, "branch-channels": _branch_channels,
            "unknown": _unknown}
 
 
+def _passed(arguments) -> list:
+    """The constructor arguments cnndoctor passed (from the data or an explicit value), not the user's defaults."""
+    return [a for a in arguments if a.source != "your default"]
+
+
 @check("A101", "forward-error", "error")
-def forward_error(feed, forward_faults):
+def forward_error(feed, forward_faults, constructor_arguments):
     """## What it does
     Runs one forward pass on a small batch of your data with a shape trace, and when it
     fails names the innermost module whose forward raised, the operation (`x + residual`,
@@ -248,6 +253,12 @@ def forward_error(feed, forward_faults):
                     else fault.input_shape, "error": fault.error, "kind": fault.kind}
         if i == 0:
             evidence.update(batch_shape=list(trace.input_shape), layouts_tried=tried)
+            passed = _passed(constructor_arguments)
+            if passed:  # a library model fails on what it was built with: say what cnndoctor passed
+                evidence["constructor_arguments"] = {a.name: a.to_dict()["value"] for a in passed}
+                if fault.kind == "unknown":
+                    message += (" cnndoctor built the model with " + ", ".join(a.describe() for a in passed)
+                                + "; set any other with --model-arg NAME=VALUE (model_args= in the API).")
         if fault.source_line:
             evidence["source_line"] = fault.source_line
         evidence.update({k: v for k, v in fault.details.items() if k not in ("history", "convs", "op_shapes")})

@@ -308,7 +308,10 @@ def _probe_summary(ctx: Context) -> dict | None:
             "split": run.prediction_split, "n_classes": ctx.subject.labels.n_classes,
             "n_per_class": {str(k): v for k, v in run.true_counts.items()},
             "loss_drop": None if run.loss_drop is None else round(run.loss_drop, 4), "nonfinite": run.nonfinite,
-            "train_loss": run.train_loss, "truncated": run.stopped_by == "time"}
+            "train_loss": run.train_loss, "truncated": run.stopped_by == "time",
+            # the most-predicted class's share of the predictions the balanced accuracy was taken on
+            "top_share": (round(max(run.predicted_counts.values()) / sum(run.predicted_counts.values()), 4)
+                          if run.predicted_counts and sum(run.predicted_counts.values()) else None)}
 
 
 def _lr_range_summary(ctx: Context) -> dict | None:

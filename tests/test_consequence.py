@@ -9,7 +9,7 @@ The firing and silent cases of A207, L206 and T201 (other seeds) are in their fa
 import numpy as np
 import pytest
 
-from cnndoctor.diagnosis.order import AT_CHANCE, at_chance, build_diagnosis, chance_consequence, escalate
+from cnndoctor.diagnosis.order import AT_CHANCE, ChanceRule, at_chance, build_diagnosis, chance_consequence, escalate
 from cnndoctor.findings import Finding, Severity
 from cnndoctor.load.labels import encode_labels
 from tests.fixtures.data import gunpoint
@@ -67,6 +67,20 @@ def test_the_consequence_needs_chance_a_flat_loss_a_failed_overfit_and_a_learnab
     assert "the loss fell 99% but stayed at 2.3, no lower than the 2.3 of a model that ignores its input" in \
         chance_consequence(fell, REFERENCE)["reason"]
     assert chance_consequence({**fell, "train_loss": 1.2}, REFERENCE) is None  # below the floor: it learns
+
+
+def test_collapsed_predictions_at_chance_fail_even_when_the_loss_fell_and_a_batch_is_memorised():
+    # on 19:1 classes the loss falls to the class prior and a balanced batch can be memorised, yet the probe
+    # predicts one class for every held-out sample: at the user's settings the model is at chance
+    collapsed = {**_probe(0.5, drop=0.8, k=2, memorised=True), "top_share": 0.99}
+    verdict = chance_consequence(collapsed, REFERENCE)
+    assert verdict["collapsed"] is True and verdict["top_prediction_share"] == 0.99
+    assert verdict["reason"].endswith("it predicts one class for 99% of the held-out samples")
+    # below T105's max_share the probe still spreads its predictions: the loss and the batch decide as before
+    assert chance_consequence({**collapsed, "top_share": 0.8}, REFERENCE) is None
+    assert chance_consequence({**collapsed, "balanced_accuracy": 0.8}, REFERENCE) is None  # not at chance
+    # the share is T105's threshold, the user's override included
+    assert ChanceRule.for_thresholds({"T105": {"max_share": 0.995}}).collapsed_share == 0.995
 
 
 def test_escalation_raises_only_the_primary_cause_and_says_why():

@@ -153,7 +153,9 @@ def test_rare_events_lead_with_l103_and_are_judged_by_balanced_accuracy(run):
     report = run(TinyCNN, (X_train, y_train), (X_test, y_test), lr=0.01)
     assert "L105" not in codes(report)
     assert next(str(c.status) for c in report.checks if c.code == "L105") == "passed"
-    assert report.primary.code == "L103" and report.diagnosis["headline"].startswith("Expect accuracy near chance")
+    assert report.primary.code == "L103" and report.diagnosis["headline"].startswith(
+        "Expect a model that predicts only the majority class: balanced accuracy near chance")
+    assert report.primary.severity == "error" and not report.passed()  # a model at chance fails the gate
     assert report.diagnosis["probe"]["balanced_accuracy"] == pytest.approx(0.5)
     symptoms = [f for f in report.findings if f.code in ("T104", "T105")]
     assert symptoms and all(f.explained_by == "L103" for f in symptoms)

@@ -10,6 +10,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from torch import nn
 
 from cnndoctor.cli import main
 from cnndoctor.errors import InputError
@@ -166,3 +167,27 @@ def test_real_pytorch_tcn(run, gp):
         run(tcn.TCN, *gp, select=["A105"])
     report = run(tcn.TCN, *gp, model_args={"num_channels": [8, 8], "output_projection": 2}, select=["A105"])
     assert _from_data(_args(report), "num_inputs") == 1
+
+
+class _WindowedNet(nn.Module):
+    """A library-style model whose forward raises on inputs its design cannot take (here: a length that its
+    fixed pooling windows do not divide), the way library code fails on the arguments it was built with."""
+
+    def __init__(self, n_chans=None, n_outputs=None, n_times=None, window=7):
+        super().__init__()
+        self.window = window
+        self.conv = nn.Conv1d(n_chans, 8, 3, padding=1)
+        self.head = nn.Linear(8, n_outputs)
+
+    def forward(self, x):
+        if x.shape[-1] % self.window:
+            raise ValueError(f"input length {x.shape[-1]} is not a multiple of window={self.window}")
+        return self.head(self.conv(x).mean(-1))
+
+
+def test_a_library_forward_that_fails_says_what_cnndoctor_built_it_with(run, motions):
+    report = run(_WindowedNet, *motions, select=["A101"])
+    (f,) = [f for f in report.findings if f.code == "A101"]
+    assert "not a multiple of window=7" in f.message
+    assert "cnndoctor built the model with" in f.message and "n_times = 100" in f.message
+    assert f.evidence["constructor_arguments"] == {"n_chans": 6, "n_outputs": 4, "n_times": 100}

@@ -120,7 +120,11 @@ class ChanceRule:
       class frequencies) *and* one batch could not be memorised at the user's lr (accuracy on it below
       ``memorised`` and its loss still above ``stuck_fraction`` of that batch's floor — T101's own
       defaults). A model that merely learns slowly has a loss falling below the floor or memorises
-      the batch, and is never escalated.
+      the batch, and is never escalated — unless its predictions have *collapsed*: one class takes at
+      least ``collapsed_share`` of the held-out predictions (T105's ``max_share``). Such a probe learned
+      the class frequencies (its loss can fall well below its start doing so, and on imbalanced classes
+      even below the floor of its slice) and nothing usable from its input at the user's settings,
+      whether or not a class-balanced batch can be memorised.
     - *Baseline clearly above chance*: the best reference baseline beats the trivial rate (the larger of
       1/K and the majority class's share of the test split) by more than ``baseline_z`` binomial standard
       errors on the baseline's test size (the larger of the SEs at the baseline's accuracy and at the
@@ -132,6 +136,7 @@ class ChanceRule:
     flat_loss: float = 0.10
     memorised: float = 0.95  # T101's min_accuracy: see for_thresholds
     stuck_fraction: float = 0.8  # T101's stuck_fraction
+    collapsed_share: float = 0.95  # T105's max_share
     baseline_z: float = 3.0
     baseline_margin: float = 0.10
 
@@ -142,7 +147,9 @@ class ChanceRule:
         from ..registry import thresholds_of
 
         t101 = thresholds_of("T101", thresholds)  # the helper ctx.thresholds_for uses too (T202 reads T101's)
-        return cls(memorised=float(t101["min_accuracy"]), stuck_fraction=float(t101["stuck_fraction"]))
+        t105 = thresholds_of("T105", thresholds)
+        return cls(memorised=float(t101["min_accuracy"]), stuck_fraction=float(t101["stuck_fraction"]),
+                   collapsed_share=float(t105["max_share"]))
 
     def probe_band(self, probe: dict) -> float | None:
         """How far above 1/K a balanced accuracy still counts as chance; None when unmeasured."""
@@ -202,14 +209,17 @@ def chance_consequence(probe: dict | None, reference: dict | None, rule: ChanceR
     at_floor = (train_loss is not None and floor_loss is not None and math.isfinite(train_loss) and floor_loss > 0
                 and train_loss >= rule.stuck_fraction * floor_loss)
     flat = nonfinite or (drop is not None and drop < rule.flat_loss) or at_floor
-    if not flat or not over or over.get("truncated"):
-        return None
-    floor, final = over.get("floor_loss"), over.get("final_loss")
-    memorised = (over.get("best_accuracy") or 0.0) >= rule.memorised
-    stuck = not memorised and (over.get("nonfinite") or over.get("error") or final is None or floor is None
-                               or not math.isfinite(final) or final >= rule.stuck_fraction * floor)
-    if not stuck:
-        return None
+    top_share = probe.get("top_share")
+    collapsed = top_share is not None and top_share >= rule.collapsed_share
+    if not collapsed:  # a probe still predicting several classes must also show it is not learning
+        if not flat or not over or over.get("truncated"):
+            return None
+        floor, final = over.get("floor_loss"), over.get("final_loss")
+        memorised = (over.get("best_accuracy") or 0.0) >= rule.memorised
+        stuck = not memorised and (over.get("nonfinite") or over.get("error") or final is None or floor is None
+                                   or not math.isfinite(final) or final >= rule.stuck_fraction * floor)
+        if not stuck:
+            return None
     n_test = int(reference.get("n_test") or 0)
     if reference.get("balanced_accuracy") is not None:  # judged as the probe is: mean recall against 1/K
         accuracy, trivial = float(reference["balanced_accuracy"]), 1.0 / probe["n_classes"]
@@ -222,13 +232,16 @@ def chance_consequence(probe: dict | None, reference: dict | None, rule: ChanceR
         return None
     chance = 1.0 / probe["n_classes"]
     moved = ("" if drop is None else f"fell {pct(drop, small=True)}" if drop >= 0 else f"rose {pct(-drop, small=True)}")
-    loss = ("the loss became non-finite" if nonfinite else
-            f"the loss {moved}" if drop is not None and drop < rule.flat_loss else
-            f"the loss {moved + ' but ' if moved else ''}stayed at {train_loss:.3g}, no lower than the "
-            f"{floor_loss:.3g} of a model that ignores its input")
+    if collapsed:
+        why = f"it predicts one class for {pct(top_share, small=True)} of the held-out samples"
+    else:
+        loss = ("the loss became non-finite" if nonfinite else
+                f"the loss {moved}" if drop is not None and drop < rule.flat_loss else
+                f"the loss {moved + ' but ' if moved else ''}stayed at {train_loss:.3g}, no lower than the "
+                f"{floor_loss:.3g} of a model that ignores its input")
+        why = f"{loss} and one batch could not be memorised"
     reason = (f"the training probe sits at chance (balanced accuracy {probe['balanced_accuracy']:.2f} vs chance "
-              f"{chance:.2f}) while the baseline reaches {accuracy:.2f}; {loss} and one batch could not be "
-              "memorised")
+              f"{chance:.2f}) while the baseline reaches {accuracy:.2f}; {why}")
     return {"reason": reason, "balanced_accuracy": round(float(probe["balanced_accuracy"]), 4),
             "chance": round(chance, 4), "probe_band": round(rule.probe_band(probe), 4),
             "baseline_accuracy": round(accuracy, 4), "baseline_trivial": round(trivial, 4),
@@ -236,7 +249,7 @@ def chance_consequence(probe: dict | None, reference: dict | None, rule: ChanceR
             "baseline_metric": "balanced accuracy" if reference.get("balanced_accuracy") is not None else "accuracy",
             "loss_drop": None if drop is None else round(float(drop), 4), "non_finite": nonfinite,
             "train_loss": None if train_loss is None else round(float(train_loss), 5), "floor_loss": floor_loss,
-            "rule": dataclasses.asdict(rule)}
+            "top_prediction_share": top_share, "collapsed": collapsed, "rule": dataclasses.asdict(rule)}
 
 
 # Warnings that predict trouble in training, which the training probe can refute: the table's ``refutable``.
@@ -374,6 +387,12 @@ def build_diagnosis(findings: list[Finding], labels, *, reference: dict | None =
     elif primary.evidence.get("seeds_diverged") and not consequence:
         symptom = (f"Expect training to diverge on some runs ({primary.evidence['seeds_diverged']} of "
                    f"{primary.evidence.get('seeds_run', '?')} seeds here)")
+    elif worst >= Severity.ERROR and (consequence or probe_at_chance is not False) and (consequence or {}).get(
+            "collapsed") and majority > chance + consequence["rule"]["probe_margin"]:
+        # imbalanced classes: plain accuracy sits at the majority rate and looks good; balanced accuracy tells
+        symptom = (f"Expect a model that predicts only the majority class: balanced accuracy near chance "
+                   f"({pct(chance, small=True)} for {k} classes) behind a plain accuracy of about "
+                   f"{pct(majority, small=True)}, the majority class's share")
     elif worst >= Severity.ERROR and (consequence or probe_at_chance is not False):
         symptom = (f"Expect accuracy near chance ({pct(chance, small=True)} for {k} classes; always predicting the "
                    f"majority class gives {pct(majority, small=True)})")
