@@ -201,6 +201,8 @@ def _subject_summary(ctx: Context, data: Data, subject: Subject, *, budget: str,
     loss = ctx.loss if ctx.has("loss") else None
     return {
         "model": subject.model_name, "data": data.source, "n_train": int(len(data.X_train)),
+        # the file the data came from, for annotations of data findings (None for arrays and torch data)
+        "data_file": data.source if Path(str(data.source)).is_file() else None,
         "n_test": int(len(data.X_test)) if data.X_test is not None else 0, "test_name": data.test_name,
         "channels": int(channels), "length": int(length), "classes": subject.labels.n_classes,
         "label_kind": subject.labels.kind, "layout": fed, "stored_layout": layout.name,

@@ -58,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", help="write the report to this file instead of stdout")
     run.add_argument("--device", help="auto (CUDA when available, the default), cpu or cuda")
     run.add_argument("--seed", type=int, help="seed for weights, splits and sampling (default: 0)")
-    run.add_argument("--budget", choices=tuple(BUDGETS), help=f"default: {DEFAULTS['budget']}")
+    run.add_argument("--budget", choices=tuple(BUDGETS),
+                     help=f"default: {DEFAULTS['budget']}. What each costs: "
+                          + "; ".join(f"{name}: {b.describe()}" for name, b in BUDGETS.items()))
     timeouts = ", ".join(f"{seconds:g} s {'for --budget ' if i == 0 else ''}{name}"
                          for i, (name, seconds) in enumerate(BUDGET_TIMEOUTS.items()))
     run.add_argument("--timeout", type=_timeout, metavar="SECONDS",
@@ -131,7 +133,7 @@ def _cmd_explain(code: str, console) -> int:
     return 0
 
 
-def _render(report, fmt: str, to_file: bool, console) -> str | None:
+def _render(report, fmt: str, to_file: bool, console, fail_on: str = "error") -> str | None:
     if fmt == "json":
         return report.to_json() + "\n"
     if fmt == "markdown":
@@ -149,7 +151,7 @@ def _render(report, fmt: str, to_file: bool, console) -> str | None:
     if fmt == "junit":
         from .reporters.junit import render_junit
 
-        return render_junit(report)
+        return render_junit(report, fail_on)
     if to_file:
         return report.to_text(width=100, color=False)
     from .reporters.terminal import print_report
@@ -216,7 +218,7 @@ def _cmd_run(args, console) -> int:
     fmt = opt["format"]
     if fmt == "github":
         _append_step_summary(report)
-    text = _render(report, fmt, bool(args.output), console)
+    text = _render(report, fmt, bool(args.output), console, opt["fail_on"])
     if text is not None:
         if args.output:
             Path(args.output).write_text(text, encoding="utf-8")

@@ -8,10 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 __all__ = ["Severity", "Finding", "CheckOutcome", "Status", "DOCS_PAGE", "docs_anchor", "docs_url",
-           "pct"]
+           "is_data_code", "pct"]
 
 # Where each check is documented; generated from the docstrings by ``python -m cnndoctor.docs``.
 DOCS_PAGE = "docs/checks.md"
+
+
+def is_data_code(code: str) -> bool:
+    """Whether a check judges the data and labels alone (D…, L1…), not the model: its finding points at the data."""
+    return code.startswith("D") or code.startswith("L1")
 
 
 def docs_anchor(code: str, name: str) -> str:

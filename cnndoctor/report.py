@@ -55,6 +55,13 @@ class Report:
         floor = Severity.parse(fail_on)
         return not any(f.severity >= floor for f in self.findings)
 
+    @staticmethod
+    def fails_run(finding: Finding, fail_on: str = "error") -> bool:
+        """Whether ``finding`` alone fails the run at ``fail_on`` (what ``passed`` counts; CI formats mark it)."""
+        if fail_on not in FAIL_ON:
+            raise ValueError(f"fail_on must be one of {FAIL_ON}, not {fail_on!r}")
+        return fail_on != "never" and finding.severity >= Severity.parse(fail_on)
+
     def summary_line(self) -> str:
         """``2 errors, 1 warning · primary cause: L202 · 14.2 s`` (pytest-style closing line)."""
         parts = []

@@ -19,7 +19,7 @@ BROKEN = [str(ROOT / "sample_data/chance_accuracy/model.py"), str(ROOT / "sample
 HEALTHY = [str(ROOT / "sample_data/healthy/model.py"), str(ROOT / "sample_data/healthy/data.npz")]
 SELECT = ["--select", "D101,D102,L101,L201,A101", "--isolated", "-q"]
 # ::level file=F,line=L,title=T::message — properties escaped (%2C for ',', %3A for ':'), message too.
-GITHUB_LINE = re.compile(r"^::(error|warning|notice) file=([^,:]+),line=(\d+),title=([^,:]+)::(.+)$")
+GITHUB_LINE = re.compile(r"^::(error|warning|notice) file=([^,:]+)(?:,line=(\d+))?,title=([^,:]+)::(.+)$")
 GITLAB_SEVERITIES = {"info", "minor", "major", "critical", "blocker"}
 
 
@@ -56,9 +56,8 @@ def test_github_annotations_and_step_summary(tmp_path, monkeypatch, capsys):
     assert match, lines[0]
     level, file, line, title, message = match.groups()
     assert (level, title) == ("error", "cnndoctor D102 unscaled-input")
-    assert Path(file).name == "model.py" and (ROOT / "sample_data/chance_accuracy/model.py").exists()
-    source = (ROOT / "sample_data/chance_accuracy/model.py").read_text().splitlines()
-    assert source[int(line) - 1].startswith("class AppliancesCNN")  # points at the model's definition
+    # a finding about the data points at the data file, with no line (the model's class is not the culprit)
+    assert Path(file).name == "data.npz" and line is None
     assert message.startswith("The model is fed unscaled input.") and "%0AFix: Standardise" in message
     assert "rms=3.28" in message  # the evidence travels with the annotation
     assert lines[-1].startswith("cnndoctor: 1 error · primary cause: D102")
@@ -74,9 +73,9 @@ def test_github_healthy_run_prints_only_the_summary_line(monkeypatch, capsys):
 
 
 def test_github_shows_at_most_ten_per_level_and_says_how_many_were_left_out():
-    findings = ([_finding(f"D{100 + i}", "error") for i in range(13)]
+    findings = ([_finding(f"A{100 + i}", "error") for i in range(13)]
                 + [_finding(f"A{200 + i}", "warning") for i in range(11)]
-                + [_finding("L105", "info")])
+                + [_finding("A205", "info")])
     errored = CheckOutcome("T101", "cannot-overfit-batch", Status.ERRORED, 0.1, "RuntimeError: boom\ntraceback")
     out = render_github(_report(findings, [errored]))
     lines = out.splitlines()
@@ -84,15 +83,15 @@ def test_github_shows_at_most_ten_per_level_and_says_how_many_were_left_out():
     assert levels.count("error") == 10 and levels.count("warning") == 10 and levels.count("notice") == 1
     # The first ten in diagnosis order are the ones annotated.
     titles = [GITHUB_LINE.match(line).group(4) for line in lines if line.startswith("::error")]
-    assert titles == [f"cnndoctor D{100 + i} check-d{100 + i}" for i in range(10)]
+    assert titles == [f"cnndoctor A{100 + i} check-a{100 + i}" for i in range(10)]
     assert "cnndoctor: 3 errors, 2 warnings not annotated" in out  # 11 warnings + the errored check
 
 
 def test_github_escapes_properties_and_message():
-    f = _finding("D102", "warning", message="100% of values: 3,4\nsecond line")
+    f = _finding("A202", "warning", message="100% of values: 3,4\nsecond line")
     out = render_github(_report([f], subject={"model_file": "dir,x/my:model.py"}))
     first = out.splitlines()[0]
-    assert first.startswith("::warning file=dir%2Cx/my%3Amodel.py,line=7,title=cnndoctor D102 check-d102::")
+    assert first.startswith("::warning file=dir%2Cx/my%3Amodel.py,line=7,title=cnndoctor A202 check-a202::")
     assert "100%25 of values: 3,4%0Asecond line" in first
     assert "\n" not in first and GITHUB_LINE.match(first)
 
@@ -165,7 +164,7 @@ def test_junit_errored_check_is_an_error_element_and_text_is_escaped():
               CheckOutcome("D102", "check-d102", Status.FAILED, 0.2),
               CheckOutcome("D103", "skips", Status.SKIPPED, 0.0, "needs several channels"),
               CheckOutcome("T101", "cannot-overfit-batch", Status.ERRORED, 0.5, "ValueError: bad\nline 2")]
-    root = ET.fromstring(render_junit(_report(findings, checks)))
+    root = ET.fromstring(render_junit(_report(findings, checks), "warning"))  # --fail-on warning: D102 fails
     cases = root.find("testsuite").findall("testcase")
     assert [len(list(c)) for c in cases] == [0, 1, 1, 1]
     assert cases[1].find("failure").get("message") == '<b> & "quotes" [31m'  # control chars dropped
@@ -181,3 +180,29 @@ def test_ci_formats_keep_the_exit_codes(fmt, capsys, monkeypatch):
     assert main(["run", *BROKEN, "--format", fmt, *SELECT, "--fail-on", "never"]) == 0
     assert main(["run", *BROKEN, "--format", fmt, *SELECT]) == 1
     capsys.readouterr()
+
+
+def test_junit_marks_a_finding_as_failure_only_when_it_fails_the_run_at_fail_on():
+    # the exit code fails on errors by default: a warning is then reported in system-out, not as a failure
+    findings = [_finding("D102", "warning"), _finding("L101", "error")]
+    checks = [CheckOutcome("D102", "unscaled-input", Status.FAILED, 0.1),
+              CheckOutcome("L101", "label-range", Status.FAILED, 0.1)]
+    report = _report(findings, checks)
+    root = ET.fromstring(render_junit(report))
+    d102, l101 = root.find("testsuite").findall("testcase")
+    assert d102.find("failure") is None and "WARNING D102" in d102.find("system-out").text
+    assert l101.find("failure").get("type") == "error"
+    assert root.get("failures") == "1"
+    assert ET.fromstring(render_junit(report, "warning")).get("failures") == "2"
+    assert ET.fromstring(render_junit(report, "never")).get("failures") == "0"
+
+
+def test_github_points_data_findings_at_the_data_file_and_model_findings_at_the_model():
+    findings = [_finding("D102", "error"), _finding("L105", "warning"), _finding("L201", "error")]
+    out = render_github(_report(findings, subject={"data_file": "data/train.npz"}))
+    d102, l105, l201 = (GITHUB_LINE.match(line).groups() for line in out.splitlines()[:3])
+    assert d102[1:3] == ("data/train.npz", None) and l105[1:3] == ("data/train.npz", None)
+    assert l201[1:3] == ("src/model.py", "7")  # the output/loss contract is the model's
+    # in-memory data has no file: the annotation carries no location at all
+    first = render_github(_report([_finding("D102", "error")])).splitlines()[0]
+    assert first.startswith("::error title=cnndoctor D102 check-d102::")

@@ -225,3 +225,15 @@ def test_module_entry_point_and_console_script():
     assert proc.returncode == 1, proc.stderr
     assert json.loads(proc.stdout)["diagnosis"]["primary"] == "D102"
     assert proc.stderr == ""  # no progress when stderr is not a terminal
+
+
+def test_run_help_says_what_each_budget_costs(capsys):
+    from cnndoctor.probes.budget import BUDGETS
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help: compare with the spaces folded
+    for name, budget in BUDGETS.items():
+        assert f"{name}: {budget.train_steps}-step training probe" in text
+        assert f"{budget.lr_steps}-step lr range test" in text

@@ -54,6 +54,13 @@ class ProbeBudget:
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
+    def describe(self) -> str:
+        """What this budget costs, in the units that decide it: training steps of the user's model."""
+        return (f"{self.train_steps}-step training probe (and a zeroed-input twin when needed), "
+                f"{self.lr_steps}-step lr range test, up to {self.overfit_retries + 1}×{self.overfit_steps} steps "
+                f"on one batch of {self.overfit_batch}, up to {self.verify_fixes} fix(es) verified by re-running "
+                f"the probe; baselines on at most {self.baseline_train:,} training samples")
+
 
 BUDGETS = {
     "quick": ProbeBudget("quick", train_steps=40, overfit_steps=100, overfit_batch=16, overfit_check_every=10,

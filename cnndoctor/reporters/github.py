@@ -1,4 +1,5 @@
-"""GitHub Actions workflow commands: one annotation per finding, pointing at the model file.
+"""GitHub Actions workflow commands: one annotation per finding, pointing at the model file (a finding about
+the data and labels alone points at the data file, without a line, or at no file for in-memory data).
 
 ``::error file=model.py,line=12,title=cnndoctor D102 unscaled-input::The model is fed ...``
 
@@ -9,7 +10,7 @@ were left out; the Markdown summary for ``$GITHUB_STEP_SUMMARY`` lists every fin
 
 from __future__ import annotations
 
-from ..findings import Severity, Status
+from ..findings import Severity, Status, is_data_code
 from ._format import fmt_value
 
 __all__ = ["render_github", "step_summary", "MAX_PER_LEVEL"]
@@ -43,6 +44,7 @@ def render_github(report, *, max_per_level: int = MAX_PER_LEVEL) -> str:
     """Annotations for the findings (then errored checks), in diagnosis order, and a closing log line."""
     file = report.subject.get("model_file")
     line = report.subject.get("model_line") if file else None
+    data_file = report.subject.get("data_file")
     entries = []
     for f in report.findings:
         body = f.message
@@ -51,19 +53,20 @@ def render_github(report, *, max_per_level: int = MAX_PER_LEVEL) -> str:
         body += f"\nFix: {f.fix}"
         if f.location:
             body += f"\nAt: {f.location}"
-        entries.append((_LEVEL.get(f.severity, "warning"), f"cnndoctor {f.code} {f.name}", body))
+        where = (data_file, None) if is_data_code(f.code) else (file, line)
+        entries.append((_LEVEL.get(f.severity, "warning"), f"cnndoctor {f.code} {f.name}", body, where))
     for c in report.checks:
         if c.status == Status.ERRORED:
             reason = (c.reason or "").splitlines()[0] if c.reason else "no reason recorded"
             entries.append(("warning", f"cnndoctor {c.code} {c.name} errored",
-                            f"The check {c.code} crashed and could not judge this model: {reason}"))
+                            f"The check {c.code} crashed and could not judge this model: {reason}", (file, line)))
     shown: dict[str, int] = {}
     left: dict[str, int] = {}
     lines = []
-    for level, title, body in entries:
+    for level, title, body, (at_file, at_line) in entries:
         if shown.get(level, 0) < max_per_level:
             shown[level] = shown.get(level, 0) + 1
-            lines.append(_command(level, body, file=file, line=line, title=title))
+            lines.append(_command(level, body, file=at_file, line=at_line, title=title))
         else:
             left[level] = left.get(level, 0) + 1
     if left:

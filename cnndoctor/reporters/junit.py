@@ -1,5 +1,9 @@
 """JUnit XML: one testcase per check — failed (with its findings), skipped (with the reason),
-errored (as ``<error>``) or passed — for the GitLab and Jenkins test tabs."""
+errored (as ``<error>``) or passed — for the GitLab and Jenkins test tabs.
+
+A check's findings are a ``<failure>`` only when they fail the run at ``--fail-on`` (the exit code's
+rule, ``Report.fails_run``); findings below it are the testcase's ``<system-out>``, so the test tab and
+the exit code agree."""
 
 from __future__ import annotations
 
@@ -29,11 +33,13 @@ def _finding_text(f) -> str:
     return _clean("\n".join(parts))
 
 
-def render_junit(report) -> str:
+def render_junit(report, fail_on: str = "error") -> str:
     by_code: dict[str, list] = {}
     for f in report.findings:
         by_code.setdefault(f.code, []).append(f)
+    failing = {code for code, found in by_code.items() if any(report.fails_run(f, fail_on) for f in found)}
     counts = {s: sum(1 for c in report.checks if c.status == s) for s in Status}
+    counts[Status.FAILED] = sum(1 for c in report.checks if c.status == Status.FAILED and c.code in failing)
     total = report.timings.get("total", sum(c.seconds for c in report.checks))
     subject = report.subject
     root = ET.Element("testsuites", name="cnndoctor", tests=str(len(report.checks)),
@@ -55,12 +61,15 @@ def render_junit(report) -> str:
                              name=f"{c.code} {c.name}", time=f"{c.seconds:.3f}")
         if subject.get("model_file"):
             case.set("file", str(subject["model_file"]))
-        if c.status == Status.FAILED:
+        if c.status == Status.FAILED and c.code in failing:
             found = by_code.get(c.code, [])
             first = found[0] if found else None
             el = ET.SubElement(case, "failure", message=_clean(first.message if first else "failed"),
                                type=str(first.severity) if first else "failure")
             el.text = "\n\n".join(_finding_text(f) for f in found)
+        elif c.status == Status.FAILED:  # findings below --fail-on: reported, but they do not fail the run
+            el = ET.SubElement(case, "system-out")
+            el.text = "\n\n".join(_finding_text(f) for f in by_code.get(c.code, []))
         elif c.status == Status.SKIPPED:
             ET.SubElement(case, "skipped", message=_clean(c.reason or "skipped"))
         elif c.status == Status.ERRORED:

@@ -1,7 +1,8 @@
 """A 1D CNN in the style most tutorials teach: conv/pool blocks, flatten, dense layers.
 
 The mistake: the recordings are fed exactly as the sensor logged them (16-bit counts around 32768),
-with no scaling. Train it with `python sample_data/chance_accuracy/train.py` — test accuracy
+with no scaling. Train it with `python sample_data/train.py sample_data/chance_accuracy/model.py
+sample_data/chance_accuracy/data.npz` — test accuracy
 sits at about 10%, chance for 10 classes. `cnndoctor run` on this file names the cause.
 """
 
