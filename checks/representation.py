@@ -131,9 +131,10 @@ def samples_mix(batch_mixing, *, min_change: float = 1e-4, floor_factor: float =
     reported BatchNorm in train mode as a false positive).
 
     ## Example
-    Three conv blocks and `nn.LSTM(64, 64)` fed `x.transpose(1, 2)`, a `(B, L, 64)` tensor:
-    the LSTM reads B as time, and replacing the first sample of a batch changes every other
-    sample's logits by about a tenth of their size.
+    A conv block and `nn.LSTM(16, 16)` fed `x.transpose(1, 2)`, a `(B, L, 16)` tensor, on
+    GunPoint: the LSTM reads B as time. Replacing the first sample of a batch of 7 moves the
+    LSTM's outputs for the other six by 0.22 of their size and their logits by 0.0028, where
+    two runs of the identical batch differ by exactly 0.
 
     ## Fix
     Build recurrent and attention layers with `batch_first=True` for `(B, L, C)` input (or
