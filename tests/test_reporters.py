@@ -54,6 +54,40 @@ def test_terminal_snapshot_of_the_broken_sample():
     _compare("broken_sample.txt", text)
 
 
+def test_terminal_snapshot_of_the_broken_sample_at_80_columns():
+    text = _sample_report().to_text(width=80, color=False)
+    assert max(len(line) for line in text.splitlines() if not line.startswith(" " * 6)) <= 80  # only code overflows
+    _compare("broken_sample_80.txt", text)
+
+
+def _snippet_block(text: str, first_line: str) -> str:
+    """The snippet as printed: from the line that starts it, every following line indented by six spaces."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith(first_line))
+    block = []
+    for line in lines[start:]:
+        if not line.startswith(" " * 6):
+            break
+        block.append(line[6:])
+    return "\n".join(block)
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_terminal_snippets_paste_and_run_at_80_and_100_columns(width):
+    report = _sample_report()
+    (finding,) = [f for f in report.findings if f.code == "D102"]
+    text = report.to_text(width=width, color=False)
+    block = _snippet_block(text, finding.snippet.splitlines()[0].strip())
+    assert block == finding.snippet.rstrip()  # every line whole: no comment wrapped onto a line of its own
+    assert all(line == line.rstrip() for line in block.splitlines())  # no trailing spaces
+    import numpy as np
+
+    X_train = np.random.default_rng(0).normal(30000, 2000, (8, 150))
+    scope = {"np": np, "X_train": X_train, "X_test": X_train.copy()}
+    exec(compile(block, "<pasted snippet>", "exec"), scope)  # pasted, it runs
+    assert abs(float(scope["X_train"].mean())) < 1e-6
+
+
 def test_terminal_snapshot_of_a_failing_forward(run):
     X_train, y_train, X_test, y_test = gunpoint()
     report = run(FlattenHeadCNN, (X_train, y_train), (X_test, y_test), select=["A101"], figures=False)

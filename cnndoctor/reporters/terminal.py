@@ -58,6 +58,18 @@ def _headline(report) -> Panel:
     return Panel(body, title=f"cnndoctor {title}", title_align="left", border_style=style)
 
 
+def _snippet(code: str) -> Text:
+    """A fix snippet as code that pastes: highlighted, indented, never wrapped (a wrapped comment would land on
+    a line of its own without its ``#``), no trailing spaces. Wider than the terminal it overflows
+    (``print_report`` prints with ``crop=False``), and the terminal wraps it for display only."""
+    code = "\n".join(line.rstrip() for line in code.rstrip().splitlines())
+    highlighted = Syntax(code, "python", theme="ansi_dark", background_color="default").highlight(code)
+    highlighted.rstrip()
+    text = Text("\n").join(Text(" " * 6) + line for line in highlighted.split("\n"))
+    text.no_wrap, text.overflow = True, "ignore"
+    return text
+
+
 def _finding(index: int, f) -> Group:
     parts = []
     head = Text()
@@ -84,8 +96,7 @@ def _finding(index: int, f) -> Group:
     fix.append(f.fix, style="")
     parts.append(Padding(fix, (0, 0, 0, 3)))
     if f.snippet:
-        parts.append(Syntax(f.snippet, "python", theme="ansi_dark", background_color="default",
-                            padding=(0, 0, 0, 6), word_wrap=True))
+        parts.append(_snippet(f.snippet))
     if f.verified:
         parts.append(Padding(Text(verified_text(f.verified), style="green"), (0, 0, 0, 3)))
     return Group(*parts)
@@ -182,7 +193,7 @@ def renderables(report):
 
 def print_report(report, console: Console) -> None:
     for r in renderables(report):
-        console.print(r)
+        console.print(r, crop=False)  # snippets overflow rather than being cut: see _snippet
 
 
 def render_text(report, *, width: int = 100, color: bool = False) -> str:
