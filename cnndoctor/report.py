@@ -124,10 +124,11 @@ class Report:
         Path(path).write_text(self.to_html(), encoding="utf-8")
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        """Jupyter shows the same content as the HTML report, figures included."""
+        """Jupyter shows one output: the HTML report (figures included), with the headline and the closing
+        line as its plain-text form (what a text-only front end shows; ``to_text()`` has it all)."""
         from .reporters.html import render_html_report
 
-        return {"text/plain": self.to_text(width=115), "text/html": render_html_report(self, fragment=True)}
+        return {"text/plain": str(self), "text/html": render_html_report(self, fragment=True)}
 
     def __repr__(self) -> str:
         return f"<Report {self.summary_line()}>"

@@ -198,7 +198,9 @@ def print_report(report, console: Console) -> None:
 
 def render_text(report, *, width: int = 100, color: bool = False) -> str:
     buf = io.StringIO()
+    # force_jupyter=False: inside a notebook rich would otherwise display every renderable as an output of
+    # its own and return nothing
     console = Console(file=buf, width=width, color_system="standard" if color else None,
-                      force_terminal=color, no_color=not color, highlight=False, emoji=False)
+                      force_terminal=color, force_jupyter=False, no_color=not color, highlight=False, emoji=False)
     print_report(report, console)
     return buf.getvalue()
