@@ -128,6 +128,22 @@ def _linear_time_axis(fault):
     return message, fix, "nn.AdaptiveAvgPool1d(1), nn.Flatten(),   # (B, C, L) -> (B, C)"
 
 
+def _recurrent_layout(fault):
+    d = fault.details
+    c, steps, layer = d["channels"], d["steps"], fault.layer
+    message = (f"`{layer}` ({fault.layer_type}, input_size={d['expected']}) receives the convolutions' (B, {c}, "
+               f"{steps}) tensor and reads its last axis — the {steps} time steps — as its {d['expected']} input "
+               "features: a recurrent layer wants one vector of channels per time step, (B, L, C).")
+    fix = (f"Transpose before `{layer}`: x = x.transpose(1, 2) turns (B, {c}, {steps}) into (B, {steps}, {c})"
+           + ("" if d["batch_first"] else ", and build it with batch_first=True (by default it reads (L, B, C) "
+                                          "and would run its recurrence over the batch)") + ".")
+    snippet = (f"x = x.transpose(1, 2)   # (B, {c}, {steps}) -> (B, {steps}, {c})\n"
+               + ("" if d["batch_first"] else
+                  f"# and in __init__: nn.{fault.layer_type}({d['expected']}, hidden_size, batch_first=True)\n")
+               + f"out, _ = {_attr(layer)}(x)")
+    return message, fix, snippet
+
+
 def _linear_features(fault):
     d = fault.details
     return (f"`{fault.layer}` expects {d['expected']} input features but receives {d['got']}.",
@@ -193,6 +209,7 @@ _RENDER = {"branch-length": _branch_length, "branch-channels": _branch_channels,
            "linear-flatten": _linear_flatten, "linear-time-axis": _linear_time_axis,
            "linear-features": _linear_features, "conv-channels": _conv_channels, "too-short": _too_short,
            "norm-channels": _norm_channels, "view-size": _view_size, "attention-layout": _linear_time_axis,
+           "recurrent-layout": _recurrent_layout,
            "unknown": _unknown}
 
 
@@ -251,6 +268,8 @@ def forward_error(feed, forward_faults, constructor_arguments):
         evidence = {"layer": fault.layer or "the model", "layer_type": fault.layer_type, "operation": fault.op,
                     "layer_input_shape": list(fault.input_shape) if isinstance(fault.input_shape, tuple)
                     else fault.input_shape, "error": fault.error, "kind": fault.kind}
+        # what was not measured is left out, not shown as None / "unknown"
+        evidence = {k: v for k, v in evidence.items() if v is not None and not (k == "kind" and v == "unknown")}
         if i == 0:
             evidence.update(batch_shape=list(trace.input_shape), layouts_tried=tried)
             passed = _passed(constructor_arguments)

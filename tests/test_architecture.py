@@ -68,6 +68,31 @@ def gp():
 
 # A101 forward-error: the seeds' models ---------------------------------------------------
 
+class _ConvThenLSTM(nn.Module):
+    """Convolutions straight into an LSTM, without the transpose: it reads the time steps as its features."""
+
+    def __init__(self, in_channels=1, num_classes=2, batch_first=False):
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, 16, 5, padding=2)
+        self.lstm = nn.LSTM(16, 32, batch_first=batch_first)
+        self.fc = nn.Linear(32, num_classes)
+
+    def forward(self, x):
+        out, _ = self.lstm(self.conv(x))
+        return self.fc(out[:, -1])
+
+
+@pytest.mark.fires("A101")
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_a101_recurrent_layer_fed_channels_first_says_transpose(run, gp, batch_first):
+    report = run(partial(_ConvThenLSTM, batch_first=batch_first), *gp, select=["A101"])
+    (f,) = [f for f in report.findings if f.code == "A101"]
+    assert f.evidence["kind"] == "recurrent-layout" and f.evidence["expected"] == 16 and f.evidence["got"] == 150
+    assert "x.transpose(1, 2)" in f.fix and "x = x.transpose(1, 2)" in f.snippet
+    assert ("batch_first=True" in f.fix) is (not batch_first)  # the default axes would mix the batch (A208)
+    assert "operation" not in f.evidence  # not measured here: left out, not shown as None
+
+
 @pytest.mark.fires("A101")
 def test_a101_dilated_residual_names_both_branches_and_then_the_head(run, gp):
     report = run(DilatedResidualCNN, *gp, select=["A101"])

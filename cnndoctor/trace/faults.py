@@ -45,7 +45,8 @@ class Patch:
 @dataclass
 class ShapeFault:
     kind: str  # branch-length, branch-channels, branch-shape, linear-flatten, linear-time-axis,
-    # linear-features, conv-channels, norm-channels, too-short, attention-layout, view-size, unknown
+    # linear-features, conv-channels, norm-channels, too-short, attention-layout, recurrent-layout, view-size,
+    # unknown
     layer: str | None  # innermost module whose forward raised
     layer_type: str | None
     op: str | None  # the torch operation that raised
@@ -292,6 +293,24 @@ def _attention(call: LayerCall) -> dict | None:
                         "block": call.name, "channels_match": True}}
 
 
+_RECURRENT_TYPES = ("LSTM", "GRU", "RNN")
+
+
+def _recurrent(call: LayerCall) -> dict | None:
+    """An LSTM/GRU/RNN fed the convolutions' (B, C, L): it reads the last axis (the L steps) as input_size."""
+    shape = call.input_shape
+    if isinstance(shape, tuple) and shape and isinstance(shape[0], tuple):
+        shape = shape[0]
+    size = call.config.get("input_size")
+    if not _simple(shape) or len(shape) != 3 or not isinstance(size, int) or shape[-1] == size:
+        return None
+    if shape[1] != size:
+        return None
+    return {"kind": "recurrent-layout", "patches": [],
+            "details": {"expected": size, "got": shape[2], "channels": shape[1], "steps": shape[2],
+                        "block": call.name, "batch_first": bool(call.config.get("batch_first", False))}}
+
+
 def _view(trace: Trace, op) -> dict | None:
     if not op.shapes or not _simple(op.shapes[0]):
         return None
@@ -361,6 +380,8 @@ def analyse(trace: Trace) -> ShapeFault:
         found = _branches(trace, call, op)
     if found is None and call is not None and call.type == "MultiheadAttention":
         found = _attention(call)
+    if found is None and call is not None and call.type in _RECURRENT_TYPES:
+        found = _recurrent(call)
     if found is None and call is not None and call.is_leaf:
         if call.type in _LINEAR_TYPES:
             found = _linear(trace, call)

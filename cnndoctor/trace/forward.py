@@ -139,7 +139,8 @@ class Trace:
 
 _CONFIG_ATTRS = ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
                  "in_features", "out_features", "output_size", "p", "num_features", "embed_dim", "dim",
-                 "start_dim", "end_dim", "normalized_shape", "num_heads", "batch_first", "ceil_mode")
+                 "start_dim", "end_dim", "normalized_shape", "num_heads", "batch_first", "ceil_mode",
+                 "input_size", "hidden_size")
 
 
 def _config(module) -> dict:
