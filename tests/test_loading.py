@@ -230,3 +230,21 @@ def test_nlc_model_is_fed_its_layout_as_stored(run):
     report = run(PermutingCNN, (X, y), (X, y), select=["D101"])
     assert report.subject["layout"] == "(N, 50, 3), as stored"
     assert report.subject["channels"] == 3 and report.subject["stored_layout"] == "(N, L, C)"
+
+
+def test_integer_inputs_are_cast_and_the_report_says_what_the_users_own_loop_meets():
+    from cnndoctor.load.data import data_from_arrays
+
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 4096, (20, 1, 50)).astype(np.int16)  # 12-bit ADC counts stored as int16
+    y = np.arange(20) % 2
+    data = data_from_arrays(X[:16], y[:16], X[16:], y[16:])
+    assert data.X_train.dtype == np.float32 and np.array_equal(data.X_train, X[:16].astype(np.float32))
+    (note,) = [n for n in data.notes if "int16" in n]
+    assert "torch.tensor(X_train)" in note and ".float()" in note and "exactly" in note
+    # what the note warns about is real: the user's own loop fails on the stored dtype
+    with pytest.raises(RuntimeError):
+        torch.nn.Conv1d(1, 2, 3)(torch.tensor(X[:2]))
+    assert not any("stored as" in n for n in data_from_arrays(X[:16].astype(np.float32), y[:16]).notes)
+    wide = data_from_arrays(X[:16].astype(np.int64) << 20, y[:16], X[16:].astype(np.int64), y[16:])
+    assert any("lose precision" in n for n in wide.notes)

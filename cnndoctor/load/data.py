@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["Data", "load_data", "data_from_arrays", "split_rows", "split_train_test", "TEXT_FORMATS"]
+__all__ = ["Data", "load_data", "data_from_arrays", "cast_note", "split_rows", "split_train_test", "TEXT_FORMATS"]
 
 _EXPECTED = ("Expected an .npz file with X_train, y_train and X_test, y_test (or X_val, y_val), "
              "or X and y alone (cnndoctor then splits them 80/20); key case does not matter.")
@@ -91,12 +91,31 @@ def split_train_test(X, y, groups=None, *, seed: int = 0, test_size: float = 0.2
     return X[tr], y[tr], X[te], y[te], g, how
 
 
+def cast_note(dtype, name: str) -> str | None:
+    """What casting stored integers to float32 hides from the user: their own ``torch.tensor(X)`` keeps the
+    integer dtype, which a float layer rejects; ``.float()`` keeps every 16-bit value exact, and above 2**24
+    float32 rounds."""
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "iub":
+        return None
+    exact = dtype.itemsize <= 2 or dtype.kind == "b"
+    return (f"{name} is stored as {dtype}: cnndoctor casts it to float32 for its checks and probes, but "
+            f"torch.tensor({name}) in your own loop keeps {dtype}, and a Conv1d/Linear then raises \"expected "
+            "scalar type Float\" — convert with .float() (or X.astype(np.float32))"
+            + (", which keeps every value exactly." if exact else
+               "; values above 2**24 lose precision in float32."))
+
+
 def data_from_arrays(X_train, y_train, X_test=None, y_test=None, *, groups_train=None, groups_test=None,
                      source="arrays", test_name="test", seed=0, split_if_missing=True) -> Data:
     """Validate arrays (numpy or torch) and build ``Data``; with no test split, split 80/20."""
+    stored_dtype = _numpy(X_train).dtype
     X_train = _as_float(_numpy(X_train), "X_train" if X_test is not None else "X", source)
     y_train = _labels(_numpy(y_train), "y_train", source)
     notes = []
+    cast = cast_note(stored_dtype, "X_train" if X_test is not None else "X")
+    if cast:
+        notes.append(cast)
     train_rows = None
     if X_test is None and split_if_missing:
         if len(X_train) != len(y_train):
