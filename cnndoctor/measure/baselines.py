@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BASELINES", "BASELINE_NAMES", "Subsample", "balanced_accuracy", "balanced_chance_se", "order_gain",
-           "score_baselines", "subsample"]
+__all__ = ["BASELINES", "BASELINE_NAMES", "Subsample", "balanced_accuracy", "balanced_chance_se", "bin_means",
+           "conv_features", "nearest_labels", "nn_representation", "order_gain", "score_baselines", "subsample",
+           "summary_features"]
 
 BASELINES = ("1nn_znorm", "logreg_features", "random_conv")
 BASELINE_NAMES = {
@@ -79,12 +80,16 @@ def subsample(X_train, y_train, X_test, y_test, *, max_train: int, max_test: int
                      train_index=tr, test_index=te)
 
 
-def _bins(V: np.ndarray, max_steps: int) -> np.ndarray:
-    width = max(1, -(-V.shape[2] // max_steps))
+def bin_means(V: np.ndarray, width: int) -> np.ndarray:
+    """(n, C, L) averaged over consecutive bins of ``width`` steps (a partial last bin is dropped)."""
     if width == 1:
         return V
     m = V.shape[2] // width
     return V[:, :, :m * width].reshape(V.shape[0], V.shape[1], m, width).mean(axis=3)
+
+
+def _bins(V: np.ndarray, max_steps: int) -> np.ndarray:
+    return bin_means(V, max(1, -(-V.shape[2] // max_steps)))
 
 
 def _znorm(V: np.ndarray) -> np.ndarray:
@@ -93,18 +98,29 @@ def _znorm(V: np.ndarray) -> np.ndarray:
     return (V - m) / np.where(s > 0, s, 1.0)
 
 
-def _one_nn(tr, ytr, te) -> np.ndarray:
-    a = _bins(_znorm(tr), _MAX_STEPS).reshape(len(tr), -1)
-    b = _bins(_znorm(te), _MAX_STEPS).reshape(len(te), -1)
+def nn_representation(V: np.ndarray) -> np.ndarray:
+    """The 1-NN baseline's representation: series z-normalised per channel, binned to at most 64 steps, flat."""
+    return _bins(_znorm(V), _MAX_STEPS).reshape(len(V), -1)
+
+
+def nearest_labels(a: np.ndarray, y: np.ndarray, b: np.ndarray, *, leave_one_out: bool = False) -> np.ndarray:
+    """The label of the nearest row of ``a`` (Euclidean) for each row of ``b``; with ``leave_one_out`` ``b`` is
+    ``a`` and a row is never its own neighbour."""
     sq = (a * a).sum(1)
-    pred = np.empty(len(b), dtype=ytr.dtype)
+    pred = np.empty(len(b), dtype=y.dtype)
     for s in range(0, len(b), _CHUNK):
         d = sq[None, :] - 2.0 * (b[s:s + _CHUNK] @ a.T)
-        pred[s:s + _CHUNK] = ytr[np.argmin(d, axis=1)]
+        if leave_one_out:
+            d[np.arange(d.shape[0]), np.arange(s, s + d.shape[0])] = np.inf
+        pred[s:s + _CHUNK] = y[np.argmin(d, axis=1)]
     return pred
 
 
-def _features(V: np.ndarray) -> np.ndarray:
+def _one_nn(tr, ytr, te) -> np.ndarray:
+    return nearest_labels(nn_representation(tr), ytr, nn_representation(te))
+
+
+def summary_features(V: np.ndarray) -> np.ndarray:
     n, _, L = V.shape
     q = np.percentile(V, [10, 50, 90], axis=2)
     centred = V - V.mean(axis=2, keepdims=True)
@@ -128,7 +144,7 @@ def _features(V: np.ndarray) -> np.ndarray:
 def _logreg(tr, ytr, te) -> np.ndarray:
     from sklearn.linear_model import LogisticRegression
 
-    a, b = _features(tr), _features(te)
+    a, b = summary_features(tr), summary_features(te)
     m, s = a.mean(0), a.std(0)
     s = np.where(s > 0, s, 1.0)
     with warnings.catch_warnings():
@@ -137,7 +153,7 @@ def _logreg(tr, ytr, te) -> np.ndarray:
     return clf.predict(np.clip((b - m) / s, -1e3, 1e3))
 
 
-def _conv_features(V: np.ndarray, seed: int) -> np.ndarray:
+def conv_features(V: np.ndarray, seed: int) -> np.ndarray:
     """Random dilated kernels (length 9, zero-mean weights) with PPV and max pooling."""
     rng = np.random.default_rng(seed)
     V = _znorm(_bins(V, _CONV_STEPS))
@@ -173,7 +189,7 @@ def _conv_features(V: np.ndarray, seed: int) -> np.ndarray:
 def _random_conv(tr, ytr, te, seed: int = 0) -> np.ndarray:
     from sklearn.linear_model import RidgeClassifierCV
 
-    a, b = _conv_features(tr, seed), _conv_features(te, seed)
+    a, b = conv_features(tr, seed), conv_features(te, seed)
     m, s = a.mean(0), a.std(0)
     s = np.where(s > 0, s, 1.0)
     clf = RidgeClassifierCV(alphas=np.logspace(-3, 3, 7)).fit((a - m) / s, ytr)

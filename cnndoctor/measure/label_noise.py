@@ -24,14 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .baselines import _MAX_STEPS, _bins, _conv_features, _features, _znorm
+from .baselines import conv_features, nearest_labels, nn_representation, summary_features
 
 __all__ = ["ConfidentLearning", "LabelNoise", "SplitLabels", "confident_learning", "features_for_noise",
            "label_noise", "matched_counts", "neighbour_agreement", "out_of_fold_probabilities"]
 
 FOLDS = 5  # out-of-fold probabilities: each sample is scored by a model that never saw it (cleanlab's default)
 _DRAWS = 5  # most seeded draws of a split at the matched class composition, averaged
-_CHUNK = 512
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ def features_for_noise(V: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray
     """The reference baselines' summary/spectral features and their random-convolution features, each
     standardised per column over the split (no labels are used, so no fold leaks into another)."""
     blocks = []
-    for F in (_features(V), _conv_features(V, seed)):
+    for F in (summary_features(V), conv_features(V, seed)):
         m, s = F.mean(0), F.std(0)
         blocks.append(np.clip((F - m) / np.where(s > 0, s, 1.0), -1e3, 1e3))
     return blocks[0], blocks[1]
@@ -133,21 +132,11 @@ def confident_learning(probs: np.ndarray, y: np.ndarray, classes: np.ndarray) ->
                              float(np.mean(argmax == given)))
 
 
-def _nn_representation(V: np.ndarray) -> np.ndarray:
-    return _bins(_znorm(V), _MAX_STEPS).reshape(len(V), -1)
-
-
 def neighbour_agreement(V: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Per sample, whether its nearest other sample of the same split (Euclidean, the 1-NN baseline's
     representation) has the same label (leave-one-out 1-NN)."""
-    a = _nn_representation(V)
-    sq = (a * a).sum(1)
-    same = np.empty(len(a), dtype=bool)
-    for s in range(0, len(a), _CHUNK):
-        d = sq[None, :] - 2.0 * (a[s:s + _CHUNK] @ a.T)
-        d[np.arange(d.shape[0]), np.arange(s, s + d.shape[0])] = np.inf
-        same[s:s + _CHUNK] = y[np.argmin(d, axis=1)] == y[s:s + _CHUNK]
-    return same
+    a = nn_representation(V)
+    return nearest_labels(a, y, a, leave_one_out=True) == y
 
 
 @dataclass(frozen=True)
@@ -189,19 +178,22 @@ def _draw(y: np.ndarray, counts: dict, rng) -> np.ndarray:
     return np.sort(np.concatenate(picks))
 
 
-def _split_labels(blocks, V, y, counts: dict, *, seed: int) -> SplitLabels:
+def _split_labels(blocks, V, y, counts: dict, *, seed: int, whole_split: ConfidentLearning | None = None
+                  ) -> SplitLabels:
     """Both measurements on seeded draws of the matched class composition: one draw when the split holds
-    exactly that, else as many as the split holds over (at least 2, at most ``_DRAWS``), averaged."""
+    exactly that, else as many as the split holds over (at least 2, at most ``_DRAWS``), averaged.
+    ``whole_split`` is confident learning already run on this whole split, reused when the one draw is it."""
     rng = np.random.default_rng(seed + 29)
     size = sum(counts.values())
     whole = len(y) == size
     draws = 1 if whole else int(min(_DRAWS, max(2, len(y) // size)))
     classes = np.array(sorted(counts))
+    reuse = whole and whole_split is not None and np.array_equal(whole_split.classes, classes)
     noise, agree, acc = [], [], []
     for _ in range(draws):
         pick = _draw(y, counts, rng)
-        cl = confident_learning(out_of_fold_probabilities([F[pick] for F in blocks], y[pick], classes, seed=seed),
-                                y[pick], classes)
+        cl = whole_split if reuse else confident_learning(
+            out_of_fold_probabilities([F[pick] for F in blocks], y[pick], classes, seed=seed), y[pick], classes)
         noise.append(cl.noise_rate)
         acc.append(cl.out_of_fold_accuracy)
         agree.append(float(np.mean(neighbour_agreement(V[pick], y[pick]))))
@@ -220,5 +212,5 @@ def label_noise(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_
     train_blocks = features_for_noise(X_train, seed)
     counts = matched_counts(y_train, y_test)
     train = _whole(train_blocks, y_train, classes, seed)
-    return LabelNoise(train, _split_labels(train_blocks, X_train, y_train, counts, seed=seed),
+    return LabelNoise(train, _split_labels(train_blocks, X_train, y_train, counts, seed=seed, whole_split=train),
                       _split_labels(features_for_noise(X_test, seed), X_test, y_test, counts, seed=seed))

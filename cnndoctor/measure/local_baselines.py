@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .baselines import balanced_accuracy
+from .baselines import balanced_accuracy, bin_means
 
 __all__ = ["LocalBaselines", "SpanScore", "local_baselines", "span_ladder"]
 
@@ -126,13 +126,6 @@ def span_ladder(receptive_field: int, length: int) -> list[int]:
         span *= 2
     spans.append(length)
     return spans
-
-
-def _bin(V: np.ndarray, width: int) -> np.ndarray:
-    if width == 1:
-        return V
-    m = V.shape[2] // width
-    return V[:, :, :m * width].reshape(V.shape[0], V.shape[1], m, width).mean(axis=3)
 
 
 def _blocks(span: int, length: int) -> list[tuple[int, int]]:
@@ -235,8 +228,8 @@ def local_baselines(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray
     std = X_train.std(axis=(0, 2), keepdims=True)
     std = np.where(std > 0, std, 1.0)
     width = max(1, -(-L // _MAX_STEPS))
-    tr = _bin((X_train - mean) / std, width).astype(np.float32)
-    te = _bin((X_test - mean) / std, width).astype(np.float32)
+    tr = bin_means((X_train - mean) / std, width).astype(np.float32)
+    te = bin_means((X_test - mean) / std, width).astype(np.float32)
     steps = tr.shape[2]
     spans = span_ladder(receptive_field, L)
     shares = [_shares(_blocks(-(-span // width), steps), _KERNELS) for span in spans]
