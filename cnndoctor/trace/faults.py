@@ -279,18 +279,24 @@ def _norm(call: LayerCall) -> dict | None:
             "details": {"expected": expected, "got": shape[1]}}
 
 
-def _attention(call: LayerCall) -> dict | None:
+def _channels_first(call: LayerCall, features: str) -> dict | None:
+    """The details when a sequence layer that reads (B, L, C) — its ``features`` per step — receives the
+    convolutions' (B, C, L) instead: the channels sit on axis 1 and the last axis is time. None otherwise."""
     shape = call.input_shape
     if isinstance(shape, tuple) and shape and isinstance(shape[0], tuple):
         shape = shape[0]
-    embed = call.config.get("embed_dim")
-    if not _simple(shape) or len(shape) != 3 or not isinstance(embed, int) or shape[-1] == embed:
+    expected = call.config.get(features)
+    if not _simple(shape) or len(shape) != 3 or not isinstance(expected, int) or shape[-1] == expected:
         return None
-    if shape[1] != embed:
+    if shape[1] != expected:
         return None
-    return {"kind": "linear-time-axis", "patches": [],
-            "details": {"expected": embed, "got": shape[2], "channels": shape[1], "steps": shape[2],
-                        "block": call.name, "channels_match": True}}
+    return {"expected": expected, "got": shape[2], "channels": shape[1], "steps": shape[2], "block": call.name}
+
+
+def _attention(call: LayerCall) -> dict | None:
+    details = _channels_first(call, "embed_dim")
+    return None if details is None else {"kind": "linear-time-axis", "patches": [],
+                                         "details": {**details, "channels_match": True}}
 
 
 _RECURRENT_TYPES = ("LSTM", "GRU", "RNN")
@@ -298,17 +304,10 @@ _RECURRENT_TYPES = ("LSTM", "GRU", "RNN")
 
 def _recurrent(call: LayerCall) -> dict | None:
     """An LSTM/GRU/RNN fed the convolutions' (B, C, L): it reads the last axis (the L steps) as input_size."""
-    shape = call.input_shape
-    if isinstance(shape, tuple) and shape and isinstance(shape[0], tuple):
-        shape = shape[0]
-    size = call.config.get("input_size")
-    if not _simple(shape) or len(shape) != 3 or not isinstance(size, int) or shape[-1] == size:
-        return None
-    if shape[1] != size:
-        return None
-    return {"kind": "recurrent-layout", "patches": [],
-            "details": {"expected": size, "got": shape[2], "channels": shape[1], "steps": shape[2],
-                        "block": call.name, "batch_first": bool(call.config.get("batch_first", False))}}
+    details = _channels_first(call, "input_size")
+    return None if details is None else {
+        "kind": "recurrent-layout", "patches": [],
+        "details": {**details, "batch_first": bool(call.config.get("batch_first", False))}}
 
 
 def _view(trace: Trace, op) -> dict | None:
