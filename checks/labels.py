@@ -258,7 +258,7 @@ def class_imbalance(label_distribution, *, min_gap: float = 0.25):
     test_rate = (float(dist.test_counts[major] / dist.test_counts.sum())
                  if dist.test_counts is not None and dist.test_counts.sum() else None)
     ratio = float(counts.max() / counts.min())
-    gap = rate - 1.0 / k
+    gap = dist.imbalance_gap
     if gap < min_gap:
         return
     minor = int(np.flatnonzero(dist.train_counts == counts.min())[0])

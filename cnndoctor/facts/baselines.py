@@ -177,12 +177,6 @@ class Learnability:
         return value is not None and value > self.trivial + z * self.standard_error
 
 
-def _imbalance_gap(y_train: np.ndarray) -> float | None:
-    """The training majority rate minus 1/K over the classes present: L103's statistic."""
-    counts = np.unique(y_train, return_counts=True)[1]
-    return float(counts.max() / counts.sum() - 1.0 / len(counts)) if len(counts) >= 2 else None
-
-
 def _balanced_se(chance: float, per_class: dict) -> float:
     """The standard error of a random guesser's balanced accuracy over these per-class test counts."""
     return balanced_chance_se(chance, per_class.values()) if any(int(v) > 0 for v in per_class.values()) else 0.0
@@ -207,7 +201,7 @@ def learnability(ctx) -> Learnability:
     ref = ctx.reference
     if ref["accuracy"] is None:
         raise FactUnavailable("the training split has a single class, so no baseline can be trained")
-    gap = _imbalance_gap(np.asarray(ctx.labels.train))
+    gap = ctx.label_distribution.imbalance_gap
     balanced = ref.get("balanced_baselines") or {}
     if gap is not None and gap >= float(ctx.thresholds_for("L103")["min_gap"]) and balanced:
         metric, best = "balanced accuracy", max(balanced, key=balanced.get)

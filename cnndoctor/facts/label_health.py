@@ -42,6 +42,13 @@ class LabelDistribution:
     p_value: float | None  # chi-square test that both splits draw from one class distribution
     test_name: str
 
+    @property
+    def imbalance_gap(self) -> float | None:
+        """The training majority rate minus 1/K over the K classes present in training (L103's statistic, which
+        the learnability judgement reads too); None with fewer than two classes."""
+        counts = self.train_counts[self.train_counts > 0]
+        return float(counts.max() / counts.sum() - 1.0 / len(counts)) if len(counts) >= 2 else None
+
     def name(self, class_id) -> str:
         i = int(np.searchsorted(self.ids, class_id))
         return str(self.names[i]) if i < len(self.ids) and self.ids[i] == class_id else str(class_id)
