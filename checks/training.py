@@ -486,7 +486,7 @@ def collapsed_predictions(training_probe, *, max_share: float = 0.95, min_excess
     if n < 10:
         raise Skip(f"only {n} predictions to count")
     top, top_n = max(counts.items(), key=lambda kv: kv[1])
-    share = top_n / n
+    share = run.top_share
     true_share = run.true_counts.get(top, 0) / max(1, sum(run.true_counts.values()))
     chance = 1.0 / max(1, len(run.true_counts))
     balanced = run.balanced_accuracy

@@ -312,8 +312,7 @@ def _probe_summary(ctx: Context) -> dict | None:
             "loss_drop": None if run.loss_drop is None else round(run.loss_drop, 4), "nonfinite": run.nonfinite,
             "train_loss": run.train_loss, "truncated": run.stopped_by == "time",
             # the most-predicted class's share of the predictions the balanced accuracy was taken on
-            "top_share": (round(max(run.predicted_counts.values()) / sum(run.predicted_counts.values()), 4)
-                          if run.predicted_counts and sum(run.predicted_counts.values()) else None)}
+            "top_share": None if run.top_share is None else round(run.top_share, 4)}
 
 
 def _lr_range_summary(ctx: Context) -> dict | None:

@@ -248,6 +248,12 @@ class ProbeRun:
         return self.final.train_accuracy if self.final else None
 
     @property
+    def top_share(self) -> float | None:
+        """The most-predicted class's share of the predictions counted at the end (T105 and the chance rule)."""
+        n = sum(self.predicted_counts.values())
+        return max(self.predicted_counts.values()) / n if n else None
+
+    @property
     def held_out_accuracy(self) -> float | None:
         return self.final.held_out_accuracy if self.final else None
 
