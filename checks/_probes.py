@@ -3,13 +3,36 @@ of the automatic import in ``checks/__init__``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import Callable, Iterable
 
 from cnndoctor.errors import Skip
-from cnndoctor.findings import pct  # re-exported for the probe checks
+from cnndoctor.findings import Finding, pct  # pct re-exported for the probe checks
 from cnndoctor.probes.budget import truncated_reason
+from cnndoctor.probes.trained import FRESH_WEIGHTS
 
-__all__ = ["g", "pct", "require_steps", "require_complete", "is_stuck", "is_memorised", "attempt_row"]
+__all__ = ["g", "pct", "require_steps", "require_complete", "is_stuck", "is_memorised", "attempt_row",
+           "with_trained"]
+
+
+def with_trained(trained, found: Iterable[Finding], fresh: Callable[[], Iterable[Finding]]) -> list[Finding]:
+    """The findings about the trained weights (``found``), then those of the fresh-weight probe (``fresh()``).
+
+    When the run evaluated trained weights (``trained`` is not None), the probe's findings say they are about
+    fresh weights (evidence ``weights``), as the trained ones name theirs. A ``Skip`` of the probe skips the
+    check only when the trained weights gave no finding; otherwise their findings stand on their own.
+    """
+    found = list(found)
+    try:
+        probe = list(fresh())
+    except Skip:
+        if not found:
+            raise
+        probe = []
+    if trained is not None:
+        probe = [dataclasses.replace(f, evidence={**f.evidence, "weights": FRESH_WEIGHTS}) for f in probe]
+    return [*found, *probe]
 
 
 def g(value, digits: int = 3) -> str:

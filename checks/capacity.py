@@ -206,7 +206,7 @@ def batchnorm_small_batch(shape_trace, subject, data, *, min_batch: int = 8):
     if not bns:
         return
     batch = int(subject.batch_size)
-    n_train = len(data.X_train)
+    n_train = data.n_train_rows  # the whole split, also when only a sample of big data is held
     last = n_train % batch or batch
     flat = [c.name for c in bns.values() if isinstance(c.input_shape, tuple) and len(c.input_shape) == 2]
     small = batch < min_batch
@@ -320,7 +320,7 @@ def parameter_budget(model_size, data, shape_trace, *, max_params_per_sample: fl
     """
     if not shape_trace.ok:
         raise Skip("the forward pass fails, so not every layer's parameters are known (A101)")
-    n = len(data.X_train)
+    n = data.n_train_rows
     total = model_size.trainable
     per = total / max(n, 1)
     if per <= max_params_per_sample:

@@ -19,14 +19,22 @@ def _axes(channel_axis: int | None) -> str:
     return "(0, 2)" if channel_axis == 1 else "(0, 1)"
 
 
-def standardise_snippet(channel_axis: int | None, test_name: str = "test") -> str:
-    """Per-channel standardisation fitted on the training split only and applied to every split."""
+def standardise_snippet(channel_axis: int | None) -> str:
+    """Per-channel standardisation fitted on the training split only and applied to every split, written as a
+    ``fit_preprocess`` (load/preprocess.py): it names no split, so it pastes into model.py or a pipeline alike."""
     axes = _axes(channel_axis)
-    per = "one value per channel" if channel_axis is not None else "one value for the single channel"
-    return (f"mean = X_train.mean(axis={axes}, keepdims=True)      # {per}, from train only\n"
-            f"std = X_train.std(axis={axes}, keepdims=True) + 1e-8\n"
-            f"X_train = (X_train - mean) / std\n"
-            f"X_{test_name} = (X_{test_name} - mean) / std          # the same transform for every split")
+    per = "per channel" if channel_axis is not None else "one channel"
+    return ("def fit_preprocess(X_train):  # learns from the training split only\n"
+            f"    mean = X_train.mean(axis={axes}, keepdims=True)  # {per}\n"
+            f"    std = X_train.std(axis={axes}, keepdims=True) + 1e-8\n"
+            "    return lambda X: (X - mean) / std  # for every split")
+
+
+# where standardise_snippet goes (D102, D103, D105): the issue users met was numpy code with no place to put it
+_WHERE_FIT_PREPROCESS_GOES = (
+    "Put the fit_preprocess below in model.py (or pass fit_preprocess= to diagnose()): cnndoctor fits it on the "
+    "training split and applies it to every split. In your own pipeline, call it before training — "
+    "scale = fit_preprocess(X_train) — and apply scale to every split.")
 
 
 def _fmt(x: float) -> str:
@@ -57,21 +65,22 @@ def non_finite_values(input_stats, raw_stats, labels, data):
     Impute or drop the affected samples before training (for example interpolate short gaps,
     `np.nan_to_num` for isolated values), and guard divisions in `preprocess` with an epsilon.
     """
-    test = data.test_name
+    test = data.held_out
     for split, stats in input_stats.items():
         if stats.n_nonfinite:
             raw = raw_stats.get(split) if raw_stats is not input_stats else None
             origin = ""
             if raw is not None and raw.n_nonfinite == 0:
                 origin = " They appear only after preprocess(), so preprocess creates them."
-            name = "train" if split == "train" else test
+            name = "train" if split == "train" else test.var
             total = int(np.prod(stats.shape))
             yield Finding(
                 message=f"X_{name} holds {stats.n_nonfinite:,} non-finite values ({stats.n_nan:,} NaN, "
                         f"{stats.n_posinf + stats.n_neginf:,} infinite) in "
                         f"{'at least ' if len(stats.samples_with_nonfinite) >= 20 else ''}"
                         f"{len(stats.samples_with_nonfinite)} samples.{origin}",
-                evidence={"split": name, "nan": stats.n_nan, "inf": stats.n_posinf + stats.n_neginf,
+                evidence={"split": "train" if split == "train" else test.noun, "nan": stats.n_nan,
+                          "inf": stats.n_posinf + stats.n_neginf,
                           "fraction_of_values": stats.n_nonfinite / total,
                           "example_samples": stats.samples_with_nonfinite[:10].tolist(), "threshold": 0},
                 fix="Impute or drop the samples holding NaN/Inf before training, and guard every division "
@@ -79,14 +88,15 @@ def non_finite_values(input_stats, raw_stats, labels, data):
                 snippet=f"bad = ~np.isfinite(X_{name}).all(axis=tuple(range(1, X_{name}.ndim)))\n"
                         f"X_{name}, y_{name} = X_{name}[~bad], y_{name}[~bad]  # or interpolate the gaps",
             )
-    for split, raw in (("train", labels.raw_train), (test, labels.raw_test)):
+    for var, noun, raw in (("train", "train", labels.raw_train), (test.var, test.noun, labels.raw_test)):
         if raw is not None and raw.dtype.kind == "f" and not np.all(np.isfinite(raw)):
             bad = np.flatnonzero(~np.isfinite(raw.reshape(len(raw), -1)).all(axis=1))
+            where = "the training split" if var == "train" else f"the {test.split}"
             yield Finding(
-                message=f"y_{split} holds {len(bad)} non-finite labels.",
-                evidence={"split": split, "non_finite_labels": len(bad),
+                message=f"y_{var} holds {len(bad)} non-finite labels.",
+                evidence={"split": noun, "non_finite_labels": len(bad),
                           "example_samples": bad[:10].tolist(), "threshold": 0},
-                fix=f"Drop the samples whose label is NaN/Inf from the {split} split, or recover their labels.",
+                fix=f"Drop the samples whose label is NaN/Inf from {where}, or recover their labels.",
             )
 
 
@@ -145,7 +155,9 @@ def unscaled_input(channel_scales, *, max_rms: float = 10.0, min_std: float = 0.
 
     ## Fix
     Standardise each channel with statistics from the training split only, and apply the
-    same transform to every split (a `preprocess` in model.py, or your data pipeline).
+    same transform to every split: a `fit_preprocess(X_train)` in model.py, which cnndoctor
+    fits on the training split (or `fit_preprocess=` in `diagnose()`), or your own data
+    pipeline before training.
     """
     reading = channel_scales
     scale = reading.inputs["train"]
@@ -195,8 +207,10 @@ def unscaled_input(channel_scales, *, max_rms: float = 10.0, min_std: float = 0.
     yield Finding(
         message=message, evidence=evidence,
         fix="Standardise each channel with the training split's mean and std, and apply the same transform to "
-            f"the {reading.test_name} split.",
-        snippet=standardise_snippet(reading.channel_axis, reading.test_name), severity=severity)
+            f"every split, the {reading.held_out.split} included. " + _WHERE_FIT_PREPROCESS_GOES,
+        snippet=standardise_snippet(reading.channel_axis), severity=severity,
+        severity_reason=(f"raised from warning: a measure is more than error_factor = {error_factor:g} times past "
+                         "its threshold" if severity == Severity.ERROR else None))
 
 
 @check("D103", "channel-scale-mismatch", "warning")
@@ -249,8 +263,8 @@ def channel_scale_mismatch(channel_scales, *, max_ratio: float = 10.0):
                   "std_per_channel": [float(s) for s in scale.std], "mean_per_channel": [float(m) for m in scale.mean],
                   "large_channels": large, "small_channels": small, "layout": reading.layout},
         fix="Standardise every channel on its own (per-channel mean and std from the training split) and apply "
-            f"the same transform to the {reading.test_name} split.",
-        snippet=standardise_snippet(reading.channel_axis, reading.test_name))
+            f"the same transform to every split, the {reading.held_out.split} included. " + _WHERE_FIT_PREPROCESS_GOES,
+        snippet=standardise_snippet(reading.channel_axis))
 
 
 @check("D104", "constant-input", "warning")
@@ -278,12 +292,12 @@ def constant_input(constant_inputs, data, *, max_constant_fraction: float = 0.01
     Normalise over the time axis (`axis=-1` for `(N, C, L)`), drop dead channels, and remove
     or repair flat samples.
     """
-    test = data.test_name
+    test = data.held_out
     parts, severity, per_split = [], Severity.WARNING, {}
     flattened_by_preprocess = False
     dead_channels: list = []
     for split, report in constant_inputs.items():
-        name = "train" if split == "train" else test
+        name = "train" if split == "train" else test.var
         fraction = report.constant_samples / max(1, report.n)
         found = []
         if report.identical:
@@ -325,7 +339,7 @@ def constant_input(constant_inputs, data, *, max_constant_fraction: float = 0.01
         fix = "Drop the constant channels (and give the model in_channels to match), or repair the sensor."
         snippet = (f"dead = {dead_channels}\n"
                    f"X_train = np.delete(X_train, dead, axis=1)   # the channel axis of (N, C, L)\n"
-                   f"X_{test} = np.delete(X_{test}, dead, axis=1)")
+                   f"X_{test.var} = np.delete(X_{test.var}, dead, axis=1)")
     else:
         fix = "Find where the samples lose their variation (loading, windowing, preprocess) and remove flat samples."
         snippet = ("flat = X_train.reshape(len(X_train), -1).std(axis=1) == 0\n"
@@ -383,21 +397,22 @@ def train_test_shift(channel_scales, *, max_shift: float = 1.5, max_std_ratio: f
     shift, ratio, flagged = _shift_flags(train, test, max_shift, max_std_ratio)
     if not len(flagged):
         return
-    name = reading.test_name
+    test_split = reading.held_out
+    name = test_split.var
     worst_shift = float(np.max(shift[flagged]))
     worst_ratio = float(np.max(np.maximum(ratio[flagged], 1 / np.maximum(ratio[flagged], 1e-300))))
     severity = (Severity.ERROR if worst_shift > max_shift * error_factor or worst_ratio > max_std_ratio * error_factor
                 else Severity.WARNING)
     tr_desc, te_desc = _describe(train), _describe(test)
-    summary = (f"train has mean {train.overall_mean:.4g} and std {train.overall_std:.4g}, {name} has mean "
+    summary = (f"train has mean {train.overall_mean:.4g} and std {train.overall_std:.4g}, {test_split.noun} has mean "
                f"{test.overall_mean:.4g} and std {test.overall_std:.4g}")
     if tr_desc != te_desc and "not" not in te_desc:
         cause = f"X_{name} {te_desc} but X_train {tr_desc}: the scaling was applied to X_{name} only"
     elif tr_desc != te_desc:
         cause = f"X_train {tr_desc} but X_{name} {te_desc}: the scaling was applied to X_train only"
     else:
-        cause = f"the {name} split is scaled differently from the training split"
-    message = (f"The {name} split is not on the training split's scale: {cause} ({summary}; {len(flagged)} of "
+        cause = f"the {test_split.split} is scaled differently from the training split"
+    message = (f"The {test_split.split} is not on the training split's scale: {cause} ({summary}; {len(flagged)} of "
                f"{len(train.std)} channels differ by more than {max_shift:g} training stds in mean or "
                f"{max_std_ratio:g}× in spread).")
     evidence = {"channels": {f"ch{c}": {"train_mean": float(train.mean[c]), "train_std": float(train.std[c]),
@@ -415,14 +430,15 @@ def train_test_shift(channel_scales, *, max_shift: float = 1.5, max_std_ratio: f
         else:
             message += " The stored splits differ the same way."
     yield Finding(message=message, evidence=evidence, severity=severity,
-                  fix=f"Fit the scaling on X_train only and apply the same transform to X_train and X_{name}.",
-                  snippet=standardise_snippet(reading.channel_axis, name))
+                  fix=f"Fit the scaling on the training split only and apply the same transform to the training split "
+                      f"and the {test_split.split}. " + _WHERE_FIT_PREPROCESS_GOES,
+                  snippet=standardise_snippet(reading.channel_axis))
 
 
 _SHOWN_GROUPS = 5
 
 
-def per_recording_snippet(channel_axis: int | None, test_name: str = "test") -> str:
+def per_recording_snippet(channel_axis: int | None, test_var: str = "test") -> str:
     """Each recording standardised with its own statistics, per channel."""
     axes = _axes(channel_axis)
     return (f"def per_recording(X, groups):  # each recording on its own scale, one value per channel\n"
@@ -434,7 +450,7 @@ def per_recording_snippet(channel_axis: int | None, test_name: str = "test") -> 
             f"        X[m] = (X[m] - mean) / std\n"
             f"    return X\n\n"
             f"X_train = per_recording(X_train, groups_train)\n"
-            f"X_{test_name} = per_recording(X_{test_name}, groups_{test_name})  # a recording's own statistics only")
+            f"X_{test_var} = per_recording(X_{test_var}, groups_{test_var})  # a recording's own statistics only")
 
 
 @check("D106", "recording-scale-mismatch", "warning")
@@ -515,5 +531,5 @@ def recording_scale_mismatch(recording_scales, data, *, max_ratio: float = 10.0)
     yield Finding(
         message=message, evidence=evidence,
         fix="Standardise each recording with its own statistics (per channel, over all its windows) in the training "
-            f"and the {data.test_name} split alike, or z-normalise every window on its own in preprocess.",
-        snippet=per_recording_snippet(axis, data.test_name))
+            f"and the {data.held_out.split} alike, or z-normalise every window on its own in preprocess.",
+        snippet=per_recording_snippet(axis, data.held_out.var))

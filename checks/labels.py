@@ -262,7 +262,7 @@ def class_imbalance(label_distribution, *, min_gap: float = 0.25):
     if gap < min_gap:
         return
     minor = int(np.flatnonzero(dist.train_counts == counts.min())[0])
-    where = f"{test_rate:.0%} on the {dist.test_name} split" if test_rate is not None else f"{rate:.0%}"
+    where = f"{test_rate:.0%} on the {dist.held_out.split}" if test_rate is not None else f"{rate:.0%}"
     yield Finding(
         message=f"The classes are imbalanced: always predicting class {dist.name(dist.ids[major])} already scores "
                 f"{where} ({rate:.0%} of training samples; chance for {k} classes is {1 / k:.0%}), and the largest "

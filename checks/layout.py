@@ -172,9 +172,9 @@ def no_temporal_structure(order_test, *, max_excess: float = 0.3, min_gain: floa
     errors)` of accuracy AND no lag's autocorrelation stands more than 0.3 above its shuffled
     value (neighbouring steps share less than a tenth of their variance beyond chance) — while
     some baseline does find the labels (otherwise L105 speaks). Real series stand far above
-    (0.46-1.0 on the UCR/UEA sets); feature tables do not (0.1-0.2 for breast cancer and wine). When a lag stands 0.5 or
-    more above, the order plainly matters and the baselines are not run at all (so raising
-    `max_excess` beyond 0.5 has no effect).
+    (0.46-1.0 on the UCR/UEA sets); feature tables do not (0.1-0.2 for breast cancer and wine). When a lag
+    stands more than `max_excess` above, continuity alone settles it: the order matters, and the
+    baselines are not run at all.
 
     ## Why is this bad?
     A 1-D convolution assumes that neighbouring steps belong together and that a pattern means

@@ -54,7 +54,7 @@ def duplicated_samples(cross_split_duplicates, labels, data, *, min_fraction: fl
     fraction = count / scan.n_test
     if count == 0 or fraction < min_fraction:
         return
-    test = data.test_name
+    test = data.held_out
     n_exact = int(scan.exact.sum())
     rescaled = scan.near & (scan.distance <= IDENTICAL)
     n_rescaled = int(rescaled.sum())
@@ -63,19 +63,19 @@ def duplicated_samples(cross_split_duplicates, labels, data, *, min_fraction: fl
     examples = []
     for i in idx[:_EXAMPLES]:
         kind = "identical" if scan.exact[i] else "shifted/re-scaled copy" if rescaled[i] else "near copy"
-        examples.append({f"{test}_index": int(i), "train_index": int(scan.match[i]), "kind": kind,
+        examples.append({f"{test.var}_index": int(i), "train_index": int(scan.match[i]), "kind": kind,
                          "z_distance": float(scan.distance[i])})
-    same_label = None
-    if labels.test is not None:
+    same_label = scan.same_label
+    if same_label is None and labels.test is not None:
         same_label = float(np.mean(labels.test[idx] == labels.train[scan.match[idx]]))
     kinds = [f"{n} {what}" for n, what in ((n_exact, "identical"), (n_rescaled, "identical up to offset and scale"),
                                            (n_near, "near-identical")) if n]
     if fraction >= error_fraction:
-        message = (f"{count:,} of {scan.n_test:,} {test} samples ({fraction:.1%}) are copies of training samples "
-                   f"({', '.join(kinds)}), so {test} accuracy partly measures memory, not generalisation.")
+        message = (f"{count:,} of {scan.n_test:,} {test.noun} samples ({fraction:.1%}) are copies of training "
+                   f"samples ({', '.join(kinds)}), so {test.noun} accuracy partly measures memory, not generalisation.")
     else:
-        message = (f"{count:,} of {scan.n_test:,} {test} samples ({fraction:.1%}) have a copy in the training split "
-                   f"({', '.join(kinds)}); at this share they can inflate {test} accuracy by at most "
+        message = (f"{count:,} of {scan.n_test:,} {test.noun} samples ({fraction:.1%}) have a copy in the training "
+                   f"split ({', '.join(kinds)}); at this share they can inflate {test.noun} accuracy by at most "
                    f"{100 * fraction:.1f} points.")
     if same_label is not None and same_label < 0.9:
         message += f" Only {same_label:.0%} of these pairs carry the same label, which points to label noise as well."
@@ -91,7 +91,9 @@ def duplicated_samples(cross_split_duplicates, labels, data, *, min_fraction: fl
     yield Finding(
         message=message, evidence=evidence,
         severity=Severity.ERROR if fraction >= error_fraction else Severity.WARNING,
-        fix=f"Remove the {test} samples that copy training samples, de-duplicate before splitting, and augment "
+        severity_reason=(None if fraction >= error_fraction else f"lowered from error: copies are {fraction:.1%} "
+                         f"of the held-out samples, under error_fraction = {error_fraction:g}"),
+        fix=f"Remove the {test.noun} samples that copy training samples, de-duplicate before splitting, and augment "
             "only the training split after the split.",
         snippet=("flat = X.reshape(len(X), -1)                       # before splitting and before augmenting\n"
                  "_, keep = np.unique(flat, axis=0, return_index=True)\n"
@@ -135,25 +137,25 @@ def window_overlap_leakage(window_overlap, data, *, min_fraction: float = 0.05):
     fraction = scan.fraction
     if not leaked.any() or fraction < min_fraction:
         return
-    test = data.test_name
+    test = data.held_out
     shifts = np.abs(scan.shift[leaked]).astype(int)
     common = int(np.gcd.reduce(shifts))  # shifts between windows are multiples of the stride
     stride_estimate = common if common >= 2 else int(shifts.min())
     L = scan.length
     typical = int(np.median(scan.overlap[leaked]))
     where = np.flatnonzero(leaked)
-    examples = [{f"{test}_window": int(scan.checked[k]), "train_window": int(scan.partner[k]),
+    examples = [{f"{test.var}_window": int(scan.checked[k]), "train_window": int(scan.partner[k]),
                  "shift": int(scan.shift[k]), "shared_steps": int(scan.overlap[k])} for k in where[:_EXAMPLES]]
     how = "equal values" if scan.mode == "exact" else "values equal up to each window's own offset and scale"
     scaled = (" Each window was standardised on its own, and the shared stretches match up to that offset and scale."
               if scan.mode == "rescaled" else "")
     sampled = f" (of {len(scan.checked):,} examined)" if len(scan.checked) < scan.n_test else ""
-    message = (f"{fraction:.0%} of the {test} windows{sampled} share a stretch of signal with a training window: "
+    message = (f"{fraction:.0%} of the {test.noun} windows{sampled} share a stretch of signal with a training window: "
                f"the windows were cut with overlap from the same recordings and split at random. Typically "
                f"{typical} of {L} steps ({typical / L:.0%}) are shared, at shifts that are multiples of "
                f"{stride_estimate} steps — windows of {L} cut with a stride of about {stride_estimate}.{scaled}")
     evidence = {"fraction_of_test_windows": fraction, "leaked_windows": int(leaked.sum()),
-                "windows_examined": len(scan.checked), f"{test}_windows": scan.n_test,
+                "windows_examined": len(scan.checked), f"{test.var}_windows": scan.n_test,
                 "window_length": L, "typical_shared_steps": typical, "typical_shared_fraction": typical / L,
                 "implied_stride": stride_estimate, "smallest_shift": int(shifts.min()), "match": how,
                 "channel_compared": overlap.channel, "time_axis_from": overlap.time_axis_source,
@@ -167,7 +169,7 @@ def window_overlap_leakage(window_overlap, data, *, min_fraction: float = 0.05):
                  f"train_part, test_part = recording[..., :cut], recording[..., cut:]\n"
                  f"def windows(r, length={L}, stride={stride_estimate}):\n"
                  f"    return np.stack([r[..., s:s + length] for s in range(0, r.shape[-1] - length + 1, stride)])\n"
-                 f"X_train, X_{test} = windows(train_part), windows(test_part)   # ... then cut windows"))
+                 f"X_train, X_{test.var} = windows(train_part), windows(test_part)   # ... then cut windows"))
 
 
 @check("D203", "split-label-mismatch", "warning")
@@ -196,7 +198,7 @@ def split_label_mismatch(label_distribution, *, min_expected: float = 5.0, max_t
     dist = label_distribution
     if dist.test_counts is None:
         raise Skip("there is no test split")
-    test = dist.test_name
+    test = dist.held_out
     tr, te = dist.train_counts, dist.test_counts
     n_tr, n_te = int(tr.sum()), int(te.sum())
     only_test = np.flatnonzero((tr == 0) & (te > 0))
@@ -210,19 +212,19 @@ def split_label_mismatch(label_distribution, *, min_expected: float = 5.0, max_t
     if len(only_test):
         names = ", ".join(dist.name(dist.ids[i]) for i in only_test[:8])
         parts.append(f"class{'es' if len(only_test) > 1 else ''} {names} occur{'' if len(only_test) > 1 else 's'} "
-                     f"in the {test} split ({int(te[only_test].sum()):,} samples) but never in training, so the model "
+                     f"in the {test.split} ({int(te[only_test].sum()):,} samples) but never in training, so the model "
                      f"cannot predict {'them' if len(only_test) > 1 else 'it'}")
     if len(missing):
         names = ", ".join(dist.name(dist.ids[i]) for i in missing[:8])
         parts.append(f"class{'es' if len(missing) > 1 else ''} {names} "
                      f"{'have' if len(missing) > 1 else 'has'} {int(tr[missing].sum()):,} training samples but none in "
-                     f"the {test} split (about {float(expected[missing].sum()):.0f} expected)")
+                     f"the {test.split} (about {float(expected[missing].sum()):.0f} expected)")
     if far:
         parts.append(f"the class frequencies differ by a total variation distance of {dist.total_variation:.2f} "
                      f"(chi-square p = {dist.p_value:.1e})")
-    message = (f"The training and {test} splits hold different classes: " + "; ".join(parts) +
+    message = (f"The training split and the {test.split} hold different classes: " + "; ".join(parts) +
                ". The split was probably taken from data sorted by label without shuffling.")
-    per_class = {dist.name(c): {"train": int(a), test: int(b)} for c, a, b in zip(dist.ids[:20], tr[:20], te[:20])}
+    per_class = {dist.name(c): {"train": int(a), test.var: int(b)} for c, a, b in zip(dist.ids[:20], tr[:20], te[:20])}
     yield Finding(
         message=message, severity=Severity.ERROR if len(only_test) else None,
         evidence={"per_class": per_class, "only_in_test": [dist.names[i] for i in only_test],
@@ -261,15 +263,15 @@ def group_overlap_leakage(group_overlap, data):
     shared = overlap.shared
     if not len(shared):
         return
-    test = data.test_name
+    test = data.held_out
     yield Finding(
         message=f"{len(shared):,} group id{'s' if len(shared) > 1 else ''} (recording/subject) "
-                f"occur{'' if len(shared) > 1 else 's'} in both splits — {overlap.test_fraction:.0%} of the {test} "
-                f"samples come from a group the model was trained on, so {test} accuracy overstates how it does "
-                "on new recordings.",
+                f"occur{'' if len(shared) > 1 else 's'} in both splits — {overlap.test_fraction:.0%} of the "
+                f"{test.noun} samples come from a group the model was trained on, so {test.noun} accuracy overstates "
+                "how it does on new recordings.",
         evidence={"shared_groups": len(shared), "examples": [str(g) for g in _ids(shared)],
-                  "train_groups": overlap.n_train_groups, f"{test}_groups": overlap.n_test_groups,
-                  f"{test}_fraction_in_shared_groups": overlap.test_fraction,
+                  "train_groups": overlap.n_train_groups, f"{test.var}_groups": overlap.n_test_groups,
+                  f"{test.var}_fraction_in_shared_groups": overlap.test_fraction,
                   "train_fraction_in_shared_groups": overlap.train_fraction, "max_shared": 0},
         fix="Split by group so that every recording/subject lies entirely in one split.",
         snippet=("from sklearn.model_selection import GroupShuffleSplit\n"

@@ -9,7 +9,7 @@ from cnndoctor.findings import Finding, Severity
 from cnndoctor.keras.support import is_keras_loss
 from cnndoctor.registry import check
 
-from ._probes import attempt_row, g, is_memorised, is_stuck, pct, require_complete, require_steps
+from ._probes import attempt_row, g, is_memorised, is_stuck, pct, require_complete, require_steps, with_trained
 
 __all__ = [
     "cannot_overfit_batch",
@@ -86,6 +86,8 @@ def initial_loss_off(initial_loss, *, max_ratio: float = 2.0, min_ratio: float =
             message=f"The loss at initialisation is {g(value)}, {ratio:.1f}x the {evidence['expected_formula']} = "
                     f"{g(expected)} of an undecided head: {what} and the first steps go into shrinking them.",
             evidence=evidence, severity=Severity.ERROR if ratio >= error_ratio else None,
+            severity_reason=(f"raised from warning: the ratio {ratio:.1f} is at least error_ratio = {error_ratio:g}"
+                             if ratio >= error_ratio else None),
             fix="Scale the input to unit range (see D102) and initialise the last layer small: zero its bias and "
                 "shrink its weights so the first logits are near 0.",
             snippet=None if probabilities else _SHRINK_HEAD)
@@ -449,11 +451,14 @@ def input_independent(training_probe, zero_input_probe, *, min_gain: float = 0.0
 
 
 @check("T105", "collapsed-predictions", "error")
-def collapsed_predictions(training_probe, *, max_share: float = 0.95, min_excess: float = 0.1,
+def collapsed_predictions(training_probe, trained_weights, *, max_share: float = 0.95, min_excess: float = 0.1,
                           chance_margin: float = 0.1, min_progress: float = 0.05, stalled_progress: float = 0.002):
     """## What it does
     After the training probe, counts which class the model predicts for each held-out sample
-    (the training slice when there is no test split).
+    (the training slice when there is no test split). With trained weights (`--weights
+    ckpt.pt`, or `diagnose(model, reinit=False)`) it also counts what those weights predict, in
+    eval mode, on the test split (else the training slice), and reports them apart (evidence
+    `weights`); the plateau rule below is only for the probe.
 
     ## Why is this bad?
     A model that predicts (almost) one class scores exactly that class's share of the data:
@@ -477,7 +482,52 @@ def collapsed_predictions(training_probe, *, max_share: float = 0.95, min_excess
     Fix the cause the other findings name; if the classes are imbalanced, also weight the
     loss (`CrossEntropyLoss(weight=...)`) or resample the training set.
     """
-    run = training_probe
+    limits = {"max_share": max_share, "min_excess": min_excess, "chance_margin": chance_margin}
+    found = _trained_collapse(trained_weights, **limits) if trained_weights is not None else ()
+    yield from with_trained(trained_weights, found, lambda: _probe_collapse(
+        training_probe, **limits, min_progress=min_progress, stalled_progress=stalled_progress))
+
+
+def _collapsed(share, true_share, balanced, n_classes, *, max_share, min_excess, chance_margin) -> tuple[bool, bool]:
+    """(collapsed, at chance): one class takes ``max_share`` of the predictions and either holds ``min_excess``
+    fewer of the labels or the balanced accuracy is within ``chance_margin`` of 1/K."""
+    at_chance = balanced is not None and n_classes >= 2 and balanced <= 1.0 / n_classes + chance_margin
+    return share >= max_share and (share - true_share >= min_excess or at_chance), at_chance
+
+
+def _trained_collapse(trained, *, max_share, min_excess, chance_margin):
+    """T105 on the trained weights: their eval-mode predictions on the test split (else the training slice)."""
+    split = trained.judged
+    if split.n < 10 or split.nonfinite_outputs:
+        return  # too few to count, or NaN outputs: no class is predicted
+    top, top_n = split.top
+    share, true_share = split.top_share, split.true_share(top)
+    k = len(split.true_counts)
+    collapsed, at_chance = _collapsed(share, true_share, split.balanced_accuracy, k, max_share=max_share,
+                                      min_excess=min_excess, chance_margin=chance_margin)
+    if not collapsed:
+        return
+    where = "test" if split.split == "test" else "training"
+    yield Finding(
+        message=f"The trained weights ({trained.source}) predict (almost) only class {top}: in eval mode they "
+                f"assign {top_n} of {split.n} {where} samples ({pct(share)}) to it, while {pct(true_share)} belong "
+                f"there, so their accuracy ({pct(split.accuracy)}) is just that class's share"
+                + (f" and their balanced accuracy ({pct(split.balanced_accuracy)}) is chance for {k} classes"
+                   if at_chance else "") + ".",
+        evidence={"weights": trained.label, "trained": trained.summary(), "split": where,
+                  "predicted_counts": {str(c): v for c, v in split.predicted_counts.items()},
+                  "true_counts": {str(c): v for c, v in split.true_counts.items()}, "top_class": top,
+                  "top_share": round(share, 4), "true_share": round(true_share, 4), "accuracy": split.accuracy,
+                  "balanced_accuracy": None if split.balanced_accuracy is None else round(split.balanced_accuracy, 4),
+                  "chance": round(1.0 / max(1, k), 4), "train_split": trained.train.to_dict(),
+                  "max_share": max_share, "min_excess": min_excess, "chance_margin": chance_margin},
+        fix="The checkpoint learned the class frequencies, not the signal. Fix the cause the other findings name "
+            "(input scale, learning rate, labels, BatchNorm statistics) and retrain; evaluate it on data "
+            "preprocessed exactly as in training; for imbalanced classes also weight the loss or resample.")
+
+
+def _probe_collapse(run, *, max_share, min_excess, chance_margin, min_progress, stalled_progress):
+    """T105 on the training probe (fresh weights)."""
     require_steps(run)
     if run.nonfinite:
         raise Skip("the training probe's loss became non-finite (T203); its predictions are meaningless")
@@ -490,8 +540,9 @@ def collapsed_predictions(training_probe, *, max_share: float = 0.95, min_excess
     true_share = run.true_counts.get(top, 0) / max(1, sum(run.true_counts.values()))
     chance = 1.0 / max(1, len(run.true_counts))
     balanced = run.balanced_accuracy
-    at_chance = balanced is not None and len(run.true_counts) >= 2 and balanced <= chance + chance_margin
-    if share < max_share or (share - true_share < min_excess and not at_chance):
+    collapsed, at_chance = _collapsed(share, true_share, balanced, len(run.true_counts), max_share=max_share,
+                                      min_excess=min_excess, chance_margin=chance_margin)
+    if not collapsed:
         return
     progress = run.recent_progress()
     if progress is not None and progress >= min_progress:

@@ -8,13 +8,14 @@ from cnndoctor.errors import Skip
 from cnndoctor.findings import Finding, Severity
 from cnndoctor.registry import check
 
-from ._probes import g, is_stuck, pct, require_complete, require_steps
+from ._probes import g, is_stuck, pct, require_complete, require_steps, with_trained
 
 __all__ = [
     "dead_units",
     "exploding_gradients",
     "generalization_gap",
     "lr_too_high",
+    "lr_decayed_to_zero",
     "lr_too_low",
     "non_finite_loss",
     "train_eval_gap",
@@ -362,11 +363,13 @@ def vanishing_gradients(training_probe, *, min_ratio: float = 1e-3):
 
 
 @check("T206", "dead-units", "warning")
-def dead_units(training_probe, *, max_dead_fraction: float = 0.5):
+def dead_units(training_probe, trained_weights, *, max_dead_fraction: float = 0.5):
     """## What it does
     Records every ReLU in the model — `nn.ReLU` modules and `F.relu`/`torch.relu` calls in
     `forward` — on a slice of the training data after the training probe, and counts, per
-    ReLU, the channels that output 0 for every sample and every time step.
+    ReLU, the channels that output 0 for every sample and every time step. With trained
+    weights (`--weights`, `reinit=False`) it counts the same on those weights in eval mode,
+    reported apart (evidence `weights`).
 
     ## Why is this bad?
     A unit that never activates passes no signal and gets no gradient, so it never recovers.
@@ -381,44 +384,76 @@ def dead_units(training_probe, *, max_dead_fraction: float = 0.5):
     Lower the learning rate, scale the input, initialise with Kaiming (the default for
     `Conv1d`) and zero biases; `LeakyReLU` keeps a gradient for inactive units.
     """
-    run = training_probe
-    require_steps(run)
-    if run.nonfinite:
-        raise Skip("the training probe's loss became non-finite (T203): NaN activations are not dead units")
-    units = run.units_end
-    if units is None or not units.layers:
-        raise Skip("the model has no ReLU (module or F.relu call) to observe")
+    trained = trained_weights
+    found = []
+    dead = _dead_layers(trained.units, max_dead_fraction) if trained is not None and trained.units else None
+    if dead is not None:
+        all_dead, worst, detail, rest = dead
+        found.append(Finding(
+            message=f"Most ReLU units of the trained weights ({trained.source}) are dead on the data: {detail} on "
+                    f"{trained.train.n} training samples in eval mode{rest}.",
+            evidence={"weights": trained.label, "trained": trained.summary(), "per_layer": trained.units.to_dict(),
+                      "max_dead_fraction": max_dead_fraction, "all_dead_layers": all_dead,
+                      "samples": trained.train.n, "layer": worst},
+            severity=Severity.ERROR if all_dead else None,
+            severity_reason="raised from warning: every unit of a layer is dead" if all_dead else None,
+            fix="Units that never fire stopped learning during training: retrain with a lower learning rate and "
+                "scaled input, Kaiming initialisation with zero biases, or LeakyReLU; check that the data is "
+                "preprocessed as it was in training."))
+    yield from with_trained(trained, found, lambda: _probe_dead_units(training_probe, max_dead_fraction))
+
+
+def _dead_layers(units, max_dead_fraction: float):
+    """(all-dead layers, the worst layer, its words, what else) when some ReLU layer has most channels dead."""
     fractions = units.fractions()
     bad = {name: f for name, f in fractions.items() if f > max_dead_fraction}
     if not bad:
-        return
+        return None
     all_dead = [name for name, f in bad.items() if f >= 1.0]
     worst = max(bad, key=bad.get)
     i = units.layers.index(worst)
     detail = f"in {worst}, {units.dead[i]} of {units.units[i]} channels never activate"
     more = f" ({len(bad) - 1} more layers have most units dead)" if len(bad) > 1 else ""
     tail = ": nothing passes that layer, so the output no longer depends on the input" if all_dead else ""
+    return all_dead, worst, detail, f"{more}{tail}"
+
+
+def _probe_dead_units(run, max_dead_fraction: float):
+    """T206 on the training probe (fresh weights)."""
+    require_steps(run)
+    if run.nonfinite:
+        raise Skip("the training probe's loss became non-finite (T203): NaN activations are not dead units")
+    units = run.units_end
+    if units is None or not units.layers:
+        raise Skip("the model has no ReLU (module or F.relu call) to observe")
+    dead = _dead_layers(units, max_dead_fraction)
+    if dead is None:
+        return
+    all_dead, worst, detail, rest = dead
     yield Finding(
         message=f"Most ReLU units are dead after the training probe: {detail} on {run.n_eval_train} training "
-                f"samples{more}{tail}.",
+                f"samples{rest}.",
         evidence={"probe": run.summary(),
                   "per_layer": units.to_dict(), "at_start": run.units_start.to_dict() if run.units_start else None,
                   "max_dead_fraction": max_dead_fraction, "all_dead_layers": all_dead, "samples": run.n_eval_train,
                   "lr": run.lr, "steps": run.steps, "layer": worst},
         severity=Severity.ERROR if all_dead else None,
+        severity_reason="raised from warning: every unit of a layer is dead" if all_dead else None,
         fix="Lower the learning rate, scale the input, and use Kaiming initialisation with zero biases; LeakyReLU "
             "keeps a gradient for inactive units.")
 
 
 @check("T207", "train-eval-gap", "warning")
-def train_eval_gap(train_eval_gap, *, max_discrepancy: float = 0.5, min_batches: int = 4):
+def train_eval_gap(train_eval_gap, trained_weights, *, max_discrepancy: float = 0.5, min_batches: int = 4):
     """## What it does
     Takes the training probe's final weights and runs the same training samples through the
     model twice: in train mode (BatchNorm normalising with the statistics of batches of your
     batch size) and in eval mode (BatchNorm using running statistics, here re-estimated with
     the final weights so a mere lag does not count). It measures how far apart the two
     outputs are, relative to how much the outputs differ from one sample to the next.
-    Dropout is left off in both passes: its train/eval difference is by design.
+    Dropout is left off in both passes: its train/eval difference is by design. With trained
+    weights (`--weights`, `reinit=False`) it compares them the same way, but with the running
+    statistics they carry, as `model.eval()` uses them (reported apart, evidence `weights`).
 
     ## Why is this bad?
     Training optimises the train-mode function; accuracy on the test split is measured with
@@ -439,7 +474,39 @@ def train_eval_gap(train_eval_gap, *, max_discrepancy: float = 0.5, min_batches:
     Train BatchNorm with batches of at least 16-32 (accumulate gradients if memory is short),
     or replace it with GroupNorm/LayerNorm, which do not depend on the batch.
     """
-    gap = train_eval_gap
+    found = _trained_gap(trained_weights, max_discrepancy, min_batches) if trained_weights is not None else ()
+    yield from with_trained(trained_weights, found,
+                            lambda: _probe_gap(train_eval_gap, max_discrepancy, min_batches))
+
+
+def _trained_gap(trained, max_discrepancy: float, min_batches: int):
+    """T207 on the trained weights: train mode (batch statistics) vs eval mode with their own running statistics."""
+    gap = trained.mode_gap
+    if gap is None or gap.batches < min_batches or gap.lag_discrepancy is None:
+        return
+    if gap.lag_discrepancy < max_discrepancy:
+        return
+    accuracy = (f" (accuracy on those samples {pct(gap.train_mode_accuracy)} in train mode, "
+                f"{pct(gap.eval_mode_accuracy)} in eval mode)" if gap.train_mode_accuracy is not None else "")
+    yield Finding(
+        message=f"The trained weights ({trained.source}) compute a different function in eval mode than in train "
+                f"mode: on {gap.batches} batches of {gap.batch_size} training samples, outputs with BatchNorm's "
+                f"running statistics differ from those with batch statistics by {gap.lag_discrepancy:.2f} of their "
+                f"sample-to-sample spread{accuracy}.",
+        evidence={"weights": trained.label, "trained": trained.summary(),
+                  "discrepancy": round(gap.lag_discrepancy, 4), "max_discrepancy": max_discrepancy,
+                  "discrepancy_with_recalibrated_stats": None if gap.discrepancy is None
+                  else round(gap.discrepancy, 4),
+                  "train_mode_accuracy": gap.train_mode_accuracy, "eval_mode_accuracy": gap.eval_mode_accuracy,
+                  "recalibrated_eval_accuracy": gap.recalibrated_accuracy, "train_mode_loss": gap.train_mode_loss,
+                  "eval_mode_loss": gap.eval_mode_loss, "batch_size": gap.batch_size, "batchnorm_layers": gap.layers,
+                  "min_batches": min_batches},
+        fix="If the running statistics do not match the data (T301), re-estimate them on data preprocessed as in "
+            "training; if the gap stays after re-estimating, train with larger batches or GroupNorm/LayerNorm.")
+
+
+def _probe_gap(gap, max_discrepancy: float, min_batches: int):
+    """T207 on the training probe's final weights (fresh weights, running statistics re-estimated)."""
     if gap.batches < min_batches:
         raise Skip(f"only {gap.batches} whole batch(es) of {gap.batch_size} in the training samples evaluated; "
                    f"the comparison needs at least {min_batches}")
@@ -467,11 +534,12 @@ def train_eval_gap(train_eval_gap, *, max_discrepancy: float = 0.5, min_batches:
 
 
 @check("T208", "generalization-gap", "warning")
-def generalization_gap(training_probe, *, min_fit: float = 0.5, min_margin: float = 0.05):
+def generalization_gap(training_probe, trained_weights, *, min_fit: float = 0.5, min_margin: float = 0.05):
     """## What it does
     Compares, after the training probe, the accuracy on a slice of the training split with
     the accuracy on the test split, both in eval mode, against chance (the majority class's
-    share of each split).
+    share of each split). With trained weights (`--weights`, `reinit=False`) it compares
+    theirs the same way (reported apart, evidence `weights`).
 
     ## Why is this bad?
     When the probe clearly fits the training data (at least `min_fit`, half of the way from
@@ -489,7 +557,44 @@ def generalization_gap(training_probe, *, min_fit: float = 0.5, min_margin: floa
     same preprocessing and scaling (fitted on train), and that both splits encode labels the
     same way.
     """
-    run = training_probe
+    found = _trained_generalization(trained_weights, min_fit, min_margin) if trained_weights is not None else ()
+    yield from with_trained(trained_weights, found,
+                            lambda: _probe_generalization(training_probe, min_fit, min_margin))
+
+
+def _no_transfer(train_accuracy, train_chance, test_accuracy, test_chance, n, min_fit, min_margin):
+    """(fits training yet at chance on test, fit, margin): the fit is the way from chance to 100% on training."""
+    fit = (train_accuracy - train_chance) / (1 - train_chance) if train_chance < 1 else 0.0
+    margin = max(min_margin, 2 * math.sqrt(test_chance * (1 - test_chance) / n))
+    return fit >= min_fit and test_accuracy <= test_chance + margin, fit, margin
+
+
+def _trained_generalization(trained, min_fit: float, min_margin: float):
+    """T208 on the trained weights: eval-mode accuracy on the training slice vs the test split."""
+    train, test = trained.train, trained.test
+    if test is None or not test.n or test.accuracy is None or train.accuracy is None or not train.n:
+        return
+    test_chance = max(test.true_counts.values()) / test.n
+    train_chance = max(train.true_counts.values()) / train.n
+    gap, fit, margin = _no_transfer(train.accuracy, train_chance, test.accuracy, test_chance, test.n, min_fit,
+                                    min_margin)
+    if not gap:
+        return
+    yield Finding(
+        message=f"The trained weights ({trained.source}) fit the training split but stay at chance on the test "
+                f"split: {pct(train.accuracy)} on training samples and {pct(test.accuracy)} on test samples, where "
+                f"always predicting the majority class gives {pct(test_chance)}.",
+        evidence={"weights": trained.label, "trained": trained.summary(), "train_accuracy": train.accuracy,
+                  "test_accuracy": test.accuracy, "test_chance": test_chance, "train_chance": train_chance,
+                  "fit": round(fit, 4), "min_fit": min_fit, "margin": round(margin, 4), "test_samples": test.n,
+                  "train_samples": train.n},
+        fix="Check that the test labels are aligned with their series and that the test split gets the same "
+            "preprocessing (fitted on train) and label encoding; if they do, the model memorised the training "
+            "set: regularise, augment or stop earlier.")
+
+
+def _probe_generalization(run, min_fit: float, min_margin: float):
+    """T208 on the training probe (fresh weights)."""
     require_steps(run)
     if run.nonfinite:
         raise Skip("the training probe's loss became non-finite (T203)")
@@ -498,9 +603,9 @@ def generalization_gap(training_probe, *, min_fit: float = 0.5, min_margin: floa
     n = run.n_eval_held_out
     chance = max(run.true_counts.values()) / n if run.true_counts else 0.0
     train_chance = run.train_majority if run.train_majority is not None else chance
-    fit = (run.train_accuracy - train_chance) / (1 - train_chance) if train_chance < 1 else 0.0
-    margin = max(min_margin, 2 * math.sqrt(chance * (1 - chance) / n))
-    if fit < min_fit or run.held_out_accuracy > chance + margin:
+    gap, fit, margin = _no_transfer(run.train_accuracy, train_chance, run.held_out_accuracy, chance, n, min_fit,
+                                    min_margin)
+    if not gap:
         return
     yield Finding(
         message=f"The probe learns the training split but stays at chance on the test split: after {run.steps} steps "
@@ -512,3 +617,58 @@ def generalization_gap(training_probe, *, min_fit: float = 0.5, min_margin: floa
                   "test_samples": n, "train_samples": run.n_eval_train, "steps": run.steps},
         fix="Check that the test labels are aligned with their series, and that the test split gets the same "
             "preprocessing (fitted on train) and label encoding as the training split.")
+
+
+@check("T209", "lr-decayed-to-zero", "warning")
+def lr_decayed_to_zero(training_probe, *, min_fraction: float = 1e-3, min_share: float = 0.2):
+    """## What it does
+    Follows the learning rate your optimizer actually applied at every step of your own
+    training run (recorded by `cnndoctor.watch` and the Lightning and Keras callbacks: the
+    probes train at a constant lr, so this check only speaks for a watched run) and finds
+    where a scheduler drove it to about zero.
+
+    ## Why is this bad?
+    Once the lr is a tiny fraction of its peak, every update is that much smaller: the
+    weights stop moving, the loss stops improving, and the remaining epochs are wasted —
+    "training stalls after epoch 3". The usual cause is a scheduler stepped per batch
+    where it was meant per epoch (`StepLR(step_size=1, gamma=0.1)` called in the batch
+    loop reaches 1e-10 within ten batches), or a decay too fast for the run's length. It
+    fires when the lr has stayed below `min_fraction` (1e-3) of its peak for at least
+    `min_share` (20%) of the steps seen; an annealing schedule that reaches zero only on
+    its very last steps stays below that share.
+
+    ## Example
+    `scheduler = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)` with
+    `scheduler.step()` after every batch: after 30 batches the lr is 1e-9 of its start.
+
+    ## Fix
+    Step epoch-based schedulers once per epoch (or size them in batches), raise the decay
+    factor, or set a floor (`eta_min` of CosineAnnealingLR, `min_lr` of ReduceLROnPlateau).
+    """
+    lrs = training_probe.lrs
+    if not lrs:
+        return  # a constant lr (the probes') cannot decay
+    peak = max(lrs)
+    if not peak > 0:
+        raise Skip("the learning rate was 0 from the start (T103 reports parameters with lr 0)")
+    at = lrs.index(peak)
+    low = 0
+    for value in reversed(lrs[at:]):
+        if value > min_fraction * peak:
+            break
+        low += 1
+    if low == 0 or low < min_share * len(lrs):
+        return
+    since = len(lrs) - low + 1
+    yield Finding(
+        message=f"Your scheduler drove the learning rate to about zero: it peaked at {g(peak)} at step {at + 1} and "
+                f"is {g(lrs[-1])} now, below {g(min_fraction)} of the peak since step {since} — the last {low} of "
+                f"{len(lrs)} steps. The weights hardly move any more, so the loss cannot improve however long "
+                "training runs.",
+        evidence={"peak_lr": peak, "peak_step": at + 1, "last_lr": lrs[-1], "below_since_step": since,
+                  "steps_below": low, "steps": len(lrs), "min_fraction": min_fraction, "min_share": min_share,
+                  "probe": training_probe.summary()},
+        fix="Step epoch-based schedulers once per epoch (not per batch), slow the decay, or give the schedule a "
+            "floor (eta_min, min_lr).",
+        snippet="for epoch in range(epochs):\n    for xb, yb in loader:\n        ...\n        optimizer.step()\n"
+                "    scheduler.step()   # once per epoch")

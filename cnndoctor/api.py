@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
-import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from .diagnosis.order import (
 from .diagnosis.verify import verify_fixes
 from .errors import InputError
 from .findings import CheckOutcome, Severity, Status
+from .guard.user_warnings import capture_warnings, within_capture
 from .keras.support import momentum_note
 from .load.batch_order import batch_order_for
 from .load.data import Data, data_from_arrays, load_data
@@ -36,7 +35,10 @@ from .load.outputs import describe_choice
 from .load.settings import run_settings
 from .load.subject import Subject, make_subject
 from .load.torch_data import DEFAULT_MAX_SAMPLES, arrays_from_torch, is_torch_data, read_loader_batches
+from .load.weights import trained_for
 from .probes.budget import BUDGETS, DEFAULT_BUDGET
+from .probes.threads import choose_threads
+from .progress import progress_display
 from .registry import all_checks, select_checks
 from .report import Report
 from .reporters.plots import report_figures
@@ -89,6 +91,16 @@ def _loop_settings(train, *, seed: int = 0) -> dict:
     return out
 
 
+def _beyond_memory(X_train, X_test, memory_budget) -> bool:
+    """A memmap or dask array (never loaded unasked), or arrays larger than the memory budget together."""
+    from .load.big import is_lazy, parse_memory_budget
+
+    xs = [X for X in (X_train, X_test) if X is not None]
+    if any(is_lazy(X) for X in xs):
+        return True
+    return sum(int(getattr(X, "nbytes", 0)) for X in xs) > parse_memory_budget(memory_budget)
+
+
 def _target_kind(model) -> str:
     import torch
 
@@ -102,12 +114,16 @@ def _target_kind(model) -> str:
                      f"not a {type(model).__name__}.")
 
 
+@within_capture  # the warnings of the user's Dataset and constructor join the report's, off stderr
 def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, batch_size=None,
-             preprocess=None, train_step=None, device: str = DEFAULTS["device"], select=None, ignore=None,
+             preprocess=None, fit_preprocess=None, train_step=None, device: str = DEFAULTS["device"],
+             select=None, ignore=None,
              budget: str = DEFAULTS["budget"], seed: int = DEFAULTS["seed"], progress: bool = True,
              layout: str = DEFAULTS["layout"],
              model_args: dict | None = None, groups=None, thresholds: dict | None = None,
-             max_samples: int = DEFAULT_MAX_SAMPLES, figures: bool = True, output=None) -> Report:
+             max_samples: int = DEFAULT_MAX_SAMPLES, figures: bool = True, output=None, weights=None,
+             reinit: bool = True, memory_budget=DEFAULTS["memory_budget"],
+             scheduler: str | None = DEFAULTS["scheduler"]) -> Report:
     """Diagnose ``model`` on ``train`` (and ``test``) data; the model's weights are never changed.
 
     ``model`` is an ``nn.Module`` (deep-copied and re-initialised for every probe), a model class
@@ -123,8 +139,24 @@ def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, 
     ``val_dataloader()`` (else ``test_dataloader()``) the test data; a LightningModule ``model`` is
     trained with its own ``training_step``, loss and ``configure_optimizers`` (``cnndoctor.load.lightning``).
     ``thresholds`` is ``{code or name: {parameter: value}}``, checked against each check's parameters.
+    ``preprocess`` is a function ``X -> X`` applied to each split, or a transformer with ``fit`` and
+    ``transform`` (a scikit-learn transformer or ``Pipeline``), which cnndoctor fits (a clone of it) on the
+    training split and applies to every split; ``fit_preprocess(X_train)`` returns the function applied to
+    every split. Both see the arrays as stored (``(N, C, L)`` stays three-dimensional).
     ``output`` says which element of a tuple/list/dict that ``forward`` returns is the logits (an
     index or a key); without it the rule in ``cnndoctor.load.outputs`` decides.
+    ``progress`` shows which check runs and how many are done: in a notebook one output updated in place
+    (collapsed to one line at the end), on a terminal a status line on stderr; ``progress=False`` shows
+    nothing (``cnndoctor.progress``). Warnings raised while your code runs go in ``report.warnings``,
+    attributed, instead of being printed (``cnndoctor.guard.user_warnings``).
+    ``weights`` (a checkpoint path or a state_dict) and ``reinit=False`` (an ``nn.Module``'s current weights)
+    add an evaluation of the trained weights as they are (collapsed predictions, dead units, BatchNorm
+    running statistics, train/eval gaps) next to the fresh-weight probes; the module is copied, never changed
+    (``cnndoctor.load.weights``).
+    Data larger than ``memory_budget`` (bytes or ``"2GB"``; default 2 GiB), and any numpy memmap or
+    ``dask.array`` X, is never loaded whole (``cnndoctor.load.big``): the data statistics run over every row
+    chunk by chunk on ``scheduler`` (``None``: a Dask LocalCluster of 2 workers when dask is installed; ``"sync"``:
+    this process; or a Dask scheduler's address), the rest on a seeded stratified sample, and the report says so.
     """
     notes: list[str] = []
     loader_batch = train_rows = None
@@ -132,7 +164,7 @@ def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, 
         if test is not None or groups is not None:
             raise InputError("When train is a path, the file (or UCR pair) must hold both splits; pass test=None "
                              "and groups=None.")
-        data = load_data(train, seed=seed)
+        data = load_data(train, seed=seed, memory_budget=memory_budget, budget=budget, scheduler=scheduler)
     else:
         if is_lightning_datamodule(train):  # its train/val dataloaders, sampled as DataLoaders are
             train, test, datamodule_note = datamodule_loaders(train, test)
@@ -143,12 +175,21 @@ def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, 
         loader_batch = loader_batch or test_batch
         g_train, g_test = _pair(groups, "groups") if groups is not None else (None, None)
         source = "DataLoader/Dataset" if notes else "arrays"
-        data = data_from_arrays(X_train, y_train, X_test, y_test, groups_train=g_train, groups_test=g_test,
-                                source=source, seed=seed)
+        if _beyond_memory(X_train, X_test, memory_budget):  # stays where it is; a sample is loaded
+            from .load.big import data_from_parts
+
+            parts = {"X_train": X_train, "y_train": y_train, "groups_train": g_train, "groups_test": g_test,
+                     **({"X_test": X_test, "y_test": y_test} if X_test is not None else {})}
+            data = data_from_parts({k: v for k, v in parts.items() if v is not None}, source, seed=seed,
+                                   memory_budget=memory_budget, budget=budget, scheduler=scheduler)
+        else:
+            data = data_from_arrays(X_train, y_train, X_test, y_test, groups_train=g_train, groups_test=g_test,
+                                    source=source, seed=seed)
         data.notes[:0] = notes
     kind = _target_kind(model)
     name = getattr(model, "__name__", type(model).__name__)
-    options = {"loss_fn": loss_fn, "optimizer": optimizer, "preprocess": preprocess, "train_step": train_step}
+    options = {"loss_fn": loss_fn, "optimizer": optimizer, "preprocess": preprocess,
+               "fit_preprocess": fit_preprocess, "train_step": train_step}
     options.update(_loop_settings(train, seed=seed))
     use_loader_batch = batch_size is None and loader_batch is not None
     subject = make_subject(model, kind, data, name=name, options=options, model_args=model_args, lr=lr,
@@ -157,8 +198,11 @@ def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, 
                            options_source="diagnose() argument", output=output)
     if use_loader_batch:
         subject.settings_source["batch_size"] = "DataLoader"
+    subject.trained = trained_for(subject, model, kind, weights=weights, reinit=reinit)
+    if subject.trained is not None:
+        subject.settings_source["weights"] = "diagnose() argument"
     if subject.loader_batches is not None:  # the probes replay the user's own batch order (D205's consequence)
-        split_off = data.test_name == "split"  # cnndoctor split the rows: they no longer map onto the Dataset
+        split_off = data.split_by_cnndoctor  # cnndoctor split the rows: they no longer map onto the Dataset
         subject.batch_order, order_note = batch_order_for(subject.loader_batches, None if split_off else train_rows,
                                                           len(data.X_train), subject.batch_size)
         if order_note:
@@ -169,21 +213,6 @@ def diagnose(model, train, test=None, *, loss_fn=None, optimizer=None, lr=None, 
     return run_diagnosis(subject, select=select, ignore=ignore, budget=budget, progress=progress,
                          thresholds=thresholds, model_file=model_file, model_line=model_line, figures=figures,
                          sources=sources)
-
-
-@contextmanager
-def _progress(enabled: bool):
-    """A transient status line on stderr, only when stderr is a terminal."""
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-
-    from .reporters.terminal import force_terminal_for
-
-    console = Console(stderr=True, force_terminal=force_terminal_for(sys.stderr))
-    with console.status("cnndoctor: starting") as status:
-        yield lambda text: status.update(f"cnndoctor: {text}")
 
 
 def _subject_summary(ctx: Context, data: Data, subject: Subject, *, budget: str,
@@ -200,25 +229,36 @@ def _subject_summary(ctx: Context, data: Data, subject: Subject, *, budget: str,
         fed = f"{shape}, {feed.transform}" if feed.ok else f"{shape}, forward pass fails"
     loss = ctx.loss if ctx.has("loss") else None
     return {
-        "model": subject.model_name, "data": data.source, "n_train": int(len(data.X_train)),
-        # the file the data came from, for annotations of data findings (None for arrays and torch data)
-        "data_file": data.source if Path(str(data.source)).is_file() else None,
-        "n_test": int(len(data.X_test)) if data.X_test is not None else 0, "test_name": data.test_name,
+        "model": subject.model_name, "data": data.source, "n_train": int(data.n_train_rows),
+        # the file the data came from, for annotations of data findings (None for arrays and torch data);
+        # relative to the working directory when inside it, as the model file is (CI paths are repo-relative)
+        "data_file": display_path(data.source) if Path(str(data.source)).is_file() else None,
+        # the test split as the report names it: "test", "val", or "held-out" when cnndoctor split X itself
+        # (test_label adds its share: "held-out (20% of X)")
+        "n_test": int(data.n_test_rows), "test_name": data.held_out.noun, "test_label": data.held_out.title,
         "channels": int(channels), "length": int(length), "classes": subject.labels.n_classes,
         "label_kind": subject.labels.kind, "layout": fed, "stored_layout": layout.name,
         "device": subject.device, "seed": subject.seed, "lr": subject.lr, "batch_size": subject.batch_size,
         "loss": loss.name if loss else None,
         "optimizer": _optimizer_name(subject),
         "settings_source": dict(subject.settings_source), "model_arguments": dict(subject.model_arguments),
-        "preprocess": subject.preprocess is not None, "train_step": subject.train_step is not None,
+        "preprocess": subject.has_preprocess, "train_step": subject.train_step is not None,
         "constructor_arguments": [a.to_dict() for a in subject.constructor_arguments],
         "output": dict(subject.output_choice) if subject.output_choice else None,
         "optimizer_settings": (subject.optimizer_settings.to_dict() if subject.optimizer_settings is not None
                                else None),
-        "settings": run_settings(subject, loss=loss, fed=fed, budget=budget,
+        "settings": run_settings(subject, loss=loss, fed=fed, budget=budget, threads=_threads_setting(subject),
                                  sources={**sources, "layout": sources.get("layout", "default")
                                           if subject.layout != "auto" else "data (inferred)"}),
     }
+
+
+def _threads_setting(subject: Subject) -> tuple[int, str] | None:
+    """The probes' torch thread count and where it came from; None on an accelerator (left as it is)."""
+    if not str(subject.device).startswith("cpu"):
+        return None
+    choice = choose_threads(device=subject.device)
+    return choice.threads, choice.source
 
 
 def _optimizer_name(subject: Subject) -> str:
@@ -248,20 +288,26 @@ def run_diagnosis(subject: Subject, *, select=None, ignore=None, budget: str = D
                   progress: bool = True, verbose: bool = False, thresholds: dict | None = None,
                   model_file: str | None = None, model_line: int | None = None,
                   config_file: str | Path | None = None, figures: bool = True,
-                  sources: dict[str, str] | None = None) -> Report:
+                  sources: dict[str, str] | None = None, provided: dict[str, Any] | None = None,
+                  observed: tuple = (), verify: bool = True) -> Report:
     """Run the selected checks on ``subject`` and assemble the report.
 
     ``model_file``/``model_line`` say where the model is defined (CI annotations point there);
     ``config_file`` is the pyproject.toml the settings came from, if any; ``sources`` says where
     the run options (device, seed, budget, layout) came from, for the report's settings block.
+    Live mode (``cnndoctor.live.report``) passes ``provided`` facts (the user's run as ``training_probe``,
+    ``FactUnavailable`` for the fresh probes it replaces), ``observed`` findings seen during the run (their
+    checks are marked failed) and ``verify=False`` (no fix is re-probed: the evidence is the user's run).
     """
     if budget not in BUDGETS:
         raise InputError(f"Unknown budget {budget!r}; use one of {', '.join(BUDGETS)}.")
     start = time.perf_counter()
     thresholds = validate_thresholds(thresholds, where="thresholds")
     specs, waived = _selection(select, ignore)
-    with _progress(progress) as update:
+    with progress_display(progress) as update, capture_warnings() as warned:
         ctx = Context(subject, budget=budget, progress=update, verbose=verbose, thresholds=thresholds)
+        for name, value in (provided or {}).items():
+            ctx.provide(name, value)
         for note in subject.notes:
             ctx.note(note)
         keras_note = momentum_note(subject)
@@ -271,19 +317,26 @@ def run_diagnosis(subject: Subject, *, select=None, ignore=None, budget: str = D
             ctx.note(f"Settings from [tool.cnndoctor] in {display_path(config_file)}; command-line options "
                      "override them.")
         findings, outcomes = run_checks(ctx, specs, thresholds=thresholds, progress=update)
+        if observed:
+            findings, outcomes = _with_observed(findings, outcomes, observed)
         output_note = describe_choice(subject.output_choice)
         if output_note:
             ctx.note(output_note)
         rule = ChanceRule.for_thresholds(thresholds)
         probe = _probe_summary(ctx)
         probe_at_chance = bool(at_chance(probe, rule))  # then L103 explains what learning only the priors causes
-        findings, fix_runs = verify_fixes(ctx, order_findings(findings, probe_at_chance=probe_at_chance))
+        findings = order_findings(findings, probe_at_chance=probe_at_chance)
+        findings, fix_runs, combined = verify_fixes(ctx, findings) if verify else (findings, {}, None)
         # warnings the probe refutes become info (after verification: a verified gain keeps a warning)
         findings = order_findings(lower_refuted(findings, probe, rule), probe_at_chance=probe_at_chance)
         consequence = _consequence(ctx, findings, probe, rule)
         findings = escalate(findings, consequence)
         summary = _subject_summary(ctx, subject.data, subject, budget=budget, sources=dict(sources or {}))
-        figures = report_figures(ctx, fix_runs, findings) if figures else []
+        lr_advice = _lr_range_summary(ctx)
+        figures = report_figures(ctx, fix_runs, findings, outcomes, lr_advice) if figures else []
+    overflow = warned.overflow_note()
+    if overflow:
+        ctx.note(overflow)
     summary.update(model_file=model_file, model_line=model_line,
                    config=display_path(config_file) if config_file is not None else None)
     if waived:
@@ -291,12 +344,24 @@ def run_diagnosis(subject: Subject, *, select=None, ignore=None, budget: str = D
         outcomes = sorted([*outcomes, *waived], key=lambda o: order.get(o.code, len(order)))
     diagnosis = build_diagnosis(findings, subject.labels,
                                 reference=ctx.get("reference") if ctx.computed("reference") else None,
-                                probe=probe, consequence=consequence)
+                                probe=probe, consequence=consequence, combined=combined)
     trace = ctx.shape_trace.to_dict() if ctx.computed("feed") else None
     timings = {f"fact:{k}": v for k, v in ctx.timings.items()}
     timings["total"] = time.perf_counter() - start
     return Report(__version__, summary, diagnosis, findings, outcomes, timings, trace, list(ctx.notes), figures,
-                  lr_range=_lr_range_summary(ctx))
+                  lr_range=lr_advice, warnings=warned.to_list())
+
+
+def _with_observed(findings: list, outcomes: list, observed) -> tuple[list, list]:
+    """Findings observed outside the checks (live mode) added, each replacing its check's own, which is
+    marked failed: the check could not judge what was seen (its probes did not run)."""
+    codes = {f.code for f in observed}
+    findings = [f for f in findings if f.code not in codes] + list(observed)
+    seen = {o.code for o in outcomes}
+    outcomes = [CheckOutcome(o.code, o.name, Status.FAILED, o.seconds, "observed in your training run")
+                if o.code in codes else o for o in outcomes]
+    return findings, outcomes + [CheckOutcome(f.code, f.name, Status.FAILED, 0.0, "observed in your training run")
+                                 for f in observed if f.code not in seen]
 
 
 def _probe_summary(ctx: Context) -> dict | None:

@@ -1,4 +1,4 @@
-"""The command line: ``cnndoctor run | list | explain | docs``.
+"""The command line: ``cnndoctor run | report | list | explain | docs``.
 
 Exit codes (as ruff and mypy): 0 no finding at or above ``--fail-on``; 1 such findings;
 2 usage, configuration, input or internal error. Settings come from ``[tool.cnndoctor]`` in the
@@ -17,6 +17,7 @@ from ._version import __version__
 from .config import DEFAULTS, FORMATS, LAYOUTS, RUN_OPTIONS
 from .errors import InputError, UserCodeError
 from .guard.timeout import BUDGET_TIMEOUTS, DiagnosisTimeout
+from .guard.user_warnings import within_capture
 from .probes.budget import BUDGETS
 from .report import FAIL_ON
 
@@ -31,6 +32,15 @@ def _timeout(text: str) -> float:
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a number of seconds ≥ 0 (0: no limit), got {text!r}")
     return value
+
+
+def _memory_budget(text: str) -> int:
+    from .load.big import parse_memory_budget
+
+    try:
+        return parse_memory_budget(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("model", help="model.py, or model.py:Name to pick a class, function or instance")
     run.add_argument("data", help="data.npz with X_train/y_train and X_test/y_test (or X/y); or a UCR/UEA pair "
                                   "<Name>_TRAIN/<Name>_TEST (.ts, .tsv, .csv, .txt) given as its folder, "
-                                  "path/to/<Name> or either file; or one such file (split 80/20)")
+                                  "path/to/<Name> or either file; or one such file (split 80/20); or a folder "
+                                  "or prefix of .npy files (X_train.npy, y_train.npy, ...; memory-mapped) or a "
+                                  ".zarr store")
     run.add_argument("--select", action="append", help="codes, prefixes or names to run (comma-separated)")
     run.add_argument("--ignore", action="append", help="codes, prefixes or names to skip (comma-separated)")
     run.add_argument("--fail-on", choices=FAIL_ON,
@@ -65,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
                          for i, (name, seconds) in enumerate(BUDGET_TIMEOUTS.items()))
     run.add_argument("--timeout", type=_timeout, metavar="SECONDS",
                      help=f"stop with exit code 2 when the run takes longer (default: {timeouts}; 0: no limit)")
+    run.add_argument("--memory-budget", type=_memory_budget, metavar="SIZE",
+                     help="data above this size (2GB, 512MiB; default 2GiB) stays on disk: its statistics run over "
+                          "every row chunk by chunk, near-duplicates, baselines and probes on a seeded sample")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="where the chunks of big data run: auto (a Dask LocalCluster of 2 workers when dask is "
+                          "installed; the default), sync (this process), local, or a Dask scheduler's address "
+                          "(tcp://host:8786)")
     run.add_argument("--layout", choices=LAYOUTS, help="how the stored arrays are laid out (default: work it out)")
     run.add_argument("--label-column", metavar="COL",
                      help="CSV data: the label column, an index (0, -1) or a header name (default: a column "
@@ -76,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="when forward() returns a tuple, list or dict: the element that holds the logits, an "
                           "index (1) or a key (logits); overrides `output = ...` in the model file. Not -o/--output, "
                           "which names the report file")
+    run.add_argument("--weights", metavar="PATH",
+                     help="a trained checkpoint (a state_dict, a checkpoint dict holding one, or a Lightning "
+                          ".ckpt), loaded with torch.load(weights_only=True) into the model the file builds and "
+                          "evaluated as it is, next to the probes from fresh weights")
     run.add_argument("--lr", type=float, help="learning rate (overrides the model file)")
     run.add_argument("--batch-size", type=int, help="batch size (overrides the model file)")
     config = run.add_mutually_exclusive_group()
@@ -83,8 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read settings from this pyproject.toml (or .toml file) instead of searching for one")
     config.add_argument("--isolated", action="store_true", help="ignore every configuration file")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress display")
-    run.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="the full report (shape trace, skipped checks, each symptom's evidence and fix) and "
+                          "tracebacks of errors")
 
+    saved = sub.add_parser("report", help="render a saved report (run --format json, or cnndoctor.watch's save())")
+    saved.add_argument("path", help="the report's JSON file, e.g. run.cnndoctor.json")
+    saved.add_argument("--format", "--output-format", dest="format", choices=FORMATS, default=DEFAULTS["format"],
+                       help=f"report format (default: {DEFAULTS['format']})")
+    saved.add_argument("-o", "--output", help="write the report to this file instead of stdout")
+    saved.add_argument("--fail-on", choices=FAIL_ON, default=DEFAULTS["fail_on"],
+                       help=f"exit 1 when a finding is at or above this severity (default: {DEFAULTS['fail_on']})")
     sub.add_parser("list", help="the catalogue of checks")
     explain = sub.add_parser("explain", help="a check's documentation")
     explain.add_argument("code", help="a code (D102) or a name (unscaled-input)")
@@ -133,7 +165,7 @@ def _cmd_explain(code: str, console) -> int:
     return 0
 
 
-def _render(report, fmt: str, to_file: bool, console, fail_on: str = "error") -> str | None:
+def _render(report, fmt: str, to_file: bool, console, fail_on: str = "error", verbose: bool = False) -> str | None:
     if fmt == "json":
         return report.to_json() + "\n"
     if fmt == "markdown":
@@ -153,10 +185,10 @@ def _render(report, fmt: str, to_file: bool, console, fail_on: str = "error") ->
 
         return render_junit(report, fail_on)
     if to_file:
-        return report.to_text(width=100, color=False)
+        return report.to_text(width=100, color=False, verbose=verbose)
     from .reporters.terminal import print_report
 
-    print_report(report, console)
+    print_report(report, console, verbose=verbose)
     return None
 
 
@@ -203,6 +235,32 @@ def _sources(args, cfg) -> dict[str, str]:
             for key in RUN_OPTIONS}
 
 
+def _cmd_report(args, console) -> int:
+    """Render a report saved as JSON; exit as ``run`` would have for ``--fail-on``."""
+    import json
+
+    from .report import Report
+
+    path = Path(args.path)
+    try:
+        report = Report.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise InputError(f"Cannot read {args.path}: {exc.strerror or exc}.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{args.path} is not JSON ({exc}); give a file written by `cnndoctor run --format json` "
+                         "or by save() of cnndoctor.watch.") from None
+    except ValueError as exc:
+        raise InputError(f"{args.path} is {exc}; give a file written by `cnndoctor run --format json` or by "
+                         "save() of cnndoctor.watch.") from None
+    text = _render(report, args.format, bool(args.output), console, args.fail_on)
+    if text is not None:
+        if args.output:
+            Path(args.output).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+    return 0 if report.passed(args.fail_on) else 1
+
+
 def _cmd_run(args, console) -> int:
     from .guard.streams import stdout_to_stderr
     from .guard.timeout import preload_torch, watchdog
@@ -210,7 +268,7 @@ def _cmd_run(args, console) -> int:
     cfg, opt, select, ignore = _settings(args)
     limit = BUDGET_TIMEOUTS[opt["budget"]] if opt["timeout"] is None else opt["timeout"]
     if limit:
-        preload_torch()  # torch's own import time (seconds) does not count against --timeout
+        preload_torch(training=_selection_trains(select, ignore))  # import time does not count against --timeout
     # User code runs in here: its prints go to stderr, so the report alone reaches stdout; and a model
     # that never returns stops the run after `limit` seconds (DiagnosisTimeout, exit code 2).
     with stdout_to_stderr(), watchdog(limit):
@@ -218,7 +276,7 @@ def _cmd_run(args, console) -> int:
     fmt = opt["format"]
     if fmt == "github":
         _append_step_summary(report)
-    text = _render(report, fmt, bool(args.output), console, opt["fail_on"])
+    text = _render(report, fmt, bool(args.output), console, opt["fail_on"], verbose=args.verbose)
     if text is not None:
         if args.output:
             Path(args.output).write_text(text, encoding="utf-8")
@@ -229,6 +287,19 @@ def _cmd_run(args, console) -> int:
     return 0 if report.passed(opt["fail_on"]) else 1
 
 
+def _selection_trains(select, ignore) -> bool:
+    """Whether the selected checks include training probes (and so an optimizer step, and verified fixes)."""
+    from .config import parse_ignore
+    from .registry import select_checks
+
+    try:
+        specs = select_checks(select, [i.token for i in parse_ignore(ignore, where="ignore")])
+    except Exception:  # a bad selection is reported inside the run, with its own message
+        return True
+    return any(spec.stage == "probes" for spec in specs)
+
+
+@within_capture  # warnings from importing model.py and building the model go in the report, not to stderr
 def _diagnose(args, cfg, opt, select, ignore):
     """Everything that runs user code: import model.py, load the data, build the subject, run the checks."""
     from .api import run_diagnosis
@@ -240,7 +311,8 @@ def _diagnose(args, cfg, opt, select, ignore):
     step("importing the model file")
     model_file = load_model_file(args.model, verbose=args.verbose)
     step("loading the data")
-    data = load_data(args.data, seed=opt["seed"], label_column=_label_column(args.label_column))
+    data = load_data(args.data, seed=opt["seed"], label_column=_label_column(args.label_column),
+                     memory_budget=opt["memory_budget"], budget=opt["budget"], scheduler=opt["scheduler"])
     if data.source == str(Path(args.data)):
         data.source = str(args.data)  # as the user wrote it
     step("preparing the model")
@@ -249,6 +321,12 @@ def _diagnose(args, cfg, opt, select, ignore):
                            model_args=parse_model_args(args.model_arg), lr=args.lr, batch_size=args.batch_size,
                            device=opt["device"], seed=opt["seed"], layout=opt["layout"],
                            model_args_source="command line", output=args.model_output)
+    if args.weights is not None:
+        from .load.weights import trained_for
+
+        step("loading the trained weights")
+        subject.trained = trained_for(subject, model_file.target, model_file.kind, weights=args.weights)
+        subject.settings_source["weights"] = "command line"
     _, line = model_source(model_file.target)
     fmt = opt["format"]
     step("running the checks")
@@ -277,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
 
             return docs_main([*(["-o", args.output] if args.output else []), *(["--check"] if args.check else []),
                               *(["--readme", args.readme] if args.readme else [])])
+        if args.command == "report":
+            return _cmd_report(args, console)
         return _cmd_run(args, console)
     except InputError as exc:
         if verbose and isinstance(exc, UserCodeError) and exc.__cause__ is not None:

@@ -14,6 +14,8 @@ device = "cpu"
 seed = 0
 budget = "quick"
 timeout = 900      # seconds for the whole run; 0: no limit (default: per budget)
+memory-budget = "2GB"   # data above it stays on disk: statistics chunk by chunk, the rest on a sample
+scheduler = "auto"      # where those chunks run: auto, sync, local, or a Dask scheduler's address
 
 [tool.cnndoctor.thresholds.D102]   # a check's keyword-only parameters
 max_rms = 20
@@ -36,12 +38,16 @@ __all__ = ["Config", "Ignore", "find_config", "load_config", "parse_config", "pa
 
 FORMATS = ("text", "json", "markdown", "html", "github", "gitlab", "junit")
 LAYOUTS = ("auto", "ncl", "nlc")
-KEYS = ("select", "ignore", "fail-on", "format", "device", "seed", "budget", "layout", "timeout", "thresholds")
+KEYS = ("select", "ignore", "fail-on", "format", "device", "seed", "budget", "layout", "timeout", "thresholds",
+        "memory-budget", "scheduler")
 # What a setting is when neither the command line nor [tool.cnndoctor] sets it (the budget names and
 # the fail-on levels are owned by probes/budget.py and report.py). timeout None: the budget's
 # (guard.timeout.BUDGET_TIMEOUTS).
 DEFAULTS = {"fail_on": "error", "format": "text", "device": "auto", "seed": 0, "budget": DEFAULT_BUDGET,
-            "layout": "auto", "timeout": None}
+            "layout": "auto", "timeout": None,
+            # data beyond memory (load/big.py): None is its DEFAULT_MEMORY_BUDGET (2 GiB) and, for the scheduler,
+            # a Dask LocalCluster when dask is installed
+            "memory_budget": None, "scheduler": None}
 # The run options diagnose() takes too, whose source (default, config file, command line, argument)
 # the report's settings block shows.
 RUN_OPTIONS = ("device", "seed", "budget", "layout")
@@ -77,6 +83,8 @@ class Config:
     budget: str | None = None
     timeout: float | None = None
     layout: str | None = None
+    memory_budget: int | None = None  # bytes
+    scheduler: str | None = None
     thresholds: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -335,6 +343,19 @@ def parse_config(table: Mapping, path: str | Path | None = None) -> Config:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout < float("inf"):
             raise InputError(f"{where}: timeout = {timeout!r}; expected a number of seconds ≥ 0 (0: no limit).")
         cfg.timeout = float(timeout)
+    if "memory-budget" in norm:
+        from .load.big import parse_memory_budget
+
+        try:
+            cfg.memory_budget = parse_memory_budget(norm["memory-budget"])
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
+    if "scheduler" in norm:
+        scheduler = norm["scheduler"]
+        if not isinstance(scheduler, str) or not scheduler.strip():
+            raise InputError(f"{where}: scheduler = {scheduler!r}; expected \"auto\", \"sync\", \"local\" or the "
+                             "address of a Dask scheduler (\"tcp://host:8786\").")
+        cfg.scheduler = scheduler.strip()
     cfg.thresholds = validate_thresholds(norm.get("thresholds"), where=where, style="config")
     return cfg
 

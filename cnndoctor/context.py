@@ -104,6 +104,17 @@ class Context:
 
         return thresholds_of(code, self.thresholds)
 
+    def provide(self, name: str, value: Any) -> None:
+        """Give fact ``name`` a value measured elsewhere, before anything asks for it: live mode gives the
+        user's own run as ``training_probe``. A ``FactUnavailable`` value marks the fact unavailable (every
+        check that needs it is skipped with that reason) instead of measuring it."""
+        if name in self._values or name in self._errors:
+            raise ValueError(f"fact {name!r} is already measured in this context")
+        if isinstance(value, FactUnavailable):
+            self._errors[name] = value
+        else:
+            self._values[name] = value
+
     def computed(self, name: str) -> bool:
         return name in self._values
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import enum
 import numbers
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 __all__ = ["Severity", "Finding", "CheckOutcome", "Status", "DOCS_PAGE", "docs_anchor", "docs_url",
-           "is_data_code", "pct"]
+           "is_data_code", "pct", "first_sentence", "VERIFIED", "NOT_VERIFIED", "NO_RESULT", "VERIFY_STATUSES"]
 
 # Where each check is documented; generated from the docstrings by ``python -m cnndoctor.docs``.
 DOCS_PAGE = "docs/checks.md"
@@ -42,6 +43,13 @@ def pct(value, *, small: bool = False) -> str:
     return f"{100 * value:.0f}%"
 
 
+def first_sentence(text: str) -> str:
+    """The first sentence of ``text``, without its final full stop (a ``.`` inside a number does not end it)."""
+    match = re.search(r"[.!?](\s|$)", text)
+    sentence = text[: match.start()] if match else text
+    return sentence.rstrip(".: ")
+
+
 class Severity(enum.IntEnum):
     """How bad a finding is; ordered so that ``ERROR > WARNING > INFO``."""
 
@@ -67,6 +75,14 @@ class Severity(enum.IntEnum):
         return int(self) == other
 
     __hash__ = enum.IntEnum.__hash__
+
+
+# How a fix's verification ends (``Finding.verified["status"]`` and the diagnosis's ``combined["status"]``), with
+# a ``reason`` beside it. ``diagnosis/verify.py`` decides which applies; the headline and the reporters read it.
+# "verified": the fixed probe clearly beats chance and the unfixed probe; "not verified": it ran and does not;
+# "no result": a probe gave no number to judge.
+VERIFIED, NOT_VERIFIED, NO_RESULT = "verified", "not verified", "no result"
+VERIFY_STATUSES = (VERIFIED, NOT_VERIFIED, NO_RESULT)
 
 
 class Status(str, enum.Enum):
@@ -98,9 +114,35 @@ class Finding:
     verified: Mapping[str, Any] | None = None
     related: tuple[str, ...] = field(default=())  # symptoms this cause explains
     explained_by: str | None = None  # the cause this symptom is attributed to
-    # why the severity differs from the check's registered one, when the diagnosis changed it (a warning the
-    # training probe refutes lowered to info, a primary cause raised to error by its measured consequence)
+    # why the severity differs from the check's registered one: the check's own rule (D102 past error_factor), or
+    # the diagnosis (a warning the training probe refutes lowered to info, a primary cause raised to error by its
+    # measured consequence); the runner fills a plain one when a check changes it without saying why
     severity_reason: str | None = None
+    # the evidence keys that are thresholds the check judged against (its keyword-only parameters, as the runner
+    # passed them), so reporters show the measured values apart from the limits they were compared with
+    threshold_keys: tuple[str, ...] = field(default=())
+
+    @property
+    def measured(self) -> dict[str, Any]:
+        """The evidence without the thresholds: what was measured (or read from the subject)."""
+        return {k: v for k, v in self.evidence.items() if k not in self.threshold_keys}
+
+    @property
+    def judged_against(self) -> dict[str, Any]:
+        """The thresholds among the evidence, in evidence order: what the measured values were compared with."""
+        return {k: v for k, v in self.evidence.items() if k in self.threshold_keys}
+
+    @property
+    def summary(self) -> str:
+        """The one line a symptom folded under its cause shows: the message's first sentence, or, when that
+        sentence opens with a lead-in that holds no number ("Most ReLU units are dead …: in features.4, 62 of 64
+        channels never activate"), what follows the lead-in's colon, so the line starts with what was measured
+        (the code and name beside it already say what the lead-in says)."""
+        sentence = first_sentence(self.message)
+        lead, colon, rest = sentence.partition(": ")
+        if colon and not re.search(r"\d", lead) and re.search(r"\d", rest):
+            return rest
+        return sentence
 
     def __str__(self) -> str:
         """``ERROR D102 unscaled-input: <message>`` then ``fix: <fix>`` — what ``print(finding)`` shows."""
@@ -127,6 +169,7 @@ class Finding:
             "related": list(self.related),
             "explained_by": self.explained_by,
             "severity_reason": self.severity_reason,
+            "threshold_keys": list(self.threshold_keys),
             "verified": dict(self.verified) if self.verified is not None else None,
             "url": docs_url(self.code, self.name),
         }

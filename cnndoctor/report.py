@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
 
 from .findings import CheckOutcome, Finding, Severity, Status
 
@@ -27,6 +27,9 @@ class Report:
     figures: list[Any] = field(default_factory=list)
     # the learning-rate range test's advice whenever it ran (probes/lr_range.suggested_range), else None
     lr_range: dict[str, Any] | None = None
+    # warnings raised while cnndoctor ran the user's code, one dict per distinct warning: category, message,
+    # origin (torch, your code, ...), location, user_line, phases (guard/user_warnings.CapturedWarning)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def primary(self) -> Finding | None:
@@ -92,7 +95,27 @@ class Report:
             "trace": self.trace,
             "notes": list(self.notes),
             "lr_range": self.lr_range,
+            "warnings": list(self.warnings),
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Report":
+        """The report ``to_dict`` wrote (``cnndoctor run --format json``, ``w.save(...)``), read back.
+
+        ``Report.from_dict(r.to_dict()).to_dict() == r.to_dict()``; figures are not part of the JSON, so a
+        report read back has none. Raises ``ValueError`` for anything that is not such a report.
+        """
+        if not isinstance(data, Mapping) or data.get("schema") != SCHEMA:
+            found = data.get("schema") if isinstance(data, Mapping) else type(data).__name__
+            raise ValueError(f"not a cnndoctor report (schema {SCHEMA!r} expected, found {found!r})")
+        try:
+            known = {f.name for f in fields(cls)} - {"findings", "checks", "figures"}
+            kept = {k: data[k] for k in known if k in data}
+            return cls(findings=[_finding(f) for f in data["findings"]], checks=[_outcome(c) for c in data["checks"]],
+                       **kept)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"a cnndoctor report with a missing or malformed part ({type(exc).__name__}: {exc})") \
+                from None
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, default=_json_default)
@@ -102,10 +125,12 @@ class Report:
 
         return render_markdown(self)
 
-    def to_text(self, width: int = 100, color: bool = False) -> str:
+    def to_text(self, width: int = 100, color: bool = False, verbose: bool = False) -> str:
+        """The terminal report: the story (primary cause in full, symptoms folded to a line each, other causes,
+        info in a line each); ``verbose=True`` adds the shape trace, skipped checks and every finding in full."""
         from .reporters.terminal import render_text
 
-        return render_text(self, width=width, color=color)
+        return render_text(self, width=width, color=color, verbose=verbose)
 
     def __rich_console__(self, console, options):
         from .reporters.terminal import renderables
@@ -136,6 +161,21 @@ class Report:
     def __str__(self) -> str:
         """The headline and the closing line — what ``print(report)`` shows (``to_text()`` has it all)."""
         return f"{self.diagnosis.get('headline', '')}\n{self.summary_line()}"
+
+
+def _finding(data: Mapping[str, Any]) -> Finding:
+    """A ``Finding`` from its ``to_dict``: the fields it has (``url`` is derived), tuples and severity restored."""
+    names = {f.name for f in fields(Finding)}
+    kept = {k: v for k, v in data.items() if k in names}
+    kept["severity"] = Severity.parse(data["severity"]) if data.get("severity") not in (None, "None") else None
+    for key in ("related", "threshold_keys"):
+        if key in kept:
+            kept[key] = tuple(kept[key] or ())
+    return Finding(**kept)
+
+
+def _outcome(data: Mapping[str, Any]) -> CheckOutcome:
+    return CheckOutcome(data["code"], data["name"], Status(data["status"]), float(data["seconds"]), data.get("reason"))
 
 
 def _json_default(value):

@@ -28,7 +28,7 @@ def test_diagnose_accepts_tensors_and_reports(run):
 def test_diagnose_without_test_split_splits_and_says_so(run):
     X_train, y_train, _, _ = gunpoint()
     report = run(TinyCNN, (X_train, y_train))
-    assert report.subject["n_train"] == 40 and report.subject["test_name"] == "split"
+    assert report.subject["n_train"] == 40 and report.subject["test_name"] == "held-out"
     assert any("80/20" in n for n in report.notes)
 
 

@@ -20,7 +20,7 @@ CHECKS = ROOT / "checks"  # installed as cnndoctor.checks
 
 # The entry points: the only modules that may import cnndoctor.api, cnndoctor.cli or the package root.
 ENTRY_POINTS = {"cnndoctor", "cnndoctor.__main__", "cnndoctor.api", "cnndoctor.cli", "cnndoctor.testing",
-                "cnndoctor.pytest_plugin"}
+                "cnndoctor.pytest_plugin", "cnndoctor.live.report"}
 ENTRY_MODULES = ("cnndoctor.api", "cnndoctor.cli")
 LOWER_FLOORS = ("cnndoctor.load", "cnndoctor.measure", "cnndoctor.trace", "cnndoctor.probes", "cnndoctor.guard")
 FRAMEWORK = ("cnndoctor.context", "cnndoctor.registry", "cnndoctor.runner", "cnndoctor.report", "cnndoctor.config",
@@ -48,6 +48,7 @@ VOCABULARIES = {
     frozenset({"error", "warning", "info", "never"}): "cnndoctor.report",
     frozenset({"text", "json", "markdown", "html", "github", "gitlab", "junit"}): "cnndoctor.config",
     frozenset({"auto", "ncl", "nlc"}): "cnndoctor.config",
+    frozenset({"verified", "not verified", "no result"}): "cnndoctor.findings",
 }
 
 

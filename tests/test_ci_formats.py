@@ -107,7 +107,8 @@ def test_gitlab_code_quality_from_a_real_run(capsys):
     assert {"description", "check_name", "fingerprint", "severity", "location"} <= set(issue)
     assert issue["check_name"] == "D102" and issue["severity"] in GITLAB_SEVERITIES
     assert issue["description"].startswith("D102 unscaled-input: The model is fed unscaled input.")
-    assert issue["location"]["path"].endswith("model.py") and issue["location"]["lines"]["begin"] >= 1
+    # D102 judges the data alone: it points at the data file, as GitHub's annotation does
+    assert issue["location"]["path"].endswith("chance_accuracy/data.npz") and issue["location"]["lines"]["begin"] >= 1
     assert re.fullmatch(r"[0-9a-f]{32}", issue["fingerprint"])
     _, healthy = _cli(capsys, *HEALTHY, "--format", "gitlab", *SELECT)
     assert json.loads(healthy) == []
@@ -128,6 +129,19 @@ def test_gitlab_fingerprints_are_stable_and_ignore_the_numbers():
     assert prints == [i["fingerprint"] for i in json.loads(render_gitlab(_report(twice)))]
     info = json.loads(render_gitlab(_report([_finding("A205", "info")])))
     assert info[0]["severity"] == "info"
+
+
+def test_gitlab_points_data_findings_at_the_data_file_and_model_findings_at_the_model():
+    findings = [_finding("D102", "error"), _finding("L105", "warning"), _finding("L201", "error")]
+    errored = [CheckOutcome("D101", "check-d101", Status.ERRORED, 0.01, "ValueError: boom")]
+    issues = json.loads(render_gitlab(_report(findings, checks=errored, subject={"data_file": "data/train.npz"})))
+    where = [(i["check_name"], i["location"]["path"], i["location"]["lines"]["begin"]) for i in issues]
+    assert where == [("D102", "data/train.npz", 1), ("L105", "data/train.npz", 1),
+                     ("L201", "src/model.py", 7),  # the output/loss contract is the model's
+                     ("D101-errored", "src/model.py", 7)]  # a crashed check is cnndoctor's problem, not the data's
+    # the fingerprint follows the file it points at
+    at_model = json.loads(render_gitlab(_report(findings[:1])))[0]
+    assert at_model["location"]["path"] == "src/model.py" and at_model["fingerprint"] != issues[0]["fingerprint"]
 
 
 # --- JUnit -------------------------------------------------------------------------------------

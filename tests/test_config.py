@@ -160,8 +160,8 @@ def test_ignore_with_a_reason_is_shown_as_skipped(tmp_path, monkeypatch, capsys)
     assert d102["status"] == "skipped"
     assert d102["reason"] == "ignored (pyproject.toml): the model standardises in forward()"
     assert [c["code"] for c in doc["checks"]] == ["D101", "D102", "L101"]  # in run order
-    code, out, _ = run_cli(capsys)  # the terminal report lists it with the reason
-    assert "D102 (ignored (pyproject.toml): the model standardises in forward())" in " ".join(out.split())
+    code, out, _ = run_cli(capsys, "-v")  # the verbose terminal report lists it with the reason
+    assert "D102 unscaled-input: ignored (pyproject.toml): the model standardises in forward()" in " ".join(out.split())
     # An explicit --select starts from scratch, as in ruff: the configured ignore no longer applies.
     assert run_cli(capsys, "--select", "D102")[0] == 1
 

@@ -120,7 +120,12 @@ def test_d102_reports_each_raw_accelerometer_channel(run):
     by_hand = np.sqrt(X_train[:, 1].mean() ** 2 + X_train[:, 1].std() ** 2)
     ch1 = f.evidence["per_channel"]["ch1"]
     assert np.hypot(ch1["mean"], ch1["std"]) == pytest.approx(by_hand, rel=1e-3)
-    assert "axis=(0, 2)" in f.snippet and "X_test = (X_test - mean) / std" in f.snippet
+    assert "axis=(0, 2)" in f.snippet and "model.py" in f.fix and "fit_preprocess" in f.fix
+    scope = {}
+    exec(compile(f.snippet, "<pasted snippet>", "exec"), scope)  # the fit_preprocess the fix puts in model.py
+    scale = scope["fit_preprocess"](X_train)
+    assert np.allclose(scale(X_train).mean(axis=(0, 2)), 0, atol=1e-3)  # every channel, with train statistics
+    assert np.allclose(scale(X_train).std(axis=(0, 2)), 1, atol=1e-3)
 
 
 @pytest.mark.fires("D102")

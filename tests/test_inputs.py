@@ -144,7 +144,7 @@ def test_csv_label_column_by_header_name_index_or_first(tmp_path, model_py, caps
 def test_single_file_without_its_pair_is_split_and_the_report_says_so(tmp_path, model_py, capsys):
     shutil.copy(UCR_DIR / "ArrowHead_TRAIN.tsv", tmp_path / "ArrowHead_TRAIN.tsv")
     code, doc, _ = run_json(capsys, model_py, tmp_path / "ArrowHead_TRAIN.tsv")
-    assert doc["subject"]["test_name"] == "split" and doc["subject"]["n_train"] + doc["subject"]["n_test"] == 36
+    assert doc["subject"]["test_name"] == "held-out" and doc["subject"]["n_train"] + doc["subject"]["n_test"] == 36
     assert any("no matching ArrowHead_TEST file" in n for n in doc["notes"])
     assert any("80/20" in n for n in doc["notes"])
     assert code == 0  # ArrowHead's labels are 0, 1, 2 already

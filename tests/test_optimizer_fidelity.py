@@ -253,3 +253,30 @@ def test_snippets_name_an_optimizer_outside_torch_optim_by_its_own_path(tmp_path
                            options={"optimizer": lambda p: NoDefaultLR(p, lr=0.5, momentum=0.9)})
     assert subject.optimizer_call(0.01) == (f"{NoDefaultLR.__module__}.NoDefaultLR(model.parameters(), "
                                             "lr=0.01, momentum=0.9)")
+
+
+@pytest.mark.parametrize("lr", [1e-3, 3e-4, 0.1])
+def test_the_default_adam_read_off_its_signature_equals_the_built_one(lr):
+    # cnndoctor's default optimizer is described without building it (building any torch optimizer imports
+    # torch._dynamo, seconds a run that never trains should not pay): the description must be what building says
+    from cnndoctor.load.optimizers import _settings, build_optimizer, read_optimizer
+
+    read = read_optimizer(None, None, lr=lr, where="default")
+    built = _settings(build_optimizer(None, [torch.zeros(1, requires_grad=True)], lr), "none", "default")
+    assert read == built and list(read.hyperparameters) == list(built.hyperparameters)
+
+
+@pytest.mark.slow
+def test_a_run_that_never_trains_does_not_import_what_the_first_optimizer_imports(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from cnndoctor.cli import main; "
+            "rc = main(['run', 'sample_data/healthy/model.py', 'sample_data/healthy/data.npz', '--select', 'A101', "
+            "'--format', 'json', '-o', sys.argv[1]]); "
+            "print('DYNAMO' if 'torch._dynamo' in sys.modules else 'NO-DYNAMO', rc)")
+    from pathlib import Path
+
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "r.json")], capture_output=True, text=True,
+                         timeout=300, cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.split() == ["NO-DYNAMO", "0"], out.stderr[-2000:]

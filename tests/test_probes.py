@@ -19,7 +19,7 @@ from cnndoctor.probes.data import label_entropy, prepare_probe_data
 from cnndoctor.probes.lr_range import analyse_curve, run_lr_range_test, smooth_curve, sweep_bounds
 from cnndoctor.probes.overfit import overfit_indices, run_overfit_batch, sane_lrs
 from cnndoctor.probes.record import GradientRecorder, UnitRecorder
-from cnndoctor.probes.threads import choose_threads, using_threads
+from cnndoctor.probes.threads import MAX_PROBE_THREADS, available_cores, choose_threads, probe_threads, using_threads
 from cnndoctor.probes.train import BatchSampler, run_training_probe
 from cnndoctor.reporters.figures import figures
 from tests.fixtures.data import arrowhead, gunpoint
@@ -292,11 +292,14 @@ def test_overfit_batch_takes_the_classes_in_turn_and_retries_away_from_the_users
     assert label_entropy(np.array([0, 1, 0, 1])) == pytest.approx(np.log(2))
 
 
-def test_thread_choice_respects_one_thread_and_is_restored():
+def test_thread_choice_is_the_machines_cores_whatever_the_caller_set_and_is_restored(monkeypatch):
+    monkeypatch.delenv("CNNDOCTOR_THREADS", raising=False)
     before = torch.get_num_threads()
+    expected = min(available_cores(), MAX_PROBE_THREADS)
     with using_threads(1):
         assert torch.get_num_threads() == 1
-        assert choose_threads().threads == 1
+        assert choose_threads().threads == expected  # not the caller's count, not the load
+        assert choose_threads().source.startswith(f"{available_cores()} core")
     assert torch.get_num_threads() == before
     assert choose_threads(device="cuda").reason.startswith("accelerator")
 
@@ -304,19 +307,20 @@ def test_thread_choice_respects_one_thread_and_is_restored():
 def test_probes_run_at_the_fixed_thread_count_whatever_the_caller_set(subject, arrays, first_run):
     # 1 vs 2 torch threads change conv/linear weight gradients in their last bits (reductions split
     # differently), so a load-dependent choice would change losses and verdicts: the count is fixed
-    with using_threads(2):
-        assert choose_threads().threads == 1
+    other = 1 if probe_threads() != 1 else 2
+    with using_threads(other):
         again = run_training_probe(subject, *arrays, steps=12, eval_samples=64, curve_points=3)
-        assert torch.get_num_threads() == 2  # the caller's setting is restored
-    assert again.threads == 1 and again.losses == first_run.losses
+        assert torch.get_num_threads() == other  # the caller's setting is restored
+    assert again.threads == probe_threads() == first_run.threads and again.losses == first_run.losses
     assert again.predicted_counts == first_run.predicted_counts and again.grad_totals == first_run.grad_totals
 
 
 def test_a_fixed_thread_count_can_be_set_through_the_environment(monkeypatch):
-    monkeypatch.setenv("CNNDOCTOR_THREADS", "2")
-    assert choose_threads().threads == 2 and "CNNDOCTOR_THREADS=2" in choose_threads().reason
+    monkeypatch.setenv("CNNDOCTOR_THREADS", "3")
+    assert choose_threads().threads == 3 and "CNNDOCTOR_THREADS=3" in choose_threads().reason
+    assert choose_threads().source == "CNNDOCTOR_THREADS"
     monkeypatch.setenv("CNNDOCTOR_THREADS", "many")
-    assert choose_threads().threads == 1
+    assert choose_threads().threads == min(available_cores(), MAX_PROBE_THREADS)
 
 
 def test_time_caps_are_generous_safety_nets_scaled_from_the_step_time():

@@ -84,7 +84,7 @@ def test_every_check_has_a_firing_and_a_silent_test():
 # the family test file of each code prefix; L205 is judged on the training probe, so it lives with the T checks
 FAMILY_FILES = {"D1": "test_data_checks.py", "D2": "test_leakage_checks.py", "D3": "test_layout_checks.py",
                 "L1": "test_label_checks.py", "L2": "test_head_checks.py", "A": "test_architecture.py",
-                "T": "test_training_checks.py"}
+                "T": "test_training_checks.py", "T3": "test_trained_weights.py"}
 FAMILY_EXCEPTIONS = {"L205": "test_training_checks.py"}
 FRAMEWORK_TWINS = {"test_keras.py"}  # a check's Keras variants may sit with the other Keras tests
 
@@ -99,6 +99,7 @@ def test_family_file_maps_every_prefix():
     assert family_file("D102") == "test_data_checks.py" and family_file("D201") == "test_leakage_checks.py"
     assert family_file("L205") == "test_training_checks.py" and family_file("L206") == "test_head_checks.py"
     assert family_file("A207") == "test_architecture.py" and family_file("T201") == "test_training_checks.py"
+    assert family_file("T301") == "test_trained_weights.py"  # the checks only trained weights (--weights) reach
 
 
 @pytest.mark.parametrize("kind", ["fires", "silent"])

@@ -20,8 +20,9 @@ from tests.fixtures.models import FlatHeadCNN, FlattenHeadCNN
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
-VERIFIED = {"fix": "standardising each channel with training statistics", "metric": "held-out accuracy",
-            "before": 0.1, "after": 0.44, "loss_before": 2.31, "loss_after": 1.62, "steps": 100, "seconds": 9.5}
+VERIFIED = {"fix": "standardising each channel with training statistics", "status": "verified",
+            "metric": "held-out accuracy", "before": 0.1, "after": 0.44, "loss_before": 2.31, "loss_after": 1.62,
+            "steps": 100, "seconds": 9.5}
 
 
 def _sample_report(figures=False):
@@ -60,6 +61,22 @@ def test_terminal_snapshot_of_the_broken_sample_at_80_columns():
     _compare("broken_sample_80.txt", text)
 
 
+@pytest.mark.slow
+def test_terminal_snapshot_of_the_whole_sample_at_80_columns():
+    """What `cnndoctor run` on the sample prints by default, every check run: the primary cause in full, its
+    symptoms folded to a line each, the other causes, and the line saying what -v adds."""
+    mf = load_model_file(ROOT / "sample_data/chance_accuracy/model.py")
+    data = load_data(ROOT / "sample_data/chance_accuracy/data.npz")
+    data.source = "sample_data/chance_accuracy/data.npz"
+    subject = make_subject(mf.target, mf.kind, data, name=f"model.py:{mf.name}", options=mf.options, device="cpu")
+    report = run_diagnosis(subject, progress=False, figures=False)
+    report.timings["total"] = 1.5
+    text = report.to_text(width=80, color=False)
+    assert max(len(line) for line in text.splitlines() if not line.startswith(" " * 6)) <= 80  # only code overflows
+    assert "↳ " in text and "-v shows" in text.splitlines()[-2]
+    _compare("full_sample_80.txt", text)
+
+
 def _snippet_block(text: str, first_line: str) -> str:
     """The snippet as printed: from the line that starts it, every following line indented by six spaces."""
     lines = text.splitlines()
@@ -83,9 +100,9 @@ def test_terminal_snippets_paste_and_run_at_80_and_100_columns(width):
     import numpy as np
 
     X_train = np.random.default_rng(0).normal(30000, 2000, (8, 150))
-    scope = {"np": np, "X_train": X_train, "X_test": X_train.copy()}
-    exec(compile(block, "<pasted snippet>", "exec"), scope)  # pasted, it runs
-    assert abs(float(scope["X_train"].mean())) < 1e-6
+    scope = {"np": np}
+    exec(compile(block, "<pasted snippet>", "exec"), scope)  # pasted, it runs: the fit_preprocess for model.py
+    assert abs(float(scope["fit_preprocess"](X_train)(X_train).mean())) < 1e-6
 
 
 def test_terminal_snapshot_of_a_failing_forward(run):

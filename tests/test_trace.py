@@ -152,7 +152,7 @@ def test_report_trace_of_a_healthy_model_has_channels_and_steps(run):
     layers = {layer["name"]: layer for layer in report.trace["layers"]}
     assert layers["0"]["channels"] == 4 and layers["0"]["length"] == 150 and layers["0"]["time_axis"] == [2]
     assert layers["2"]["length"] is None and report.trace["output_time_axis"] == []
-    assert "4 × 150" in report.to_text(width=120)
+    assert "4 × 150" in report.to_text(width=120, verbose=True)  # a healthy trace is shown with -v only
 
 
 def test_branches_are_recovered_from_the_error_message_when_the_operation_was_not_recorded(batch):

@@ -506,7 +506,8 @@ def test_probes_the_time_cap_stops_are_inconclusive_and_never_judged(gun, monkey
     assert "overfit probe at lr 0.1 stopped at the time cap after 1 of 100 steps" in _status(report, "T101").reason
     assert any("inconclusive" in n and "1 of 40 planned steps" in n for n in report.notes), report.notes
     verified = _finding(report, "D102").verified  # never numbers from a truncated run
-    assert verified["status"] == "not verified: time cap" and "after" not in verified, verified
+    assert verified["status"] == "no result" and verified["after"] is None, verified
+    assert "stopped at its time cap after 1 of 40 steps" in verified["reason"], verified
 
 
 @pytest.mark.fires("T105")
@@ -518,3 +519,39 @@ def test_t105_fires_on_a_rare_event_set_when_only_the_majority_class_is_predicte
     e = next(f for f in report.findings if f.code == "T105").evidence
     assert e["top_class"] == 0 and e["top_share"] - e["true_share"] < e["min_excess"]
     assert e["balanced_accuracy"] <= e["chance"] + e["chance_margin"] and e["chance"] == 0.5
+
+
+# T209 speaks for a watched run only (the probes train at a constant lr): a real loop under cnndoctor.watch
+def _scheduled_run(scheduler_for, epochs):
+    rng = np.random.default_rng(0)
+    y = torch.tensor(rng.integers(0, 2, 256))
+    X = torch.tensor(rng.standard_normal((256, 1, 64)), dtype=torch.float32) + y[:, None, None].float()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv1d(1, 8, 5, padding=2), nn.ReLU(), nn.AdaptiveAvgPool1d(1), nn.Flatten(),
+                          nn.Linear(8, 2))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    scheduler, seen = scheduler_for(optimizer), []
+    with cnndoctor.watch(model, optimizer, every=5, on_symptom=seen.append) as w:
+        for _ in range(epochs):
+            for i in range(0, 256, 32):
+                optimizer.zero_grad()
+                loss = nn.functional.cross_entropy(model(X[i:i + 32]), y[i:i + 32])
+                loss.backward()
+                w.step(loss, X[i:i + 32], y[i:i + 32])
+                optimizer.step()
+                scheduler.step()  # per batch
+    return w, [f.code for f in seen], [f for f in seen if f.code == "T209"]
+
+
+@pytest.mark.fires("T209")
+def test_lr_decayed_to_zero_fires_on_a_per_batch_exponential_schedule():
+    w, seen, found = _scheduled_run(lambda opt: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5), 4)
+    assert found and found[0].evidence["last_lr"] < 1e-3 * found[0].evidence["peak_lr"]
+    assert w.recording.lrs[0] == pytest.approx(1e-2) and w.recording.lrs[-1] < 1e-9
+    assert "T209" in [f.code for f in w.report().findings]
+
+
+@pytest.mark.silent("T209")
+def test_lr_decayed_to_zero_silent_when_annealing_reaches_zero_only_at_the_end():
+    w, seen, found = _scheduled_run(lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=40), 5)
+    assert not found and min(w.recording.lrs) < 1e-4  # it did reach ~0, on the last steps

@@ -321,4 +321,9 @@ NOT_SEEDED: dict[str, str] = {
             "pixel-coordinates-osuleaf).",
     "T207": "train-eval-gap follows from BatchNorm trained with tiny batches (batchnorm-with-batch-of-2, seeded "
             "as A203).",
+    "T209": "lr-decayed-to-zero judges the lr a user's own run applied (cnndoctor.watch and its callbacks); the "
+            "zoo's scenarios are `cnndoctor run` diagnoses, whose probes keep a constant lr (seeded in "
+            "tests/test_live.py and tests/test_training_checks.py).",
+    "T301": "batchnorm-running-stats judges trained weights (--weights, reinit=False); the zoo's scenarios "
+            "start from fresh weights (seeded in tests/test_trained_weights.py).",
 }

@@ -63,7 +63,10 @@ class Where:
     says: str = ""
 
     def holds(self, cause: Finding, symptom: Finding) -> bool:
-        return symptom.evidence.get(self.symptom_key) in (cause.evidence.get(self.cause_key) or ())
+        place = cause.evidence.get(self.cause_key)
+        if isinstance(place, str):  # one place (the trained weights' label), not a list of them
+            return symptom.evidence.get(self.symptom_key) == place
+        return symptom.evidence.get(self.symptom_key) in (place or ())
 
 
 @dataclass(frozen=True)
@@ -164,10 +167,17 @@ _ROWS = (
     _cause("A206", ARCHITECTURE, _NOT_LEARNING | {"T102"}, precedence=-1),
     # samples that mix in a batch: the model learns from other samples' data, its predictions move with the batch
     _cause("A208", ARCHITECTURE, _NOT_LEARNING | {"T102", "T207", "T208"}, precedence=-1),
+    # trained weights (--weights): running statistics that do not describe the data shift every activation in eval
+    # mode, so those same weights collapse, lose their units, differ between modes and fail the test split; the
+    # probes' fresh weights carry statistics of their own, so only findings about the same weights are explained
+    _cause("T301", DATA, explains_where=tuple(
+        Where(code, "weights", "weights", "about the same trained weights") for code in ("T105", "T206", "T207",
+                                                                                         "T208"))),
     # optimisation
     _cause("T103", OPTIMISATION, {"T101", "T102", "T105"}, verifiable=True),
     _cause("T201", OPTIMISATION, TRAINING, verifiable=True),
     _cause("T202", OPTIMISATION, {"T101", "T102", "T105", "T205"}, verifiable=True),
+    _cause("T209", OPTIMISATION, {"T102", "T105"}),
     # probe symptoms; the pathologies among them explain more generic ones when no other cause was found
     _symptom("T101", precedence=1),
     _symptom("T102", _NOT_LEARNING, precedence=-5),

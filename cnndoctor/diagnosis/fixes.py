@@ -15,6 +15,7 @@ import numpy as np
 
 from ..keras import fixes as keras_fixes
 from ..load.labels import encode_labels
+from ..load.preprocess import then
 
 __all__ = ["FIXERS", "fixer", "fix_for"]
 
@@ -34,10 +35,9 @@ def fix_for(code: str):
     return FIXERS.get(code)
 
 
-def _compose(first, then):
-    if first is None:
-        return then
-    return lambda X: then(np.asarray(first(X), dtype=np.float32))
+def _after_preprocess(subject, step, name: str):
+    """A copy of ``subject`` that runs ``step`` after everything its preprocess does (fitted steps included)."""
+    return dataclasses.replace(subject, **then(subject.preprocess, subject.fit_preprocess, step, name))
 
 
 def _channel_shape(ndim: int, channel_axis: int | None, n: int) -> tuple:
@@ -55,8 +55,8 @@ def standardise(subject, ctx, finding):
     shape = _channel_shape(ndim, axis, stats.n_channels)
     mean = np.nan_to_num(stats.mean).reshape(shape).astype(np.float32)
     std = (np.nan_to_num(stats.std, nan=1.0) + 1e-8).reshape(shape).astype(np.float32)
-    pre = _compose(subject.preprocess, lambda X: (X - mean) / std)
-    return dataclasses.replace(subject, preprocess=pre), "standardising each channel with training statistics"
+    return (_after_preprocess(subject, lambda X: (X - mean) / std, "standardise"),
+            "standardising each channel with training statistics")
 
 
 @fixer("D301")
@@ -64,8 +64,8 @@ def transpose_axes(subject, ctx, finding):
     """Feed the arrays with their last two axes swapped."""
     if ctx.inputs["train"].ndim != 3:
         return None
-    pre = _compose(subject.preprocess, lambda X: np.ascontiguousarray(np.swapaxes(X, 1, 2)))
-    return dataclasses.replace(subject, preprocess=pre, layout="auto"), "transposing the last two axes"
+    fixed = _after_preprocess(subject, lambda X: np.ascontiguousarray(np.swapaxes(X, 1, 2)), "transpose")
+    return dataclasses.replace(fixed, layout="auto"), "transposing the last two axes"
 
 
 @fixer("D101")

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from typing import Iterable
 
 import numpy as np
 
-from ..findings import Finding, Severity, pct
+from ..findings import NO_RESULT, NOT_VERIFIED, VERIFIED, Finding, Severity, first_sentence, pct
 from ..measure.baselines import balanced_chance_se
 from .causes import CAUSES, row_for
 from .causes import explains as _explains
@@ -303,13 +302,6 @@ def escalate(findings: list[Finding], consequence: dict | None) -> list[Finding]
     return [raised, *findings[1:]]
 
 
-def first_sentence(text: str) -> str:
-    """The first sentence of ``text``, without its final full stop."""
-    match = re.search(r"[.!?](\s|$)", text)
-    sentence = text[: match.start()] if match else text
-    return sentence.rstrip(".: ")
-
-
 def _lower_first(text: str) -> str:
     # keep acronyms and code names (`fc`, NaN, X_train) as written
     if len(text) > 1 and text[0].isupper() and text[1].islower():
@@ -329,14 +321,45 @@ def _evidence_sentence(probe: dict | None, reference: dict | None) -> str:
     return "; ".join(parts)
 
 
+def _measured_clause(v: dict) -> str:
+    """``took held-out accuracy from 10% to 61% in a 100-step probe`` (what a verification measured)."""
+    start = (f"from {pct(v['before'], small=True)}" if v.get("before") is not None else
+             "from a probe that could not train")
+    return (f"took held-out accuracy {start} to {pct(v['after'], small=True)} in a {v.get('steps', '?')}-step "
+            "probe")
+
+
+def _verification_sentence(v: dict | None, combined: dict | None = None) -> str:
+    """What the headline says of a verification: "Verified:" only for the status verified, else what was measured
+    and why it does not verify, or why there is no number. ``combined`` (the fixes of several causes together)
+    is said as such."""
+    if not v or v.get("status") not in (VERIFIED, NOT_VERIFIED, NO_RESULT):
+        return ""
+    fix = v.get("fix", "the fix")
+    if combined:
+        codes = " + ".join(combined.get("codes", ()))
+        if v["status"] == VERIFIED:
+            return f" Fixing {codes} together is verified: it {_measured_clause(v)}."
+        if v["status"] == NOT_VERIFIED:
+            return f" Fixing {codes} together is not verified: it {_measured_clause(v)}; {v.get('reason')}."
+        return f" Fixing {codes} together gave no result: {v.get('reason')}."
+    if v["status"] == VERIFIED:
+        return f" Verified: {fix} {_measured_clause(v)}."
+    if v["status"] == NOT_VERIFIED:
+        return f" Not verified: {fix} {_measured_clause(v)}; {v.get('reason')}."
+    return f" The fix ({fix}) could not be verified: {v.get('reason')}."
+
+
 def build_diagnosis(findings: list[Finding], labels, *, reference: dict | None = None,
-                    probe: dict | None = None, consequence: dict | None = None) -> dict:
+                    probe: dict | None = None, consequence: dict | None = None,
+                    combined: dict | None = None) -> dict:
     """The diagnosis block of the report: primary code, headline and the numbers behind it.
 
     The headline's symptom follows the primary cause's kind and what the probe measured: leakage
     inflates the test score, a crash stops training, and "near chance" is said only when the probe
     sits at chance (or was not run) — never when it reached a clearly better accuracy.
-    ``consequence`` is ``chance_consequence(...)`` when the run fails by it.
+    ``consequence`` is ``chance_consequence(...)`` when the run fails by it; ``combined`` is the verification of
+    several causes' fixes together (``verify.verify_fixes``), kept as the diagnosis's ``combined`` entry.
     """
     k = labels.n_classes
     counts = np.bincount(labels.train - labels.train.min()) if len(labels.train) else np.array([1])
@@ -350,6 +373,8 @@ def build_diagnosis(findings: list[Finding], labels, *, reference: dict | None =
         out["probe"] = probe
     if consequence:
         out["consequence"] = consequence
+    if combined:
+        out["combined"] = combined
     numbers = _evidence_sentence(probe, reference)
     if not findings:
         if consequence:  # the checks that would name a cause were not selected (or ignored)
@@ -408,12 +433,9 @@ def build_diagnosis(findings: list[Finding], labels, *, reference: dict | None =
         headline += f" Evidence: {numbers}."
     if story:
         headline += f" It also explains {', '.join(f.code for f in story)}."
-    if primary.verified and primary.verified.get("after") is not None:
-        v = primary.verified
-        start = (f"from {pct(v['before'], small=True)}" if v.get("before") is not None else
-                 "from a probe that could not train")
-        headline += (f" Verified: {v.get('fix', 'the fix')} took held-out accuracy {start} to "
-                     f"{pct(v['after'], small=True)} in a {v.get('steps', '?')}-step probe.")
+    headline += _verification_sentence(primary.verified)
+    if combined and primary.code in combined.get("codes", ()):
+        headline += _verification_sentence(combined, combined)
     out["symptom"] = symptom
     out["headline"] = headline
     return out

@@ -75,7 +75,7 @@ def _reference_dict(sub: Subsample, n_classes: int) -> dict:
     chance, majority = _trivial_rates(sub.y_train, sub.y_test, n_classes)
     best = max(acc, key=acc.get) if acc else None
     note = sub.note or (f"trained on all {len(sub.y_train):,} training samples, scored on all "
-                        f"{len(sub.y_test):,} test samples")
+                        f"{len(sub.y_test):,} held-out samples")  # the test split, whatever its name
     return {"best": best, "best_name": BASELINE_NAMES.get(best), "accuracy": acc.get(best) if best else None,
             "chance": chance, "majority": majority, "baselines": acc, "n_train": len(sub.y_train),
             "n_test": len(sub.y_test), "note": note,
@@ -118,21 +118,19 @@ class OrderTest:
         return float(np.sqrt(p * (1 - p) / max(1, self.gain["n_test"])))
 
 
-ORDER_CLEAR = 0.5  # lag autocorrelation this far above shuffled: the order plainly matters, skip the baselines
-
-
 @fact
 def order_test(ctx) -> OrderTest:
     """Whether shuffling the time axis costs anything (D303).
 
-    The continuity reading is cheap; the baselines (seconds) run only when it leaves room for doubt,
-    i.e. when no lag stands ``ORDER_CLEAR`` above its shuffled value.
+    The continuity reading is cheap; the baselines (seconds) run only when it leaves room for doubt: when
+    some lag stands more than D303's ``max_excess`` above its shuffled value, D303 passes on continuity
+    alone, so the order baselines would decide nothing and are not run.
     """
     V = channels_first(ctx.inputs["train"], _series_axis(ctx))
     if V.shape[2] < 4:
         raise FactUnavailable(f"the series are {V.shape[2]} steps long: too short to judge their order")
     structure = order_structure(sample_rows(V, 512, ctx.subject.seed), seed=ctx.subject.seed)
-    if structure["excess"] >= ORDER_CLEAR:
+    if structure["excess"] > ctx.thresholds_for("D303")["max_excess"]:
         return OrderTest(structure, None, None, None, None, None, 0, _signal_z(ctx))
     ref = ctx.reference
     if not ref["baselines"]:
@@ -215,7 +213,7 @@ def learnability(ctx) -> Learnability:
     probe = _probe(ctx) if silent else None  # a probe trains a model: ask only when the baselines find nothing
     stored = None
     raw = ctx.raw_arrays
-    if silent and ctx.subject.preprocess is not None and "test" in raw and any(
+    if silent and ctx.subject.has_preprocess and "test" in raw and any(
             raw[s].shape != ctx.inputs[s].shape or not np.shares_memory(raw[s], ctx.inputs[s]) for s in raw):
         try:
             stored = _reference_dict(_subsample_of(ctx, raw), ctx.labels.n_classes)

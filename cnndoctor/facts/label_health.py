@@ -9,6 +9,7 @@ import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable
+from ..load.data import SplitName
 
 __all__ = ["ClassSupport", "LabelContract", "LabelDistribution"]
 
@@ -40,7 +41,7 @@ class LabelDistribution:
     test_counts: np.ndarray | None
     total_variation: float | None  # half the L1 distance between the two class-frequency vectors
     p_value: float | None  # chi-square test that both splits draw from one class distribution
-    test_name: str
+    held_out: SplitName  # how messages name the test split (Data.held_out)
 
     @property
     def imbalance_gap(self) -> float | None:
@@ -62,7 +63,7 @@ def _names(labels, ids: np.ndarray) -> list:
 
 @fact
 def label_distribution(ctx) -> LabelDistribution:
-    labels = ctx.labels
+    labels = ctx.full_labels if ctx.data.full is not None else ctx.labels  # every row when only a sample is held
     if labels.kind == "float":
         raise FactUnavailable("the labels are continuous, not classes")
     train = labels.train
@@ -77,7 +78,7 @@ def label_distribution(ctx) -> LabelDistribution:
         table = table[:, table.sum(axis=0) > 0]
         if table.shape[1] >= 2:
             p = _chi_square_p(table)
-    return LabelDistribution(ids, _names(labels, ids), train_counts, test_counts, tv, p, ctx.data.test_name)
+    return LabelDistribution(ids, _names(labels, ids), train_counts, test_counts, tv, p, ctx.data.held_out)
 
 
 @dataclass(frozen=True)

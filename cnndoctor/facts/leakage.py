@@ -8,6 +8,7 @@ import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable
+from ..measure.chunked import verified_exact_matches
 from ..measure.duplicates import DuplicateScan, find_cross_duplicates
 from ..measure.fingerprints import RowFingerprints, channels_first, row_fingerprints
 from ..measure.overlap import OverlapScan, looks_rescaled_per_window, scan_window_overlap
@@ -39,9 +40,44 @@ def cross_split_duplicates(ctx) -> DuplicateScan:
     fps = ctx.row_fingerprints_by_split
     scan = find_cross_duplicates(fps["train"], fps["test"], ctx.inputs["train"], X_test,
                                  ctx.series_channel_axis, seed=ctx.subject.seed)
+    if ctx.data.full is not None:  # exact copies among all rows; near copies among the sampled ones
+        scan = _all_rows_duplicates(ctx, scan)
     for note in scan.notes:
         ctx.note(f"D201: {note}.")
     return scan
+
+
+def _all_rows_duplicates(ctx, sampled: DuplicateScan) -> DuplicateScan:
+    """D201's scan over every row of data beyond the memory budget: exact copies from the chunk summaries' row
+    hashes (verified on the rows), near copies from the scan of the sample, placed at the rows they sample."""
+    full = ctx.data.full
+    run = ctx.chunk_statistics
+    train, test = run.summaries["train"], run.summaries["test"]
+    ti, tj = verified_exact_matches(train, test, full.X_train, full.X_test, preprocess=ctx.subject.preprocess)
+    n_test = test.n_rows
+    exact = np.zeros(n_test, dtype=bool)
+    match = np.full(n_test, -1, dtype=np.int64)
+    distance = np.full(n_test, np.nan)
+    ratio = np.full(n_test, np.nan)
+    exact[ti], match[ti], distance[ti] = True, tj, 0.0
+    near = np.zeros(n_test, dtype=bool)
+    rows_test, rows_train = full.sample_test, full.sample_train
+    found = np.flatnonzero(sampled.near)
+    at = rows_test[found]
+    fresh = ~exact[at]
+    at, found = at[fresh], found[fresh]
+    near[at] = True
+    match[at] = rows_train[sampled.match[found]]
+    distance[at], ratio[at] = sampled.distance[found], sampled.ratio[found]
+    dup = np.flatnonzero(exact | near)
+    labels = ctx.full_labels
+    same = float(np.mean(labels.test[dup] == labels.train[match[dup]])) if len(dup) else None
+    notes = [*sampled.notes, f"exact copies were looked for among all {n_test:,} {ctx.data.test_name} and "
+             f"{train.n_rows:,} training rows (row hashes); near copies only between the {len(rows_test):,} and "
+             f"{len(rows_train):,} sampled rows, so their count is a lower bound"]
+    return DuplicateScan(n_test, train.n_rows, exact, near, match, distance, ratio, int((~test.usable).sum()),
+                         sampled.ratio_sampled, sampled.ratio_candidates, sampled.extrapolated, notes,
+                         same_label=same)
 
 
 @dataclass(frozen=True)
@@ -105,6 +141,8 @@ def group_overlap(ctx) -> GroupOverlap:
     """Group (recording, subject) ids shared by the training and test splits."""
     data = ctx.data
     g_train, g_test = data.groups_train, data.groups_test
+    if data.full is not None:  # every row's group: the chunk summaries' distinct ids, merged
+        return _all_rows_groups(ctx)
     if g_train is None or g_test is None:
         raise FactUnavailable("no groups_train/groups_test were given (recording or subject ids)")
     g_train, g_test = np.asarray(g_train).ravel(), np.asarray(g_test).ravel()
@@ -117,3 +155,21 @@ def group_overlap(ctx) -> GroupOverlap:
     shared = np.intersect1d(g_train, g_test)
     return GroupOverlap(len(np.unique(g_train)), len(np.unique(g_test)), shared,
                         float(np.isin(g_test, shared).mean()), float(np.isin(g_train, shared).mean()))
+
+
+def _all_rows_groups(ctx) -> GroupOverlap:
+    full = ctx.data.full
+    if full.groups_train is None or full.groups_test is None:
+        raise FactUnavailable("no groups_train/groups_test were given (recording or subject ids)")
+    g_train, g_test = np.asarray(full.groups_train).ravel(), np.asarray(full.groups_test).ravel()
+    if len(g_train) != full.n_train or len(g_test) != full.n_test:
+        raise FactUnavailable(f"groups_train has {len(g_train)} ids for {full.n_train} training samples and "
+                              f"groups_test {len(g_test)} for {full.n_test} test samples; there must be one id "
+                              "per sample")
+    summaries = ctx.chunk_statistics.summaries
+    ids_train, ids_test = summaries["train"].groups, summaries["test"].groups
+    if ids_train.dtype.kind != ids_test.dtype.kind and {ids_train.dtype.kind, ids_test.dtype.kind} - set("iuf"):
+        ids_train, ids_test, g_train, g_test = (a.astype(str) for a in (ids_train, ids_test, g_train, g_test))
+    shared = np.intersect1d(ids_train, ids_test)
+    return GroupOverlap(len(ids_train), len(ids_test), shared, float(np.isin(g_test, shared).mean()),
+                        float(np.isin(g_train, shared).mean()))

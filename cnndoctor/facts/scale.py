@@ -9,6 +9,8 @@ import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable
+from ..load.data import SplitName
+from ..measure.chunked import array_stats as chunked_stats
 from ..measure.recordings import RecordingAmplitudes, recording_amplitudes
 from ..measure.stats import ArrayStats, array_stats
 
@@ -78,7 +80,7 @@ class ScaleReading:
     first_layer: str | None  # type of the first layer that runs
     layout: str
     channel_axis: int | None
-    test_name: str
+    held_out: SplitName  # how messages and snippets name the test split (Data.held_out)
 
     @property
     def model_normalises(self) -> bool:
@@ -101,11 +103,13 @@ def series_stats(ctx) -> dict[str, ArrayStats]:
     axis = ctx.series_channel_axis
     if axis == ctx.data_layout.channel_axis or ctx.inputs["train"].ndim == 2:
         return ctx.input_stats
+    if ctx.data.full is not None:  # every row: the chunk summaries keep both channel axes
+        return {split: chunked_stats(s, axis) for split, s in ctx.chunk_statistics.summaries.items()}
     return {split: array_stats(X, axis) for split, X in ctx.inputs.items()}
 
 
 def _stored_stats(ctx) -> dict[str, ArrayStats] | None:
-    if ctx.subject.preprocess is None:
+    if not ctx.subject.has_preprocess:
         return None
     raw, inputs = ctx.raw_arrays, ctx.inputs
     if any(raw[s].shape != inputs[s].shape for s in raw):
@@ -113,6 +117,9 @@ def _stored_stats(ctx) -> dict[str, ArrayStats] | None:
     axis = ctx.series_channel_axis
     if axis == ctx.data_layout.channel_axis and ctx.has("raw_stats"):
         return ctx.raw_stats
+    if ctx.data.full is not None:
+        return {split: chunked_stats(s, axis if raw[split].ndim == 3 else None)
+                for split, s in ctx.stored_chunk_statistics.summaries.items()}
     return {split: array_stats(X, axis if X.ndim == 3 else None) for split, X in raw.items()}
 
 
@@ -124,7 +131,7 @@ def channel_scales(ctx) -> ScaleReading:
     stored = {split: _scale(s) for split, s in stored.items()} if stored is not None else None
     axis = ctx.series_channel_axis
     name = {None: "(N, L)", 1: "(N, C, L)", 2: "(N, L, C)"}[axis]
-    return ScaleReading(inputs, stored, _first_layer(ctx), name, axis, ctx.data.test_name)
+    return ScaleReading(inputs, stored, _first_layer(ctx), name, axis, ctx.data.held_out)
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,8 @@ class ConstantSplit:
 @fact
 def constant_inputs(ctx) -> dict:
     """Per split: constant channels (input_stats), constant samples and all-identical samples (fingerprints)."""
+    if ctx.data.full is not None:
+        return _constant_rows_chunked(ctx)
     out = {}
     fps = ctx.row_fingerprints_by_split
     for split, stats in ctx.series_stats.items():
@@ -158,7 +167,7 @@ def constant_inputs(ctx) -> dict:
             identical = bool((probe.view(np.uint32) == probe[:1].view(np.uint32)).all())
         varies, checked = None, 0
         raw = ctx.raw_arrays.get(split)
-        if len(const_rows) and ctx.subject.preprocess is not None and raw is not None and len(raw) == fp.n:
+        if len(const_rows) and ctx.subject.has_preprocess and raw is not None and len(raw) == fp.n:
             rows = const_rows[:_RAW_CHECK]
             flat = np.asarray(raw[rows], dtype=np.float64).reshape(len(rows), -1)
             varies = int((np.nanmax(flat, axis=1) > np.nanmin(flat, axis=1)).sum())
@@ -167,6 +176,25 @@ def constant_inputs(ctx) -> dict:
                                    len(const_rows), const_rows[:10].tolist(), identical, varies, checked)
     return out
 
+
+def _constant_rows_chunked(ctx) -> dict:
+    """``constant_inputs`` over every row of data beyond the memory budget, from the chunk summaries: constant
+    samples counted per chunk, "all identical" when every row hash is one (verified on up to 16 rows)."""
+    out = {}
+    full = ctx.data.full
+    summaries = ctx.chunk_statistics.summaries
+    for split, stats in ctx.series_stats.items():
+        s = summaries[split]
+        const_ch = np.flatnonzero((stats.count > 0) & (stats.min == stats.max))
+        identical = False
+        if s.n_rows > 1 and len(np.unique(s.hashes)) == 1:
+            source = full.X_train if split == "train" else full.X_test
+            probe = source.take(np.unique(np.linspace(0, s.n_rows - 1, min(s.n_rows, 16)).astype(int)))
+            flat = probe.reshape(len(probe), -1)
+            identical = bool((flat.view(np.uint32) == flat[:1].view(np.uint32)).all())
+        out[split] = ConstantSplit(s.n_rows, const_ch.tolist(), [float(stats.mean[c]) for c in const_ch],
+                                   s.n_constant_rows, s.constant_rows.tolist(), identical, None, 0)
+    return out
 
 
 # First layers that normalise each sample on its own (per channel over time, or over the whole sample): they
@@ -201,10 +229,11 @@ def recording_scales(ctx) -> RecordingScales:
         y = labels.train if split == "train" else labels.test
         if groups is None:
             continue
+        name = "train" if split == "train" else data.held_out.var  # the recordings are named "<split>:<id>"
         if len(np.asarray(groups).ravel()) != len(X):
-            raise FactUnavailable(f"groups_{split} has {len(np.asarray(groups).ravel())} ids for {len(X)} samples; "
+            raise FactUnavailable(f"groups_{name} has {len(np.asarray(groups).ravel())} ids for {len(X)} samples; "
                                   "there must be one id per sample")
-        splits[split] = (X, groups, y if relative else None)
+        splits[name] = (X, groups, y if relative else None)
     amplitudes = recording_amplitudes(splits, ctx.series_channel_axis, class_relative=relative)
     name = {None: "(N, L)", 1: "(N, C, L)", 2: "(N, L, C)"}[ctx.series_channel_axis]
-    return RecordingScales(amplitudes, _first_layer(ctx), name, ctx.subject.preprocess is not None)
+    return RecordingScales(amplitudes, _first_layer(ctx), name, ctx.subject.has_preprocess)

@@ -71,10 +71,10 @@ def batch_of_one(ctx) -> BatchOfOne:
     from torch.nn.modules.batchnorm import _BatchNorm
 
     subject = ctx.subject
-    if subject.epoch_samples is None and ctx.data.test_name == "split":
+    if subject.epoch_samples is None and ctx.data.split_by_cnndoctor:
         raise FactUnavailable("no test split was given, so cnndoctor split the data 80/20 itself and cannot tell "
                               "how many samples an epoch of your own loop holds")
-    n = int(subject.epoch_samples or len(ctx.data.X_train))
+    n = int(subject.epoch_samples or ctx.data.n_train_rows)
     bs = int(subject.batch_size)
     last = n % bs or bs
     model = _torch_model(ctx)

@@ -251,7 +251,7 @@ def conv_input_order(ctx) -> ConvInputReading:
     arrays_fed, arrays_undone = _scramble_of(feed.train, T.shape)
     stored_fed = stored_undone = stored_best = None
     raw = ctx.raw_arrays["train"]
-    if ctx.subject.preprocess is not None:
+    if ctx.subject.has_preprocess:
         if raw.shape == ctx.inputs["train"].shape:
             stored_fed, stored_undone = _scramble_of(apply_transform(raw, feed.transform), T.shape)
         elif raw.ndim == 3:  # preprocess changed the shape: is either axis of the stored arrays continuous?

@@ -24,6 +24,7 @@ user code that was running.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -39,8 +40,8 @@ from ..errors import PACKAGE_DIR
 from ..probes.budget import BUDGETS as PROBE_BUDGETS
 from ..trace.hooks import Hooks
 
-__all__ = ["DiagnosisTimeout", "watchdog", "phase", "step", "describe", "preload_torch", "BUDGET_TIMEOUTS",
-           "DEFAULT_GRACE"]
+__all__ = ["DiagnosisTimeout", "watchdog", "phase", "step", "describe", "activity", "user_line", "preload_torch",
+           "BUDGET_TIMEOUTS", "DEFAULT_GRACE"]
 
 # Generous on purpose: a limit exists to stop a job that would otherwise hang, not to race a slow
 # machine. A diagnosis runs up to about ten probe runs (training, zeroed input, overfit and its retries,
@@ -79,12 +80,14 @@ class DiagnosisTimeout(BaseException):
     """The run took longer than the timeout; the message is a complete paragraph."""
 
 
-def preload_torch() -> None:
-    """Import torch, and the parts it imports lazily on first use (the first optimizer imports
-    ``torch._dynamo``: 1-2 s), before the clock starts; the run needs them anyway."""
+def preload_torch(*, training: bool = True) -> None:
+    """Import torch before the clock starts, and, when the run will train (``training``), the part the
+    first optimizer step imports lazily (``torch._dynamo``: about as long as torch itself). A selection
+    without training checks (``--select A101``) never pays for it."""
     try:
         import torch  # noqa: F401
-        import torch._dynamo  # noqa: F401
+        if training:
+            import torch._dynamo  # noqa: F401
     except Exception:  # a torch without them: they will be imported (and fail) where they are needed
         pass
 
@@ -111,13 +114,27 @@ def _seconds(value: float) -> str:
     return f"{value:g} s" if value < 120 else f"{value:g} s ({value / 60:g} min)"
 
 
+@functools.lru_cache(maxsize=1)
 def _skip_roots() -> tuple[str, ...]:
-    roots = {PACKAGE_DIR}
+    # cnndoctor, its checks (mapped from ./checks, outside the package folder), the standard library, packages
+    roots = {PACKAGE_DIR, str(Path(PACKAGE_DIR).parent / "checks")}
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         path = sysconfig.get_paths().get(key)
         if path:
             roots.add(str(Path(path).resolve()))
     return tuple(roots)
+
+
+@functools.lru_cache(maxsize=1024)
+def _users_file(name: str) -> bool:
+    """Whether code from the file ``name`` is the user's (cached: a captured warning asks at every step)."""
+    if name.startswith("<"):
+        return False
+    try:
+        path = str(Path(name).resolve())
+    except OSError:
+        return False
+    return not (path.startswith(_skip_roots()) or "site-packages" in path or "dist-packages" in path)
 
 
 def _frames(frame: FrameType | None) -> list[FrameType]:
@@ -129,18 +146,10 @@ def _frames(frame: FrameType | None) -> list[FrameType]:
 
 
 def _user_line(frames: list[FrameType]) -> str | None:
-    roots = _skip_roots()
     for frame in frames:
         name = frame.f_code.co_filename
-        if name.startswith("<"):
-            continue
-        try:
-            path = str(Path(name).resolve())
-        except OSError:
-            continue
-        if path.startswith(roots) or "site-packages" in path or "dist-packages" in path:
-            continue
-        return f"{Path(name).name} line {frame.f_lineno}, in {frame.f_code.co_name}"
+        if _users_file(name):
+            return f"{Path(name).name} line {frame.f_lineno}, in {frame.f_code.co_name}"
     return None
 
 
@@ -177,10 +186,20 @@ def _module_text(modules: list) -> str | None:
     return f"in the forward() of {where} inside `{type(root).__name__}`, which never returned"
 
 
-def describe(seconds: float, frame: FrameType | None, *, advice: str) -> str:
-    """The one-paragraph message for a run stopped after ``seconds``, from the state it is in now."""
-    phases = list(_PHASES)
-    frames = _frames(frame)
+def activity(frame: FrameType | None) -> str:
+    """What the run is doing now, as a phrase ("computing the training probe (fact training_probe, for check
+    T101)", "building the model (its constructor)"), from the phases and ``frame``'s stack: the timeout message
+    and the attribution of captured warnings (``guard/user_warnings``) say it the same way."""
+    return _what(list(_PHASES), _frames(frame))
+
+
+def user_line(frame: FrameType | None) -> str | None:
+    """The innermost line of the user's code on ``frame``'s stack ("model.py line 12, in forward"): not
+    cnndoctor, the standard library or an installed package; None when there is none."""
+    return _user_line(_frames(frame))
+
+
+def _what(phases: list[tuple[str, str]], frames: list[FrameType]) -> str:
     steps = [*_STEP, *(t for k, t in phases if k == "step")]
     facts = [t for k, t in phases if k == "fact"]
     checks = [t for k, t in phases if k == "check"]
@@ -196,6 +215,13 @@ def describe(seconds: float, frame: FrameType | None, *, advice: str) -> str:
         what = "building the model (its constructor)"
     else:
         what = steps[-1] if steps else "running your code"
+    return what
+
+
+def describe(seconds: float, frame: FrameType | None, *, advice: str) -> str:
+    """The one-paragraph message for a run stopped after ``seconds``, from the state it is in now."""
+    frames = _frames(frame)
+    what = _what(list(_PHASES), frames)
     parts = [f"the run took longer than the {_seconds(seconds)} timeout and was stopped while {what}"]
     module = _module_text(list(_MODULES))
     if module:

@@ -12,12 +12,14 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["Data", "load_data", "data_from_arrays", "cast_note", "split_rows", "split_train_test", "TEXT_FORMATS"]
+__all__ = ["Data", "SplitName", "SPLIT_BY_CNNDOCTOR", "load_data", "data_from_arrays", "cast_note", "split_rows",
+           "split_train_test", "TEXT_FORMATS"]
 
 _EXPECTED = ("Expected an .npz file with X_train, y_train and X_test, y_test (or X_val, y_val), "
              "or X and y alone (cnndoctor then splits them 80/20); key case does not matter.")
@@ -26,6 +28,23 @@ _EXPECTED_ANY = (_EXPECTED + " Or a UCR/UEA pair <Name>_TRAIN.tsv + <Name>_TEST.
 TEXT_FORMATS = (".ts", ".tsv", ".csv", ".txt")
 _LABEL_NAMES = ("label", "labels", "class", "target", "y")
 _SPLIT_FILE = re.compile(r"(.+)_(train|test)\.(\w+)$", re.IGNORECASE)
+# Data.test_name when no test split was given and cnndoctor split X, y itself: a machine value that code branches on
+# (the rows no longer map onto the user's Dataset); the report never shows it (SplitName names that split).
+SPLIT_BY_CNNDOCTOR = "split"
+
+
+@dataclass(frozen=True)
+class SplitName:
+    """How the report names the split the model is not trained on, in every message, snippet and subject line.
+
+    The user's own split keeps the user's name ("test", "val"). The split cnndoctor cut off X itself has no
+    name in the user's code, so it is called "held-out", with its share of X where it is first named.
+    """
+
+    noun: str  # "test", "val", "held-out": before "samples", "accuracy", "windows"; legends
+    split: str  # "test split", "val split", "held-out split (20% of X)": after "the"
+    title: str  # "test", "val", "held-out (20% of X)": the subject line "160 train / 40 held-out (20% of X)"
+    var: str  # "test", "val", "heldout": snippet variables (X_test, y_val, groups_heldout) and evidence keys
 
 
 @dataclass
@@ -44,6 +63,34 @@ class Data:
     # when cnndoctor split the data itself (test_name "split"): the row of each training sample in the user's
     # stored X, ascending, as loaded; None when the user gave the training split (its rows are theirs as stored)
     train_rows: np.ndarray | None = None
+    # data beyond the memory budget (load/big.py): the whole splits, read chunk by chunk; X_train/X_test above
+    # then hold a seeded stratified sample of their rows
+    full: Any = None
+
+    @property
+    def n_train_rows(self) -> int:
+        """Rows of the user's whole training split (more than ``len(X_train)`` when only a sample is held)."""
+        return self.full.n_train if self.full is not None else len(self.X_train)
+
+    @property
+    def n_test_rows(self) -> int:
+        if self.full is not None:
+            return self.full.n_test
+        return 0 if self.X_test is None else len(self.X_test)
+
+    @property
+    def split_by_cnndoctor(self) -> bool:
+        """No test split was given: cnndoctor split X, y 80/20 (``train_rows`` says which rows it trained on)."""
+        return self.test_name == SPLIT_BY_CNNDOCTOR
+
+    @property
+    def held_out(self) -> SplitName:
+        """The name of the test split as the report writes it (``SplitName``)."""
+        if not self.split_by_cnndoctor:
+            return SplitName(self.test_name, f"{self.test_name} split", self.test_name, self.test_name)
+        n_test = self.n_test_rows
+        share = f"{n_test / max(n_test + self.n_train_rows, 1):.0%} of X"
+        return SplitName("held-out", f"held-out split ({share})", f"held-out ({share})", "heldout")
 
 
 def _as_float(X, name: str, source: str) -> np.ndarray:
@@ -130,9 +177,9 @@ def data_from_arrays(X_train, y_train, X_test=None, y_test=None, *, groups_train
         X_train, y_train, X_test, y_test = (X_train[train_rows], y_train[train_rows], X_train[test_rows],
                                             y_train[test_rows])
         groups_train, groups_test = (None, None) if groups is None else (groups[train_rows], groups[test_rows])
-        test_name = "split"
+        test_name = SPLIT_BY_CNNDOCTOR
         notes.append(f"No test split was given: cnndoctor split X, y 80/20 ({len(X_train)} train, "
-                     f"{len(X_test)} test), {how}, seed {seed}.")
+                     f"{len(X_test)} held out), {how}, seed {seed}.")
     elif X_test is not None:
         X_test = _as_float(_numpy(X_test), f"X_{test_name}", source)
         y_test = _labels(_numpy(y_test), f"y_{test_name}", source)
@@ -161,13 +208,24 @@ def _numpy(a):
     return np.asarray(a)
 
 
-def load_data(path: str | Path, *, seed: int = 0, label_column: int | str | None = None) -> Data:
-    """Load ``.npz`` data, a UCR/UEA ``_TRAIN``/``_TEST`` pair, or one ``.ts``/``.tsv``/``.csv`` file.
+def load_data(path: str | Path, *, seed: int = 0, label_column: int | str | None = None, memory_budget=None,
+              budget: str = "standard", scheduler: str | None = None) -> Data:
+    """Load ``.npz`` data, a UCR/UEA ``_TRAIN``/``_TEST`` pair, one ``.ts``/``.tsv``/``.csv`` file, a folder or
+    prefix of ``.npy`` files (``X_train.npy``, ``y_train.npy``, …; memory-mapped) or a ``.zarr`` store.
 
     ``label_column`` (CSV only) is a column index or header name; by default a header column named
-    label/class/target/y, else the first column (the UCR convention).
+    label/class/target/y, else the first column (the UCR convention). ``.npy`` and zarr data larger than
+    ``memory_budget`` stays on disk (load/big.py): its statistics run chunk by chunk (on ``scheduler``), the rest
+    on a sample sized for ``budget``.
     """
     path = Path(path)
+    if not path.is_file():
+        from .big import data_from_parts, npy_files, open_split_files, zarr_store
+
+        if zarr_store(path) or npy_files(path) is not None:
+            parts, where = open_split_files(path)
+            return data_from_parts(parts, where, seed=seed, memory_budget=memory_budget, budget=budget,
+                                   scheduler=scheduler)
     if path.is_file():
         if path.suffix.lower() == ".npz" or (path.suffix.lower() not in TEXT_FORMATS and zipfile.is_zipfile(path)):
             return _load_npz(path, seed)

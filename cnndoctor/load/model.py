@@ -21,7 +21,7 @@ from ..errors import PACKAGE_DIR, InputError
 from ..guard.timeout import DiagnosisTimeout
 
 __all__ = ["ModelFile", "load_model_file", "fill_arguments", "resolve_arguments", "parse_model_args",
-           "ARG_SYNONYMS", "OPTIONAL_NAMES", "ConstructorArgument", "construction_error", "display_path",
+           "ARG_SYNONYMS", "OPTIONAL_NAMES", "ConstructorArgument", "construction_error", "raised_at", "display_path",
            "model_source"]
 
 # The parameter names each data fact fills, most specific first: when a signature has several, only the first
@@ -50,6 +50,7 @@ OPTIONAL_NAMES = {
     "lr": ("lr", "learning_rate"),
     "batch_size": ("batch_size",),
     "preprocess": ("preprocess",),
+    "fit_preprocess": ("fit_preprocess",),  # fit_preprocess(X_train) -> transform (load/preprocess.py)
     "train_step": ("train_step",),
     "drop_last": ("drop_last",),  # the training DataLoader's drop_last (A207)
     "shuffle": ("shuffle",),  # whether the training DataLoader shuffles (D205; False: the stored order)
@@ -385,6 +386,20 @@ def _one_per_fact(sig, facts: dict[str, Any], overrides: dict[str, Any]) -> dict
     return chosen
 
 
+def raised_at(exc: BaseException) -> str:
+    """`` at file:line (`code`), called from file:line``: where the user's code (or a library it calls) raised,
+    the innermost frame outside cnndoctor and, in another file, the outermost one; "" when every frame is ours."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not str(Path(f.filename).resolve()).startswith(PACKAGE_DIR)]
+    if not frames:
+        return ""
+    last = frames[-1]
+    where = f" at {last.filename}:{last.lineno}" + (f" (`{last.line.strip()}`)" if last.line else "")
+    if len(frames) > 1 and frames[0].filename != last.filename:
+        where += f", called from {frames[0].filename}:{frames[0].lineno}"
+    return where
+
+
 def construction_error(exc: BaseException, what: str, arguments: list[ConstructorArgument]) -> InputError:
     """The exit-2 error for an exception raised while the user's constructor/``build_model`` ran.
 
@@ -394,15 +409,7 @@ def construction_error(exc: BaseException, what: str, arguments: list[Constructo
     """
     from ..errors import UserCodeError
 
-    ours = PACKAGE_DIR
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not str(Path(f.filename).resolve()).startswith(ours)]
-    where = ""
-    if frames:
-        last = frames[-1]
-        where = f" at {last.filename}:{last.lineno}" + (f" (`{last.line.strip()}`)" if last.line else "")
-        if len(frames) > 1 and frames[0].filename != last.filename:
-            where += f", called from {frames[0].filename}:{frames[0].lineno}"
+    where = raised_at(exc)
     passed = [a.describe() for a in arguments if a.source != "your default"]
     left = [f"{a.name} = {a.value!r}" for a in arguments if a.source == "your default"]
     text = str(exc).strip() or "(no message)"

@@ -11,8 +11,9 @@ from typing import Any
 
 from .batch_order import describe_batch_order
 from .optimizers import DEFAULT_OPTIMIZER
+from .preprocess import FITTED_ON_TRAIN
 
-__all__ = ["run_settings", "loss_text", "DEFAULT_SOURCE"]
+__all__ = ["run_settings", "loss_text", "preprocess_text", "DEFAULT_SOURCE"]
 
 DEFAULT_SOURCE = "default"
 
@@ -41,7 +42,20 @@ def _function_name(fn) -> str:
     return getattr(fn, "__name__", type(fn).__name__)
 
 
-def run_settings(subject, *, loss, fed: str, budget: str, sources: dict[str, str]) -> dict[str, dict]:
+def preprocess_text(subject) -> str:
+    """``scale``, ``StandardScaler (fitted on the training split)``, ``clip, then fit_preprocess (fitted on the
+    training split)`` or ``none``: what runs on the stored arrays before the model, in order."""
+    parts = []
+    if subject.preprocess is not None:
+        parts.append(_function_name(subject.preprocess))
+    fitted = getattr(subject, "fit_preprocess", None)
+    if fitted is not None:
+        parts.append(f"{fitted.name} ({FITTED_ON_TRAIN})")
+    return ", then ".join(parts) or "none"
+
+
+def run_settings(subject, *, loss, fed: str, budget: str, sources: dict[str, str],
+                 threads: tuple[int, str] | None = None) -> dict[str, dict]:
     """``{setting: {"value", "source"}}`` for every setting the probes used, in reading order.
 
     ``loss`` is the loss fact (or None when it could not be worked out), ``fed`` the layout as
@@ -60,8 +74,9 @@ def run_settings(subject, *, loss, fed: str, budget: str, sources: dict[str, str
     out["batches"] = _entry(order, order_source)  # the order the probes draw batches in
     if loss is not None:
         out["loss"] = _entry(loss_text(loss.fn, loss.name), src.get("loss_fn", loss.source))
-    out["preprocess"] = _entry(_function_name(subject.preprocess) if subject.preprocess is not None else "none",
-                               src.get("preprocess", DEFAULT_SOURCE))
+    out["preprocess"] = _entry(preprocess_text(subject), next(
+        (src[k] for k in ("preprocess", "fit_preprocess") if src.get(k, DEFAULT_SOURCE) != DEFAULT_SOURCE),
+        DEFAULT_SOURCE))
     out["train_step"] = _entry(_function_name(subject.train_step) if subject.train_step is not None
                                else "standard step", src.get("train_step", DEFAULT_SOURCE))
     arguments = getattr(subject, "constructor_arguments", None) or []
@@ -73,8 +88,13 @@ def run_settings(subject, *, loss, fed: str, budget: str, sources: dict[str, str
         out["output"] = _entry(f"element [{element!r}] of the {choice['of']}, shape {choice['shape']}",
                                src.get("output", "explicit") if choice["rule"] == "explicit" else
                                f"rule: {choice['rule']}")
+    trained = getattr(subject, "trained", None)
+    if trained is not None:  # evaluated as they are; the probes still start from fresh weights
+        out["weights"] = _entry(trained.describe(), src.get("weights", DEFAULT_SOURCE))
     out["layout"] = _entry(fed, sources.get("layout", "data (inferred)"))
     out["device"] = _entry(subject.device, sources.get("device", DEFAULT_SOURCE))
+    if threads is not None:  # (count, where it came from): the probes' torch thread count changes last bits
+        out["threads"] = _entry(threads[0], threads[1])
     out["budget"] = _entry(budget, sources.get("budget", DEFAULT_SOURCE))
     out["seed"] = _entry(subject.seed, sources.get("seed", DEFAULT_SOURCE))
     return out

@@ -21,6 +21,7 @@ from .labels import Labels, encode_labels
 from .lightning import read_lightning
 from .model import ConstructorArgument, construction_error, resolve_arguments
 from .optimizers import DEFAULT_OPTIMIZER, OptimizerSettings, build_optimizer, optimizer_kind, own_lr, read_optimizer
+from .preprocess import TrainFitted, read_preprocess
 
 __all__ = ["Subject", "make_subject", "resolve_device", "DEFAULT_LR", "DEFAULT_BATCH_SIZE"]
 
@@ -38,7 +39,9 @@ class Subject:
     optimizer: Any = None  # None: Adam
     lr: float = DEFAULT_LR
     batch_size: int = DEFAULT_BATCH_SIZE
-    preprocess: Callable | None = None
+    preprocess: Callable | None = None  # a function X -> X, applied to each split on its own
+    # steps fitted on the training split after ``preprocess`` (a transformer, fit_preprocess; load/preprocess.py)
+    fit_preprocess: TrainFitted | None = None
     train_step: Callable | None = None
     device: str = "cpu"
     seed: int = 0
@@ -66,6 +69,14 @@ class Subject:
     variant_factory: Callable[[dict], Any] | None = None
     # the LR scheduler a LightningModule's configure_optimizers returns, described for the settings block
     scheduler: str | None = None
+    # the user's trained weights (--weights, or an instance with reinit=False), evaluated as they are next to
+    # the fresh-weight probes (load/weights.py); None: only fresh weights
+    trained: Any = None
+
+    @property
+    def has_preprocess(self) -> bool:
+        """Whether the arrays the model is fed differ from the stored ones by the user's (or a fixer's) preprocess."""
+        return self.preprocess is not None or self.fit_preprocess is not None
 
     def build_model(self):
         """A fresh model with seeded initial weights, on the subject's device.
@@ -82,6 +93,14 @@ class Subject:
         if not isinstance(model, torch.nn.Module):
             raise InputError(f"{self.model_name} returned a {type(model).__name__}, not a torch nn.Module.")
         return select_output(model.to(self.device), self)
+
+    def build_trained_model(self):
+        """A copy of the user's trained model on the subject's device, its logits chosen as for fresh ones."""
+        from .outputs import select_output
+
+        if self.trained is None:
+            raise ValueError("this subject has no trained weights")
+        return select_output(self.trained.build(self.device), self)
 
     def make_optimizer(self, params, lr: float | None = None):
         """The user's optimizer over ``params``, as their code builds it, at ``lr`` (default: ``self.lr``).
@@ -196,8 +215,9 @@ def make_subject(target, kind: str, data: Data, *, name: str, options: dict | No
         raise InputError(f"batch_size must be an integer; got batch_size={bs!r}.") from None
     if bs <= 0:
         raise InputError(f"batch_size must be positive; got batch_size={bs}.")
-    for key in ("loss_fn", "optimizer", "preprocess", "train_step"):
+    for key in ("loss_fn", "optimizer", "preprocess", "fit_preprocess", "train_step"):
         source[key] = options_source if options.get(key) is not None else "default"
+    preprocess, fit_preprocess = read_preprocess(options.get("preprocess"), options.get("fit_preprocess"))
     if options.get("_keras_default_loss"):
         source["loss_fn"] = "default"
     if options.get("_keras_compiled_optimizer"):
@@ -209,7 +229,7 @@ def make_subject(target, kind: str, data: Data, *, name: str, options: dict | No
         source["output"] = output_source
     subject = Subject(factory=factory, data=data, labels=labels, model_name=name, loss_fn=loss,
                       optimizer=options.get("optimizer"), lr=DEFAULT_LR, batch_size=bs,
-                      preprocess=options.get("preprocess"), train_step=options.get("train_step"),
+                      preprocess=preprocess, fit_preprocess=fit_preprocess, train_step=options.get("train_step"),
                       device=resolve_device(device), seed=int(seed), layout=layout,
                       settings_source=source, model_arguments=arguments, constructor_arguments=record,
                       output=explicit_output)

@@ -57,7 +57,7 @@ class Subsample:
         if len(self.y_train) < self.n_train_total:
             parts.append(f"trained on {len(self.y_train):,} of {self.n_train_total:,} training samples")
         if len(self.y_test) < self.n_test_total:
-            parts.append(f"scored on {len(self.y_test):,} of {self.n_test_total:,} test samples")
+            parts.append(f"scored on {len(self.y_test):,} of {self.n_test_total:,} held-out samples")
         return (", ".join(parts) + " (random subsets, seeded)") if parts else ""
 
 

@@ -55,6 +55,9 @@ class DuplicateScan:
     ratio_candidates: int  # matched training samples that needed it
     extrapolated: int = 0  # near copies estimated among matches whose source was not measured (big data)
     notes: list[str] = field(default_factory=list)
+    # the share of copies whose label equals their source's, when measured with labels other than the sample's
+    # (data beyond the memory budget: indices are rows of the whole splits)
+    same_label: float | None = None
 
     @property
     def duplicate(self) -> np.ndarray:

@@ -20,6 +20,13 @@ times the planned work at the step time measured in the warm-up, and never less 
 budget's ``seconds`` floor, so a merely busy machine always completes the planned steps. A
 probe the cap stops is *inconclusive*: a note states the steps reached of those planned,
 and the checks that would judge that probe skip instead of judging a truncated run.
+
+``verify_fixes`` counts the training-probe re-runs that verify fixes, never a time. Each cause's
+fix verified alone takes one run (causes whose fixes are the same change share it). When two or
+more causes' fixes are verified alone, their fixes combined take one more run: so a budget of at
+least ``COMBINED_MIN_RUNS`` (two alone plus one together) keeps its last run for the combination
+and verifies at most ``verify_fixes - 1`` causes alone; a smaller budget (quick: 1) verifies
+causes alone only (``fixes_verified_alone``).
 """
 
 from __future__ import annotations
@@ -27,11 +34,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["ProbeBudget", "BUDGETS", "DEFAULT_BUDGET", "CAP_FACTOR", "probe_budget_for", "time_cap",
-           "truncated_reason"]
+__all__ = ["ProbeBudget", "BUDGETS", "DEFAULT_BUDGET", "CAP_FACTOR", "COMBINED_MIN_RUNS", "probe_budget_for",
+           "fixes_verified_alone", "time_cap", "truncated_reason"]
 
 # A probe may take this many times its planned work at the measured step time before its safety net stops it.
 CAP_FACTOR = 20.0
+# Verification runs needed before a budget also verifies fixes combined: two fixes alone, then both together.
+COMBINED_MIN_RUNS = 3
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,7 @@ class ProbeBudget:
     eval_samples: int  # train and held-out samples evaluated at each curve point
     curve_points: int  # evaluations along the training probe (start and end included)
     seconds: float  # floor of the wall-clock safety net of one probe run (see time_cap)
-    verify_fixes: int  # most causes whose fix is verified (a count: never depends on the machine's load)
+    verify_fixes: int  # most probe re-runs verifying fixes, alone and combined (a count, never the machine's load)
     baseline_train: int  # training samples the reference baselines fit on (at most)
     baseline_test: int  # test samples they are scored on (at most)
     overlap_test_windows: int  # test windows the cross-split window-overlap scan compares (at most)
@@ -58,8 +67,9 @@ class ProbeBudget:
         """What this budget costs, in the units that decide it: training steps of the user's model."""
         return (f"{self.train_steps}-step training probe (and a zeroed-input twin when needed), "
                 f"{self.lr_steps}-step lr range test, up to {self.overfit_retries + 1}×{self.overfit_steps} steps "
-                f"on one batch of {self.overfit_batch}, up to {self.verify_fixes} fix(es) verified by re-running "
-                f"the probe; baselines on at most {self.baseline_train:,} training samples")
+                f"on one batch of {self.overfit_batch}, up to {self.verify_fixes} re-run(s) of the probe verifying "
+                f"fixes{' (alone, then combined)' if self.verify_fixes >= COMBINED_MIN_RUNS else ''}; "
+                f"baselines on at most {self.baseline_train:,} training samples")
 
 
 BUDGETS = {
@@ -83,6 +93,15 @@ def probe_budget_for(name: str) -> ProbeBudget:
         return BUDGETS[name]
     except KeyError:
         raise ValueError(f"unknown budget {name!r}; use one of {', '.join(BUDGETS)}") from None
+
+
+def fixes_verified_alone(budget: ProbeBudget, distinct_fixes: int) -> int:
+    """How many of ``distinct_fixes`` different fixes are verified alone: all that ``verify_fixes`` allows, less
+    the one run kept for their combination when at least two are verified alone and the budget has that run."""
+    runs = budget.verify_fixes
+    if distinct_fixes >= 2 and runs >= COMBINED_MIN_RUNS:
+        return min(distinct_fixes, runs - 1)
+    return min(distinct_fixes, runs)
 
 
 def time_cap(budget: ProbeBudget, step_seconds: float | None, work_steps: float) -> float:

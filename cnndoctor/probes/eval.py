@@ -17,7 +17,7 @@ from .data import ProbeData, first_output
 from .record import dropout_off, preserved_state
 
 __all__ = ["EvalResult", "ModeGap", "evaluate", "measure_initial_loss", "recalibrated_eval", "measure_mode_gap",
-           "eval_indices", "scalar_loss", "rounded"]
+           "eval_indices", "scalar_loss", "rounded", "batchnorm_layers", "eval_chunks"]
 
 
 def scalar_loss(loss):
@@ -51,7 +51,7 @@ class EvalResult:
     nonfinite_inputs: int = 0  # samples whose input holds NaN/Inf
 
 
-def _chunks(idx: np.ndarray, size: int) -> list[np.ndarray]:
+def eval_chunks(idx: np.ndarray, size: int) -> list[np.ndarray]:
     """Consecutive chunks of ``size``; a last chunk of one sample joins the previous one (BatchNorm needs two)."""
     parts = [idx[i:i + size] for i in range(0, len(idx), max(1, size))]
     if len(parts) > 1 and len(parts[-1]) == 1 and size > 1:
@@ -78,9 +78,9 @@ def evaluate(model, data: ProbeData, split: str, idx: np.ndarray, *, train_mode:
             (dropout_off(model) if train_mode and not dropout else contextlib.nullcontext()):
         model.train(train_mode)
         if batch_norm_stats and not train_mode:
-            for _, m in _batchnorms(model):
+            for _, m in batchnorm_layers(model):
                 m.train()
-        for part in _chunks(idx, chunk):
+        for part in eval_chunks(idx, chunk):
             xb = data.inputs(split, part, zero=zero)
             bad += int((~torch.isfinite(xb)).reshape(len(part), -1).any(1).sum())
             out = first_output(model(xb))
@@ -138,7 +138,7 @@ def recalibrated_eval(model, data: ProbeData, idx: np.ndarray, batch_size: int, 
     """Eval-mode result after re-estimating BatchNorm statistics on ``idx`` (model left unchanged)."""
     import torch
 
-    norms = [m for _, m in _batchnorms(model)]
+    norms = [m for _, m in batchnorm_layers(model)]
     # dropout off: the statistics are those of the features eval mode will see
     with preserved_state(model), dropout_off(model):
         momenta = [m.momentum for m in norms]
@@ -148,7 +148,7 @@ def recalibrated_eval(model, data: ProbeData, idx: np.ndarray, batch_size: int, 
                 m.reset_running_stats()
                 m.momentum = None  # cumulative average over the pass
             with torch.no_grad():
-                for part in _chunks(idx, batch_size):
+                for part in eval_chunks(idx, batch_size):
                     model(data.inputs("train", part, zero=zero))
             return evaluate(model, data, "train", idx, zero=zero, keep_outputs=keep_outputs)
         finally:
@@ -156,7 +156,8 @@ def recalibrated_eval(model, data: ProbeData, idx: np.ndarray, batch_size: int, 
                 m.momentum = mom
 
 
-def _batchnorms(model) -> list:
+def batchnorm_layers(model) -> list:
+    """``(name, module)`` of every torch BatchNorm layer that keeps running statistics."""
     from torch.nn.modules.batchnorm import _BatchNorm
 
     return [(name, m) for name, m in model.named_modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
@@ -179,7 +180,7 @@ def measure_mode_gap(model, data: ProbeData, idx: np.ndarray, batch_size: int, *
     """
     import torch
 
-    norms = _batchnorms(model)
+    norms = batchnorm_layers(model)
     if not norms:
         return None
     # Batches drawn as training draws them — shuffled: consecutive chunks of a class- or

@@ -233,6 +233,9 @@ class ProbeRun:
     # mean per-class recall at the end, on ``prediction_split`` (chance is 1/K whatever the class balance)
     balanced_accuracy: float | None = None
     batch_order: str = "shuffled"  # "shuffled" (cnndoctor's seeded shuffle) or "user" (the user's DataLoader order)
+    # the lr applied at each step when it changes during the run (a user's scheduler, recorded live by
+    # cnndoctor.live); empty for the probes, which train at the constant ``lr``
+    lrs: list[float] = field(default_factory=list)
 
     @property
     def truncated(self) -> bool:
@@ -522,7 +525,7 @@ def run_training_probe(subject, train_X, train_y, test_X=None, test_y=None, *, s
       activity, predicted class counts, ``steps``, ``seconds``, ``step_seconds``, ``nonfinite``.
 
     The model passed in is never touched: every run builds its own from the factory. Torch's
-    thread count is fixed for the run (``threads.PROBE_THREADS``: the count changes the results) and
+    thread count is fixed per machine for the run (``threads.probe_threads``: the count changes the results) and
     restored afterwards.
     """
     data = prepare_probe_data(subject, train_X, train_y, test_X, test_y, loss=loss, step_train_y=step_train_y,

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["data_figures", "new_figure"]
+from ..findings import Status
+from ._axes import legend_below, log_loss_axis, loss_scale
+from .figures import DOUBLE, SINGLE
+
+__all__ = ["data_figures", "new_figure", "fix_figure", "report_figures"]
 
 
-def new_figure(label: str, size=(6.4, 3.2)):
+def new_figure(label: str, size=SINGLE):
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=size, dpi=100, layout="constrained")
@@ -34,8 +38,8 @@ def _class_balance(labels, test_name: str):
     ax.set_xticks(ids, [str(c) for c in classes], rotation=45 if labels.n_classes > 8 else 0)
     ax.set_xlabel("class (labels as stored)")
     ax.set_ylabel("fraction of samples")
-    ax.set_title("Class balance")
-    ax.legend(fontsize=8)
+    ax.set_title("Class balance", fontsize="medium")
+    legend_below(fig, ncols=3)
     return fig
 
 
@@ -58,20 +62,23 @@ def _channel_scale(stats: dict, test_name: str):
     ax.axhspan(-1, 1, color="green", alpha=0.08, label="unit scale")
     span = np.nanmax(np.abs(np.concatenate([train.mean + train.std, train.mean - train.std])))
     if span > 50:
+        from matplotlib.ticker import FuncFormatter
+
         ax.set_yscale("symlog", linthresh=1)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 1000, not 10³
     ax.set_xticks(channels)
     ax.set_xlim(-0.5, train.n_channels - 0.5)
     ax.set_xlabel("channel")
     ax.set_ylabel("value (as fed to the model)")
-    ax.set_title("Per-channel scale")
-    ax.legend(fontsize=8)
+    ax.set_title("Per-channel scale", fontsize="medium")
+    legend_below(fig, ncols=3)
     return fig
 
 
 def _receptive_field(baselines, z: float):
     """Balanced accuracy of the pooled random-kernel baseline against its window span (A201's ladder), with the
     receptive field, the whole-series accuracy and chance marked; the legend sits below the axes, off the curve."""
-    fig = new_figure("receptive field vs where the class information lives", size=(6.4, 3.8))
+    fig = new_figure("receptive field vs where the class information lives", size=(SINGLE[0], SINGLE[1] + 0.6))
     ax = fig.add_subplot()
     spans = [s.span for s in baselines.ladder]
     acc = [s.balanced_accuracy for s in baselines.ladder]
@@ -92,20 +99,27 @@ def _receptive_field(baselines, z: float):
     ax.set_ylim(0, 1.02)
     ax.set_xlabel(f"window span (input samples; series length {baselines.length})")
     ax.set_ylabel("balanced accuracy (test sample)")
-    ax.set_title("Receptive field vs where the class information lives")
-    fig.legend(fontsize=7, loc="outside lower center", ncols=2)
+    ax.set_title("Receptive field vs where the class information lives", fontsize="medium")
+    legend_below(fig, fontsize=7)
     return fig
 
 
-def data_figures(ctx) -> list:
-    """Class balance, per-channel scale and the receptive field, when their facts were computed."""
+def _judged(outcomes, code: str) -> bool:
+    """The check ran to a verdict (passed or failed): a figure of its fact shows what it judged. A skipped or
+    errored check's figure would show a measurement the report does not stand behind, so it is left out."""
+    return any(o.code == code and o.status in (Status.PASSED, Status.FAILED) for o in outcomes or [])
+
+
+def data_figures(ctx, outcomes=None) -> list:
+    """Class balance, per-channel scale and, when A201 judged it, the receptive field against the baselines;
+    each only when its facts were computed."""
     figures = []
-    test_name = ctx.subject.data.test_name
+    test_name = ctx.subject.data.held_out.noun
     try:
         figures.append(_class_balance(ctx.subject.labels, test_name))
         if ctx.computed("input_stats"):
             figures.append(_channel_scale(ctx.get("input_stats"), test_name))
-        if ctx.computed("receptive_field_baselines"):
+        if ctx.computed("receptive_field_baselines") and _judged(outcomes, "A201"):
             figures.append(_receptive_field(ctx.get("receptive_field_baselines"), ctx.thresholds_for("A201")["z"]))
     except Exception as exc:  # a figure must never break a report
         ctx.note(f"a data figure could not be drawn ({type(exc).__name__}: {exc})")
@@ -114,34 +128,35 @@ def data_figures(ctx) -> list:
 
 def fix_figure(code: str, description: str, before, after):
     """Held-out accuracy and training loss along the probe, at the user's settings and with the fix."""
-    fig = new_figure(f"probe before/after the fix for {code}", size=(7.2, 3.0))
+    fig = new_figure(f"probe before/after the fix for {code}", size=DOUBLE)
     acc_ax, loss_ax = fig.subplots(1, 2)
-    for run, label, style in ((before, "as given", "o--"), (after, f"after {description}", "s-")):
-        if run is None or not run.curve:
-            continue
+    runs = [(run, label, style) for run, label, style in
+            ((before, "as given", "o--"), (after, f"after {description}", "s-")) if run is not None and run.curve]
+    scale = loss_scale(*[[p.train_loss for p in run.curve] for run, _, _ in runs])
+    for run, label, style in runs:
         steps = [p.step for p in run.curve]
         acc = [np.nan if p.held_out_accuracy is None else p.held_out_accuracy for p in run.curve]
-        loss = [np.nan if p.train_loss is None else p.train_loss for p in run.curve]
         acc_ax.plot(steps, acc, style, label=label)
-        loss_ax.plot(steps, loss, style, label=label)
+        loss_ax.plot(steps, scale.apply([p.train_loss for p in run.curve]), style, label=label)
     acc_ax.set_xlabel("step")
     acc_ax.set_ylabel("held-out accuracy")
-    acc_ax.set_ylim(0, 1)
+    acc_ax.set_ylim(0, 1.02)
     loss_ax.set_xlabel("step")
-    loss_ax.set_ylabel("training loss")
-    loss_ax.set_yscale("log")
-    acc_ax.legend(fontsize=7)
-    fig.suptitle(f"{code}: verified fix", fontsize=10)
+    log_loss_axis(loss_ax, scale, "train-slice loss")
+    fig.suptitle(f"{code}: the probe as given and with the fix", fontsize="medium")
+    legend_below(fig)
     return fig
 
 
-def report_figures(ctx, fix_runs: dict, findings) -> list:
-    """Every figure for the report: data, probes (when they ran), and before/after each verified fix."""
-    figures = data_figures(ctx)
+def report_figures(ctx, fix_runs: dict, findings, outcomes=None, lr_advice: dict | None = None) -> list:
+    """Every figure for the report: data, probes (when they ran), and before/after each verified fix.
+    ``outcomes`` are the checks' outcomes (a figure of a skipped check is left out); ``lr_advice`` is the
+    report's ``lr_range``, whose suggested range the range test's figure shades."""
+    figures = data_figures(ctx, outcomes)
     from .figures import figures as probe_figures
 
     try:
-        figures += probe_figures(ctx)
+        figures += probe_figures(ctx, lr_advice)
     except Exception as exc:  # a figure must never break a report
         ctx.note(f"a probe figure could not be drawn ({type(exc).__name__}: {exc})")
     described = {f.code: (f.verified or {}).get("fix", "the fix") for f in findings}
