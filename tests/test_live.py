@@ -94,6 +94,22 @@ def test_healthy_loop_stays_silent_and_reports_healthy():
     assert report.passed() and any("Live report" in n for n in report.notes)
 
 
+def test_an_optimizer_over_another_models_parameters_is_announced_live_as_no_learning():
+    model, other = _net(), _net(seed=1)
+    before = [p.detach().clone() for p in model.parameters()]
+    w, seen = _watched(model, torch.optim.SGD(other.parameters(), lr=0.1), epochs=3)
+    t102 = next(f for f in seen if f.code == "T102")
+    assert "No weight of your model changed" in t102.message and "optimizer does not update" in t102.message
+    assert t102.evidence["largest_update_ratio"] == 0.0 and not t102.evidence["gradients_all_zero"]
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_a_healthy_loop_never_announces_no_learning():
+    model = _net()
+    w, seen = _watched(model, torch.optim.Adam(model.parameters(), lr=1e-2), epochs=3)
+    assert "T102" not in [f.code for f in seen]
+
+
 def test_predictions_are_judged_on_the_latest_batches_not_on_the_last_scheduled_step():
     # 40 steps at the default schedule (every 50): only step 1 is a scheduled step, where an untrained model
     # may well put every series in one class; the run then learns, and the histogram must say so

@@ -18,10 +18,12 @@ from ..findings import Finding
 from ..registry import get_check
 from .recording import Recording
 
-__all__ = ["CnndoctorWarning", "LIVE_CHECKS", "MIN_POINTS", "judge", "nonfinite_finding", "Announcer"]
+__all__ = ["CnndoctorWarning", "LIVE_CHECKS", "MIN_POINTS", "judge", "nonfinite_finding", "unmoved_weights_finding",
+           "Announcer"]
 
 # The training checks that judge a live recording as they judge the training probe: each reads only
-# ``training_probe``. T102-T104, T201/T202, T207/T208 need fresh probes and are left to the report.
+# ``training_probe``. T102-T104, T201/T202, T207/T208 need fresh probes and are left to the report (T102's
+# plainest case, weights that never change, is seen live: ``unmoved_weights_finding``).
 LIVE_CHECKS = ("T204", "T205", "T105", "T206", "T209")
 
 # Full records (scheduled steps) before the curve-based judgements start: with one or two points a
@@ -62,11 +64,44 @@ def nonfinite_finding(recording: Recording) -> Finding | None:
                           "  # after loss.backward()"), spec)
 
 
+def unmoved_weights_finding(recording: Recording) -> Finding | None:
+    """T102 when the optimizer steps of at least ``MIN_POINTS`` scheduled records changed no weight of the model
+    at all: the loss cannot move. T102's own judgement needs a fresh probe's parameter inventory; this is the
+    part of its meaning (the weights never change) that the run shows directly, with no threshold (exact zero)."""
+    rows = recording.update_rows
+    if len(rows) < MIN_POINTS or any(v != 0 for row in rows for v in row):
+        return None
+    spec = get_check("T102")
+    finite = [v for v in recording.losses if v == v]
+    first, last = (finite[0], finite[-1]) if finite else (None, None)
+    grads = [v for row in recording.grad_rows for v in row]
+    why = ("no gradient reaches them (every recorded gradient is zero: a .detach(), .item() or torch.tensor(...) "
+           "cuts the graph, or loss.backward() is not called)" if grads and not any(grads) else
+           "the optimizer does not update them (built over another model's parameters, lr 0, or its step runs "
+           "before backward())")
+    return _named(Finding(
+        message=f"No weight of your model changed in {len(rows)} recorded optimizer steps (up to step "
+                f"{recording.update_steps[-1] + 1}) because {why}: the loss cannot move (from {first:.4g} to "
+                f"{last:.4g} so far)." if finite else
+                f"No weight of your model changed in {len(rows)} recorded optimizer steps because {why}.",
+        evidence={"recorded_update_steps": [s + 1 for s in recording.update_steps][-8:],
+                  "largest_update_ratio": 0.0, "first_loss": first, "last_loss": last,
+                  "gradients_all_zero": bool(grads) and not any(grads), "source": "your training run",
+                  "threshold": "no weight changed at all"},
+        fix="Build the optimizer from this model's parameters (optimizer = Adam(model.parameters(), ...)), call "
+            "loss.backward() before optimizer.step(), and keep the loss connected to the output (no .detach()/"
+            ".item() on the way)."), spec)
+
+
 def judge(recording: Recording, thresholds: Mapping[str, Mapping] | None = None) -> list[Finding]:
-    """The findings the recording supports now: T203 at a non-finite loss, then ``LIVE_CHECKS``."""
+    """The findings the recording supports now: T203 at a non-finite loss, T102 when no weight moves, then
+    ``LIVE_CHECKS``."""
     found = [f for f in (nonfinite_finding(recording),) if f is not None]
     if len(recording.curve_steps) < MIN_POINTS:
         return found
+    unmoved = unmoved_weights_finding(recording)
+    if unmoved is not None:
+        found.append(unmoved)
     # the facts a live judgement has: the run itself, and no separate evaluation of trained weights (the
     # run's own end state is that evaluation)
     facts = {"training_probe": recording.as_probe_run(), "trained_weights": None}
