@@ -44,7 +44,7 @@ from .report import Report
 from .reporters.plots import report_figures
 from .runner import run_checks
 
-__all__ = ["diagnose", "run_diagnosis"]
+__all__ = ["diagnose", "run_diagnosis", "selected_checks"]
 
 
 def _pair(value, name: str):
@@ -268,7 +268,7 @@ def _optimizer_name(subject: Subject) -> str:
     return settings.name
 
 
-def _selection(select, ignore) -> tuple[list, list[CheckOutcome]]:
+def selected_checks(select, ignore) -> tuple[list, list[CheckOutcome]]:
     """The checks to run, and a skipped outcome for each check waived by an ignore with a reason."""
     ignores: list[Ignore] = parse_ignore(ignore, where="ignore")
     specs = select_checks(select, [i.token for i in ignores])
@@ -303,7 +303,7 @@ def run_diagnosis(subject: Subject, *, select=None, ignore=None, budget: str = D
         raise InputError(f"Unknown budget {budget!r}; use one of {', '.join(BUDGETS)}.")
     start = time.perf_counter()
     thresholds = validate_thresholds(thresholds, where="thresholds")
-    specs, waived = _selection(select, ignore)
+    specs, waived = selected_checks(select, ignore)
     with progress_display(progress) as update, capture_warnings() as warned:
         ctx = Context(subject, budget=budget, progress=update, verbose=verbose, thresholds=thresholds)
         for name, value in (provided or {}).items():

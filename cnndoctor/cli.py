@@ -289,11 +289,10 @@ def _cmd_run(args, console) -> int:
 
 def _selection_trains(select, ignore) -> bool:
     """Whether the selected checks include training probes (and so an optimizer step, and verified fixes)."""
-    from .config import parse_ignore
-    from .registry import select_checks
+    from .api import selected_checks
 
     try:
-        specs = select_checks(select, [i.token for i in parse_ignore(ignore, where="ignore")])
+        specs, _ = selected_checks(select, ignore)
     except Exception:  # a bad selection is reported inside the run, with its own message
         return True
     return any(spec.stage == "probes" for spec in specs)

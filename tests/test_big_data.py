@@ -3,7 +3,6 @@ chunk by chunk (measure/chunked.py) and equal the in-memory ones, while the rest
 
 import hashlib
 import re
-import textwrap
 
 import numpy as np
 import pytest
@@ -22,19 +21,10 @@ from cnndoctor.measure.fingerprints import row_fingerprints
 from cnndoctor.measure.stats import array_stats
 from tests.conftest import codes
 from tests.fixtures.data import gunpoint
-from tests.fixtures.models import TinyCNN
+from tests.fixtures.models import TINY_MODEL_FILE, TinyCNN
 
 TINY = 20_000  # bytes: every test set here is larger, so the chunked path runs
-MODEL = textwrap.dedent("""
-    import torch.nn as nn
-    class Net(nn.Module):
-        def __init__(self, in_channels, num_classes):
-            super().__init__()
-            self.conv = nn.Conv1d(in_channels, 4, 3, padding=1)
-            self.head = nn.Linear(4, num_classes)
-        def forward(self, x):
-            return self.head(self.conv(x).mean(-1))
-""")
+MODEL = TINY_MODEL_FILE
 
 
 def _faulty(shape, seed=0):

@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -11,20 +10,12 @@ import pytest
 
 from cnndoctor.cli import main
 from tests.fixtures.data import gunpoint
+from tests.fixtures.models import TINY_MODEL_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 BROKEN = [str(ROOT / "sample_data/chance_accuracy/model.py"), str(ROOT / "sample_data/chance_accuracy/data.npz")]
 HEALTHY = [str(ROOT / "sample_data/healthy/model.py"), str(ROOT / "sample_data/healthy/data.npz")]
-GOOD_MODEL = textwrap.dedent("""
-    import torch.nn as nn
-    class Net(nn.Module):
-        def __init__(self, in_channels, num_classes):
-            super().__init__()
-            self.conv = nn.Conv1d(in_channels, 4, 3, padding=1)
-            self.head = nn.Linear(4, num_classes)
-        def forward(self, x):
-            return self.head(self.conv(x).mean(-1))
-""")
+GOOD_MODEL = TINY_MODEL_FILE
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ line (pairs found from a folder, a prefix or either file), and their malformed v
 import json
 import re
 import shutil
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -18,19 +17,10 @@ from cnndoctor.errors import InputError
 from cnndoctor.load.torch_data import arrays_from_torch
 from tests.conftest import codes
 from tests.fixtures.data import gunpoint, ucr
-from tests.fixtures.models import TinyCNN
+from tests.fixtures.models import TINY_MODEL_FILE, TinyCNN
 
 UCR_DIR = Path(__file__).parent / "data" / "ucr"
-MODEL = textwrap.dedent("""
-    import torch.nn as nn
-    class Net(nn.Module):
-        def __init__(self, in_channels, num_classes):
-            super().__init__()
-            self.conv = nn.Conv1d(in_channels, 4, 3, padding=1)
-            self.head = nn.Linear(4, num_classes)
-        def forward(self, x):
-            return self.head(self.conv(x).mean(-1))
-""")
+MODEL = TINY_MODEL_FILE
 CHECKS = ["--select", "D101,D102,L101,L201,A101", "--isolated", "-q"]
 
 

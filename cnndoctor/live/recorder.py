@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from ..probes.record import layer_of, preserved_state
+from ..probes.record import layer_of, merge_fired, preserved_state
 from ..trace.hooks import Hooks
 from .recording import Onset, Recording, SampleReservoir
 
@@ -135,10 +135,7 @@ class TorchRecorder:
     def _relu_hook(self, name: str):
         def hook(module, args, output):
             if self._active and hasattr(output, "ndim") and output.ndim >= 2:
-                dims = [d for d in range(output.ndim) if d != 1]
-                fired = (output.detach() > 0).any(dim=dims).cpu().numpy()
-                prev = self._units.get(name)
-                self._units[name] = fired if prev is None or prev.shape != fired.shape else prev | fired
+                merge_fired(self._units, name, output)
             return None
 
         return hook

@@ -20,7 +20,7 @@ from ..keras.support import is_keras_model, keras_layers
 from ..trace.hooks import Hooks
 
 __all__ = ["GradientRecorder", "UnitRecorder", "UnitActivity", "dropout_off", "layer_of", "weight_norms",
-           "preserved_state", "forward_order"]
+           "preserved_state", "forward_order", "merge_fired"]
 
 
 def layer_of(param_name: str) -> str:
@@ -201,6 +201,16 @@ class UnitActivity:
                 for name, u, d in zip(self.layers, self.units, self.dead)}
 
 
+def merge_fired(fired: dict, site: str, out, channel_dim: int = 1) -> None:
+    """Add one batch's activations at ``site`` to ``fired``: per channel, whether it was positive anywhere
+    (any sample, any position), OR-ed with what the earlier batches showed (restarted if the width changed)."""
+    channel = channel_dim % out.ndim
+    dims = [d for d in range(out.ndim) if d != channel]
+    now = (out.detach() > 0).any(dim=dims).cpu().numpy()
+    prev = fired.get(site)
+    fired[site] = now if prev is None or prev.shape != now.shape else (prev | now)
+
+
 class UnitRecorder:
     """Record, per ReLU call site, which channels fire; use as a context manager around forward passes."""
 
@@ -240,11 +250,7 @@ class UnitRecorder:
             k = self._count.get(owner, 0)
             self._count[owner] = k + 1
             site = f"{owner}:relu#{k + 1}"
-        channel = self._channel_dim % out.ndim
-        dims = [d for d in range(out.ndim) if d != channel]
-        fired = (out.detach() > 0).any(dim=dims).cpu().numpy()
-        prev = self.fired.get(site)
-        self.fired[site] = fired if prev is None or prev.shape != fired.shape else (prev | fired)
+        merge_fired(self.fired, site, out, self._channel_dim)
 
     def __enter__(self):
         root = self.model
