@@ -191,3 +191,17 @@ def test_private_context_state_is_read_only_in_context_py():
     bad = [f"{m}:{n.lineno}" for m, (_, tree) in _modules().items() if m != "cnndoctor.context"
            for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr in ("_errors", "_values")]
     assert bad == [], "use Context.failure(name) / Context.computed(name)"
+
+
+def test_every_subpackage_is_listed_for_a_non_editable_install():
+    # pyproject.toml lists the packages explicitly: a subpackage left out imports in an editable checkout and
+    # is missing from `pip install .` (cnndoctor.live was, and `import cnndoctor` failed there)
+    from cnndoctor.config import _toml
+
+    toml = _toml()
+    if toml is None:
+        pytest.skip("no TOML reader on this Python (3.10 without tomli)")
+    listed = set(toml.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {"cnndoctor." + ".".join(p.parent.relative_to(PACKAGE).parts)
+               for p in PACKAGE.rglob("__init__.py") if p.parent != PACKAGE}
+    assert on_disk | {"cnndoctor", "cnndoctor.checks"} == listed
