@@ -55,6 +55,11 @@ def small_receptive_field(receptive_field, receptive_field_baselines, *, z: floa
     errors. Heads that flatten the feature map, or feed it to a recurrent or attention
     layer, are not judged: they see positions, not a bag of windows.
 
+    The baselines use at most 512 series per split. With more than 256, they are first
+    scored on 256 per split; when the verdict would be the same with the shortfall anywhere
+    within 3 standard errors of the one measured, that look is the result (the evidence
+    gives its sample size). Otherwise the ladder is scored again on all 512.
+
     ## Why is this bad?
     With global pooling the head sees a bag of local features, each computed from one
     receptive field, and cannot tell where in the series a window sat. When the classes
@@ -76,14 +81,12 @@ def small_receptive_field(receptive_field, receptive_field_baselines, *, z: floa
     """
     rf, lb = receptive_field, receptive_field_baselines
     local, whole = lb.local, lb.whole
-    if local.span >= lb.length:
-        return  # the receptive field covers the series: the local baseline is the whole-series one
-    share = lb.share_lost(local)
-    if share is None:
-        return  # nothing above chance to lose: L105 judges data whose labels no baseline finds
-    gap, se = lb.shortfall(local)
-    if share < min_share or gap <= z * se:
+    # (a receptive field covering the series, or a whole-series baseline at chance, never fires: L105 judges data
+    # whose labels no baseline finds)
+    if not lb.fires(z=z, min_share=min_share):
         return
+    share = lb.share_lost(local)
+    gap, se = lb.shortfall(local)
     recovery = lb.recovery_span(z)  # the first wider window whose shortfall is within the noise: where it is
     length = rf.input_length
     dilations = _dilated_stack(rf.size, recovery)

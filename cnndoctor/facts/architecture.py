@@ -151,7 +151,10 @@ def receptive_field_baselines(ctx) -> LocalBaselines:
     if sub.X_train.shape[2] != rf.input_length:
         raise FactUnavailable(f"the model's time axis has {rf.input_length} steps but the series have "
                               f"{sub.X_train.shape[2]}, so the receptive field is not in the series' samples")
-    return local_baselines(sub.X_train, sub.y_train, sub.X_test, sub.y_test, rf.size, seed=ctx.subject.seed)
+    # A201's own thresholds (overrides included) say when the first, smaller look already settles its verdict
+    judge = {k: float(v) for k, v in ctx.thresholds_for("A201").items() if k in ("z", "min_share")}
+    return local_baselines(sub.X_train, sub.y_train, sub.X_test, sub.y_test, rf.size, seed=ctx.subject.seed,
+                           settled=lambda first: first.settled(**judge))
 
 
 _LINEAR_OUTPUTS = {"Linear", "LazyLinear", "Conv1d", "LazyConv1d", "Bilinear", "linear", "conv1d"}

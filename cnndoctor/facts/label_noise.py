@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from ..context import fact
 from ..errors import FactUnavailable
-from ..measure.label_noise import SplitLabels, matched_counts
+from ..measure.label_noise import LabelNoise, SplitLabels, matched_counts
 from ..measure.label_noise import label_noise as measure_label_noise
 
 __all__ = ["MIN_MATCHED", "MODEL", "LabelNoiseEstimate"]
@@ -24,17 +25,34 @@ def _two_proportion_z(high: float, low: float, n_high: int, n_low: int) -> float
 
 @dataclass(frozen=True)
 class LabelNoiseEstimate:
-    """Estimated wrong training labels, and the test split measured the same way as the reference."""
+    """Estimated wrong training labels, and the test split measured the same way as the reference.
 
-    noise_rate: float  # confident learning on every training sample examined
-    suspect_indices: list  # the label issues as indices into ``indexed`` (the user's array), most suspect first
+    ``noise_rate``, ``suspect_indices`` and ``out_of_fold_accuracy`` come from confident learning on the whole
+    training sample, run when one of them is first read (L106 reads them when it fires)."""
+
     indexed: str  # which of the user's arrays the indices count in: "X_train", or "X" when cnndoctor split X
     n_examined: int  # training samples examined (the baselines' seeded subsample)
     n_train_total: int
-    out_of_fold_accuracy: float  # the probabilistic baseline's out-of-fold accuracy on the given training labels
     train: SplitLabels  # both splits measured at the same size
     test: SplitLabels
     model: str  # what produced the out-of-fold probabilities, in words
+    measured: LabelNoise = field(repr=False, compare=False)
+    rows: np.ndarray = field(repr=False, compare=False)  # per training sample examined, its row in ``indexed``
+
+    @property
+    def noise_rate(self) -> float:
+        """Confident learning's estimate on every training sample examined."""
+        return self.measured.train.noise_rate
+
+    @cached_property
+    def suspect_indices(self) -> list:
+        """The label issues as indices into ``indexed`` (the user's array), most suspect first."""
+        return self.rows[self.measured.train.issues].tolist()
+
+    @property
+    def out_of_fold_accuracy(self) -> float:
+        """The probabilistic baseline's out-of-fold accuracy on the given training labels."""
+        return self.measured.train.out_of_fold_accuracy
 
     @property
     def excess_noise(self) -> float:
@@ -78,10 +96,9 @@ def label_noise(ctx) -> LabelNoiseEstimate:
                               "compare their labels")
     measured = measure_label_noise(sub.X_train, sub.y_train, sub.X_test, sub.y_test, seed=ctx.subject.seed)
     rows = sub.train_index if sub.train_index is not None else np.arange(len(sub.y_train))
-    rows, indexed = rows[measured.train.issues], "X_train"
+    indexed = "X_train"
     stored = ctx.subject.data.train_rows
     if stored is not None:  # cnndoctor split X itself: name the rows of the X the user passed
         rows, indexed = stored[rows], "X"
-    return LabelNoiseEstimate(measured.train.noise_rate, rows.tolist(), indexed, len(sub.y_train),
-                              sub.n_train_total, measured.train.out_of_fold_accuracy, measured.train_split,
-                              measured.test_split, MODEL)
+    return LabelNoiseEstimate(indexed, len(sub.y_train), sub.n_train_total, measured.train_split,
+                              measured.test_split, MODEL, measured, np.asarray(rows))

@@ -1,6 +1,6 @@
 """Cheap reference classifiers: is there a link between inputs and labels, and does order matter?
 
-Three scikit-learn baselines, each a few seconds at most on a subsample:
+Three baselines, each a few seconds at most on a subsample (the linear models are ``measure.linear``'s):
 
 - ``1nn_znorm``: 1-nearest-neighbour (Euclidean) on series z-normalised per channel and
   downsampled to at most 64 steps by bin means — the classic time-series baseline;
@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import itertools
 import time
-import warnings
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
+from .linear import logistic_regression, ridge_classifier
+from .parallel import map_parts, row_parts
+
 __all__ = ["BASELINES", "BASELINE_NAMES", "Subsample", "balanced_accuracy", "balanced_chance_se", "bin_means",
-           "conv_features", "nearest_labels", "nn_representation", "order_gain", "score_baselines", "subsample",
-           "summary_features"]
+           "conv_features", "features_of", "nearest_labels", "nn_representation", "order_gain", "score_baselines",
+           "subsample", "summary_features"]
 
 BASELINES = ("1nn_znorm", "logreg_features", "random_conv")
 BASELINE_NAMES = {
@@ -99,8 +102,12 @@ def _znorm(V: np.ndarray) -> np.ndarray:
 
 
 def nn_representation(V: np.ndarray) -> np.ndarray:
-    """The 1-NN baseline's representation: series z-normalised per channel, binned to at most 64 steps, flat."""
-    return _bins(_znorm(V), _MAX_STEPS).reshape(len(V), -1)
+    """The 1-NN baseline's representation: series z-normalised per channel, binned to at most 64 steps, flat
+    (rows in parts on ``parallel.workers()`` threads)."""
+    if not len(V):
+        return _bins(_znorm(V), _MAX_STEPS).reshape(0, -1)
+    return np.concatenate(map_parts(lambda rows: _bins(_znorm(V[rows]), _MAX_STEPS).reshape(rows.stop - rows.start, -1),
+                                    row_parts(len(V))), axis=0)
 
 
 def nearest_labels(a: np.ndarray, y: np.ndarray, b: np.ndarray, *, leave_one_out: bool = False) -> np.ndarray:
@@ -121,6 +128,13 @@ def _one_nn(tr, ytr, te) -> np.ndarray:
 
 
 def summary_features(V: np.ndarray) -> np.ndarray:
+    """Per channel: moments, extremes, quantiles, roughness, autocorrelations and log band powers (one row per
+    series; the rows are computed in parts on ``parallel.workers()`` threads)."""
+    return np.concatenate(map_parts(lambda rows: _summary_rows(V[rows]), row_parts(len(V))), axis=0) if len(V) \
+        else _summary_rows(V)
+
+
+def _summary_rows(V: np.ndarray) -> np.ndarray:
     n, _, L = V.shape
     q = np.percentile(V, [10, 50, 90], axis=2)
     centred = V - V.mean(axis=2, keepdims=True)
@@ -142,15 +156,10 @@ def summary_features(V: np.ndarray) -> np.ndarray:
 
 
 def _logreg(tr, ytr, te) -> np.ndarray:
-    from sklearn.linear_model import LogisticRegression
-
-    a, b = summary_features(tr), summary_features(te)
+    a, b = features_of(tr, "summary"), features_of(te, "summary")
     m, s = a.mean(0), a.std(0)
     s = np.where(s > 0, s, 1.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clf = LogisticRegression(max_iter=100, C=1.0, solver="newton-cg").fit((a - m) / s, ytr)
-    return clf.predict(np.clip((b - m) / s, -1e3, 1e3))
+    return logistic_regression((a - m) / s, ytr, C=1.0, max_iter=100).predict(np.clip((b - m) / s, -1e3, 1e3))
 
 
 def conv_features(V: np.ndarray, seed: int) -> np.ndarray:
@@ -176,24 +185,44 @@ def conv_features(V: np.ndarray, seed: int) -> np.ndarray:
         biases[d] = np.stack([np.quantile(out[..., k], levels[k], axis=(0, 2)) for k in range(_KERNELS)],
                              axis=1)  # (groups, K)
     feats = np.empty((n, len(dilations), groups, _KERNELS, 2))
-    for s in range(0, n, _CHUNK):
-        X = np.einsum("ncl,cg->ngl", V[s:s + _CHUNK], mix)
-        for i, d in enumerate(dilations):
-            idx = np.arange(L - 8 * d)[:, None] + d * np.arange(9)[None, :]
-            out = X[:, :, idx] @ W  # (m, groups, L_out, K)
-            feats[s:s + _CHUNK, i, :, :, 0] = (out > biases[d][None, :, None, :]).mean(axis=2)
-            feats[s:s + _CHUNK, i, :, :, 1] = out.max(axis=2)
+
+    def rows(part: slice) -> None:  # each part writes its own rows
+        for s in range(part.start, part.stop, _CHUNK):
+            e = min(s + _CHUNK, part.stop)
+            X = np.einsum("ncl,cg->ngl", V[s:e], mix)
+            for i, d in enumerate(dilations):
+                idx = np.arange(L - 8 * d)[:, None] + d * np.arange(9)[None, :]
+                out = X[:, :, idx] @ W  # (m, groups, L_out, K)
+                feats[s:e, i, :, :, 0] = (out > biases[d][None, :, None, :]).mean(axis=2)
+                feats[s:e, i, :, :, 1] = out.max(axis=2)
+
+    map_parts(rows, row_parts(n))
     return feats.reshape(n, -1)
 
 
-def _random_conv(tr, ytr, te, seed: int = 0) -> np.ndarray:
-    from sklearn.linear_model import RidgeClassifierCV
+# (id of the series array, kind, seed) -> (a weak reference to the array, its features): see features_of
+_FEATURES: dict = {}
 
-    a, b = conv_features(tr, seed), conv_features(te, seed)
+
+def features_of(V: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
+    """``summary_features(V)`` (kind "summary") or ``conv_features(V, seed)`` ("conv"), computed once while ``V``
+    lives: the reference baselines (L105) and confident learning (L106) read the features of the same
+    subsample, which cost more than either's classifier. The result is read-only; the entry goes with ``V``."""
+    key = (id(V), kind, seed)
+    hit = _FEATURES.get(key)
+    if hit is not None and hit[0]() is V:
+        return hit[1]
+    F = summary_features(V) if kind == "summary" else conv_features(V, seed)
+    F.setflags(write=False)
+    _FEATURES[key] = (weakref.ref(V, lambda _, key=key: _FEATURES.pop(key, None)), F)
+    return F
+
+
+def _random_conv(tr, ytr, te, seed: int = 0) -> np.ndarray:
+    a, b = features_of(tr, "conv", seed), features_of(te, "conv", seed)
     m, s = a.mean(0), a.std(0)
     s = np.where(s > 0, s, 1.0)
-    clf = RidgeClassifierCV(alphas=np.logspace(-3, 3, 7)).fit((a - m) / s, ytr)
-    return clf.predict((b - m) / s)
+    return ridge_classifier((a - m) / s, ytr).predict((b - m) / s)
 
 
 _RUNNERS = {"1nn_znorm": _one_nn, "logreg_features": _logreg, "random_conv": _random_conv}

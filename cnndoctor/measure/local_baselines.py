@@ -37,15 +37,28 @@ from dataclasses import dataclass
 import numpy as np
 
 from .baselines import balanced_accuracy, bin_means
+from .linear import ridge_classifier
+from .parallel import map_parts, workers
 
-__all__ = ["LocalBaselines", "SpanScore", "local_baselines", "span_ladder"]
+__all__ = ["SETTLED_MARGIN", "LocalBaselines", "SpanScore", "local_baselines", "span_ladder"]
 
 _TAPS = 9  # taps of a dilated kernel once the span allows it (ROCKET's length)
 _KERNELS = 192  # random kernels per span, whatever its width: the same feature budget for every window
 _MAX_STEPS = 512  # longer series are averaged into bins of equal width first
 _GROUPS = 4  # random mixes of the channels that the kernels read (multichannel series)
-_CHUNK = 128  # series per block of responses: bounds the (chunk, groups, positions, kernels) array
+_CHUNK = 8  # series per block of responses: the (chunk, groups, positions, kernels) array stays in the CPU's
+# cache through the five pooling passes over it (128 series made them read main memory: 2.4x slower)
 _MAX_SAMPLES = 512  # per split: keeps the ladder to a few seconds; the paired standard error says what it costs
+# per split, the first look when the caller says what settles its verdict (``settled``): a clear case (most are
+# far from the line) costs half, a close one is scored again on all ``_MAX_SAMPLES``
+_FIRST_SAMPLES = 256
+# standard errors of the shortfall within which a verdict must hold to be settled by the first look: the first
+# look is half of the full sample, so the full sample's shortfall differs from it with a standard error ~0.7 of
+# the first look's, and 3 of these are over 4 of that
+SETTLED_MARGIN = 3.0
+# training series whose responses set each kernel's thresholds: 16 series give a kernel thousands of responses
+# (16 x the positions), enough for its quartiles; 64 made the quantiles a third of the ladder's time
+_THRESHOLD_SERIES = 16
 _LEVELS = (0.25, 0.5, 0.75)  # quantiles of a kernel's training responses used as its thresholds
 _FEATURES = len(_LEVELS) + 2  # per kernel and channel group: proportions above each level, mean, maximum
 
@@ -112,6 +125,29 @@ class LocalBaselines:
                 return score.span
         return self.length
 
+    def fires(self, *, z: float, min_share: float, gap: float | None = None) -> bool:
+        """A201's verdict: the windows lose at least ``min_share`` of the whole-series baseline's balanced accuracy
+        above chance, by more than ``z`` standard errors of the paired shortfall (``gap``: this shortfall instead
+        of the measured one)."""
+        if self.local.span >= self.length:
+            return False  # the receptive field covers the series: the local baseline is the whole-series one
+        above = self.whole.balanced_accuracy - self.chance
+        measured, se = self.shortfall(self.local)
+        gap = measured if gap is None else gap
+        return above > 0 and gap / above >= min_share and gap > z * se
+
+    def settled(self, *, z: float, min_share: float, margin: float = SETTLED_MARGIN) -> bool:
+        """Whether :meth:`fires` gives the same verdict with the shortfall anywhere within ``margin`` standard
+        errors of the measured one (the verdict only grows with the shortfall, so both ends decide): then a
+        larger sample would not change it. A whole-series baseline at chance settles nothing."""
+        if self.local.span >= self.length:
+            return True
+        if self.whole.balanced_accuracy <= self.chance:
+            return False
+        gap, se = self.shortfall(self.local)
+        return (self.fires(z=z, min_share=min_share, gap=gap - margin * se)
+                == self.fires(z=z, min_share=min_share, gap=gap + margin * se))
+
     def to_dict(self) -> dict:
         return {"receptive_field": self.receptive_field, "length": self.length, "bin_width": self.bin_width,
                 "ladder": [s.to_dict() for s in self.ladder], "chance": self.chance, "n_train": self.n_train,
@@ -169,10 +205,13 @@ class _Features:
         if taps > 1:
             W -= W.mean(axis=0, keepdims=True)  # zero-mean: a shape detector, not a level
         W = W.astype(np.float32)
-        sample = self._responses(self.train[:min(len(self.train), 64)], taps, dilation, W)
+        sample = self._responses(self.train[:min(len(self.train), _THRESHOLD_SERIES)], taps, dilation, W)
         # (levels, groups, count): thresholds of the positive-value proportions, at fixed quantiles of the
         # responses on training series, so that each kernel reports the spread of its responses too
-        biases = np.quantile(sample, _LEVELS, axis=(0, 2)).astype(np.float32)
+        # (each kernel's quantiles are its own: the kernels are split between the workers)
+        parts = np.array_split(np.arange(W.shape[1]), min(workers(), W.shape[1]))
+        biases = np.concatenate(map_parts(lambda k: np.quantile(sample[..., k], _LEVELS, axis=(0, 2)), parts),
+                                axis=-1).astype(np.float32)
         return (self._pooled(self.train, taps, dilation, W, biases),
                 self._pooled(self.test, taps, dilation, W, biases))
 
@@ -183,23 +222,27 @@ class _Features:
 
     def _pooled(self, V, taps, dilation, W, biases):
         out = np.empty((len(V), self.mix.shape[1], W.shape[1], _FEATURES), dtype=np.float32)
-        for s in range(0, len(V), _CHUNK):
+        positions = V.shape[2] - (taps - 1) * dilation
+
+        def pool(s):
             r = self._responses(V[s:s + _CHUNK], taps, dilation, W)
             for i, bias in enumerate(biases):
-                out[s:s + _CHUNK, :, :, i] = (r > bias[None, :, None, :]).mean(axis=2)
+                # a count over positions, divided once: the same numbers as the mean of the booleans, without
+                # casting every comparison to float64
+                above = np.add.reduce(r > bias[None, :, None, :], axis=2, dtype=np.int32)
+                out[s:s + _CHUNK, :, :, i] = above / positions
             out[s:s + _CHUNK, :, :, -2] = r.mean(axis=2)
             out[s:s + _CHUNK, :, :, -1] = r.max(axis=2)
+
+        map_parts(pool, range(0, len(V), _CHUNK))
         return out
 
 
 def _fit_score(a: np.ndarray, ytr: np.ndarray, b: np.ndarray, yte: np.ndarray) -> tuple[np.ndarray, float]:
-    from sklearn.linear_model import RidgeClassifierCV
-
     a, b = a.astype(np.float64), b.astype(np.float64)
     m, s = a.mean(0), a.std(0)
     s = np.where(s > 0, s, 1.0)
-    clf = RidgeClassifierCV(alphas=np.logspace(-3, 3, 7)).fit((a - m) / s, ytr)
-    pred = clf.predict(np.clip((b - m) / s, -1e3, 1e3))
+    pred = ridge_classifier((a - m) / s, ytr).predict(np.clip((b - m) / s, -1e3, 1e3))
     return (pred == yte).astype(np.int8), balanced_accuracy(pred, yte)
 
 
@@ -211,18 +254,37 @@ def _cap(X: np.ndarray, y: np.ndarray, limit: int, rng) -> tuple[np.ndarray, np.
 
 
 def local_baselines(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
-                    receptive_field: int, *, seed: int = 0, max_samples: int = _MAX_SAMPLES) -> LocalBaselines:
+                    receptive_field: int, *, seed: int = 0, max_samples: int = _MAX_SAMPLES,
+                    first_samples: int = _FIRST_SAMPLES, settled=None) -> LocalBaselines:
     """Score the pooled random-kernel baseline at every span of :func:`span_ladder`.
 
     ``X_*`` are (n, C, L) with time last; at most ``max_samples`` of each split are used (seeded random
     subsets). The receptive field is in input samples. Facts run it with BLAS on the probes' fixed thread
     count (``probes.threads.using_threads``): one count sums in one order, so the same seed gives the same
-    scores on any machine load.
+    scores on any machine load. The pooling runs its chunks of series on that many threads (``measure.parallel``).
+
+    With ``settled`` (a predicate on the result, e.g. :meth:`LocalBaselines.settled`), the ladder is first
+    scored on a seeded ``first_samples`` of those samples per split; that result is returned when ``settled``
+    says a larger sample would not change the verdict, and the ladder is scored again on all of them otherwise
+    (or when the smaller sample lacks a class the larger one has).
     """
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
     X_train, y_train = _cap(X_train, y_train, max_samples, rng)
     X_test, y_test = _cap(X_test, y_test, max_samples, rng)
+    if settled is not None and min(len(y_train), len(y_test)) > first_samples:
+        a_tr, b_tr = _cap(X_train, y_train, first_samples, rng)
+        a_te, b_te = _cap(X_test, y_test, first_samples, rng)
+        same = (np.array_equal(np.unique(b_tr), np.unique(y_train))
+                and np.array_equal(np.unique(b_te), np.unique(y_test)))
+        if same:
+            first = _ladder(a_tr, b_tr, a_te, b_te, receptive_field, seed, start)
+            if settled(first):
+                return first
+    return _ladder(X_train, y_train, X_test, y_test, receptive_field, seed, start)
+
+
+def _ladder(X_train, y_train, X_test, y_test, receptive_field: int, seed: int, start: float) -> LocalBaselines:
     n, C, L = X_train.shape
     mean = X_train.mean(axis=(0, 2), keepdims=True)
     std = X_train.std(axis=(0, 2), keepdims=True)

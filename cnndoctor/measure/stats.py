@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .parallel import map_parts
+
 __all__ = ["ArrayStats", "array_stats"]
 
 _CHUNK_BYTES = 32 * 2**20
@@ -62,6 +64,32 @@ class ArrayStats:
         return float(np.nanmax(self.max)) if self.count.sum() else float("nan")
 
 
+def _chunk_sums(chunk: np.ndarray, shift: np.ndarray, start: int) -> dict:
+    """One chunk's share of :func:`array_stats`: counts, sums about ``shift``, extremes, non-finite values."""
+    finite = np.isfinite(chunk)
+    out = {"nan": 0, "pinf": 0, "ninf": 0, "bad": []}
+    if finite.all():
+        vals = chunk
+        out["cnt"] = chunk.shape[0] * chunk.shape[2]
+        out["lo"], out["hi"] = chunk.min(axis=(0, 2)), chunk.max(axis=(0, 2))
+    else:
+        out["nan"] = int(np.isnan(chunk).sum())
+        out["pinf"] = int(np.isposinf(chunk).sum())
+        out["ninf"] = int(np.isneginf(chunk).sum())
+        rows = np.flatnonzero(~finite.all(axis=(1, 2)))
+        out["bad"] = (rows[:20] + start).tolist()
+        vals = np.where(finite, chunk, 0.0)
+        out["cnt"] = finite.sum(axis=(0, 2))
+        out["lo"] = np.where(finite, chunk, np.inf).min(axis=(0, 2))
+        out["hi"] = np.where(finite, chunk, -np.inf).max(axis=(0, 2))
+    centred = vals - shift[None, :, None].astype(vals.dtype)
+    if not finite.all():
+        centred = np.where(finite, centred, 0.0)
+    out["s1"] = centred.sum(axis=(0, 2), dtype=np.float64)
+    out["s2"] = np.square(centred, dtype=np.float64).sum(axis=(0, 2))
+    return out
+
+
 def _moveaxes(chunk: np.ndarray, channel_axis: int | None) -> np.ndarray:
     """A (n, C, L) view of a chunk of samples."""
     if channel_axis is None:
@@ -70,47 +98,34 @@ def _moveaxes(chunk: np.ndarray, channel_axis: int | None) -> np.ndarray:
 
 
 def array_stats(X: np.ndarray, channel_axis: int | None) -> ArrayStats:
-    """Statistics of ``X`` (N, L) or (N, ·, ·) per channel, ``channel_axis`` 1 or 2 (None for 2-D)."""
+    """Statistics of ``X`` (N, L) or (N, ·, ·) per channel, ``channel_axis`` 1 or 2 (None for 2-D).
+
+    One pass in chunks of ``_CHUNK_BYTES``: each chunk's sums (about the first chunk's mean, which keeps the sum of
+    squares accurate), extremes and non-finite counts are computed on ``parallel.workers()`` threads and added
+    up in chunk order, so the numbers do not depend on the thread count."""
     n = len(X)
     per_sample = max(1, X[0].nbytes if n else 1)
     step = max(1, _CHUNK_BYTES // per_sample)
     C = 1 if X.ndim == 2 else X.shape[channel_axis]
-    s1 = np.zeros(C)
-    cnt = np.zeros(C)
-    lo = np.full(C, np.inf)
-    hi = np.full(C, -np.inf)
+    shift = None  # subtracting a first estimate of the mean keeps the sum of squares accurate
+    if n:
+        first = _moveaxes(X[:step], channel_axis)
+        finite = np.isfinite(first)
+        vals = first if finite.all() else np.where(finite, first, 0.0)
+        shift = vals.sum(axis=(0, 2), dtype=np.float64) / np.maximum(finite.sum(axis=(0, 2)), 1)
+    parts = map_parts(lambda start: _chunk_sums(_moveaxes(X[start:start + step], channel_axis), shift, start),
+                      range(0, n, step))
+    s1, s2, cnt = np.zeros(C), np.zeros(C), np.zeros(C)
+    lo, hi = np.full(C, np.inf), np.full(C, -np.inf)
     nan = pinf = ninf = 0
     bad_samples: list[int] = []
-    shift = None  # subtracting a first estimate of the mean keeps the sum of squares accurate
-    s2 = np.zeros(C)
-    for start in range(0, n, step):
-        chunk = _moveaxes(X[start:start + step], channel_axis)
-        finite = np.isfinite(chunk)
-        if finite.all():
-            vals = chunk
-            cnt += chunk.shape[0] * chunk.shape[2]
-        else:
-            nan += int(np.isnan(chunk).sum())
-            pinf += int(np.isposinf(chunk).sum())
-            ninf += int(np.isneginf(chunk).sum())
-            rows = np.flatnonzero(~finite.all(axis=(1, 2)))
-            bad_samples.extend((rows[: 20 - len(bad_samples)] + start).tolist())
-            vals = np.where(finite, chunk, 0.0)
-            cnt += finite.sum(axis=(0, 2))
-        if shift is None:
-            c = np.maximum(finite.sum(axis=(0, 2)), 1)
-            shift = vals.sum(axis=(0, 2), dtype=np.float64) / c
-        centred = vals - shift[None, :, None].astype(vals.dtype)
-        if not finite.all():
-            centred = np.where(finite, centred, 0.0)
-        s1 += centred.sum(axis=(0, 2), dtype=np.float64)
-        s2 += np.square(centred, dtype=np.float64).sum(axis=(0, 2))
-        if finite.all():
-            lo = np.minimum(lo, chunk.min(axis=(0, 2)))
-            hi = np.maximum(hi, chunk.max(axis=(0, 2)))
-        else:
-            lo = np.minimum(lo, np.where(finite, chunk, np.inf).min(axis=(0, 2)))
-            hi = np.maximum(hi, np.where(finite, chunk, -np.inf).max(axis=(0, 2)))
+    for part in parts:
+        cnt += part["cnt"]
+        s1 += part["s1"]
+        s2 += part["s2"]
+        lo, hi = np.minimum(lo, part["lo"]), np.maximum(hi, part["hi"])
+        nan, pinf, ninf = nan + part["nan"], pinf + part["pinf"], ninf + part["ninf"]
+        bad_samples.extend(part["bad"][: 20 - len(bad_samples)])
     safe = np.maximum(cnt, 1)
     d = s1 / safe
     mean = (shift if shift is not None else np.zeros(C)) + d

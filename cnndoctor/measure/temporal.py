@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..trace.hooks import Hooks
+from .parallel import map_parts
 
 __all__ = [
     "ConvInput",
@@ -164,8 +165,13 @@ def order_structure(V: np.ndarray, *, n_perm: int = 8, seed: int = 0) -> dict:
     Z = _standardised(V)  # centring and scaling do not depend on the order, so one pass serves every permutation
     ordered = np.array([_lag_correlation(Z, k) for k in lags])
     rng = np.random.default_rng(seed)
-    shuffled = np.array([[_lag_correlation(Zp, k) for k in lags]
-                         for Zp in (np.ascontiguousarray(Z[:, :, rng.permutation(L)]) for _ in range(n_perm))])
+    perms = [rng.permutation(L) for _ in range(n_perm)]  # drawn in order, then measured on parallel.workers()
+
+    def shuffled_lags(perm):
+        Zp = np.ascontiguousarray(Z[:, :, perm])
+        return [_lag_correlation(Zp, k) for k in lags]
+
+    shuffled = np.array(map_parts(shuffled_lags, perms))
     mean = shuffled.mean(axis=0)
     spread = shuffled.std(axis=0)
     excess = np.abs(ordered - mean)

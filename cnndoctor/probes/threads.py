@@ -143,17 +143,22 @@ def choose_threads(*, device: str = "cpu") -> ThreadChoice:
 
 @contextmanager
 def using_threads(n: int | None):
-    """Run the block with ``n`` torch threads, and ``n`` BLAS threads for numpy and scikit-learn (the
-    baselines' matrix products sum in another order on another thread count), and restore both afterwards."""
+    """Run the block with ``n`` torch threads, ``n`` BLAS threads for numpy and scikit-learn (the
+    baselines' matrix products sum in another order on another thread count) and ``n`` threads for the
+    measurements' independent numpy parts (``measure.parallel``), and restore all three afterwards."""
     import torch
     from threadpoolctl import threadpool_limits
+
+    from ..measure.parallel import using_workers
 
     before = torch.get_num_threads()
     if n is not None and n != before:
         torch.set_num_threads(n)
     start = time.perf_counter()
     try:
-        with threadpool_limits(limits=n, user_api="blas"):
+        # numpy's one-core passes (measure/parallel) get as many threads as torch and BLAS; their numbers do not
+        # depend on the count, so an accelerator's run (n None) gives them the machine's
+        with threadpool_limits(limits=n, user_api="blas"), using_workers(n or _machine_threads()):
             yield start
     finally:
         if torch.get_num_threads() != before:
