@@ -6,6 +6,7 @@
 Workloads (synthetic seeded signals: class-dependent frequencies and shapes plus noise):
   W1  2,000 × 1 × 500, 5 classes    — standard diagnosis / one epoch, data checks / one mean+std pass
   W2 20,000 × 3 × 1,000, 10 classes — the same
+  W2-b64  W2 diagnosed with batch_size=64 given, the epoch's own (W1 and W2 pass none: cnndoctor's default, 32)
   W3 200,000 × 1 × 1,000            — data checks only
 Each workload runs in its own process so that its peak memory (max RSS) is its own.
 Targets: diagnosis ≤ 1 epoch; data checks ≤ 3 numpy mean+std passes.
@@ -40,6 +41,8 @@ from .probe_cost import typical_cnn
 WORKLOADS = {
     "W1": dict(n=2_000, channels=1, length=500, classes=5, model=True),
     "W2": dict(n=20_000, channels=3, length=1_000, classes=10, model=True),
+    # the same, with the batch size the epoch trains at given to diagnose: every probe step costs what the epoch's does
+    "W2-b64": dict(n=20_000, channels=3, length=1_000, classes=10, model=True, batch_size=64),
     "W3": dict(n=200_000, channels=1, length=1_000, classes=5, model=False),
 }
 
@@ -163,7 +166,7 @@ def run_one(name, device):
     data_bytes = X_train.nbytes + X_test.nbytes
     out = {"workload": name, "device": device, "shape": [spec["n"], spec["channels"], spec["length"]],
            "data_mb": data_bytes / 2**20}
-    X_all = np.concatenate([X_train, X_test]) if name != "W3" else X_train
+    X_all = np.concatenate([X_train, X_test]) if spec["model"] else X_train
     out["numpy_pass_s"] = numpy_pass_seconds(X_all)
     del X_all
     def factory(in_channels, num_classes):
@@ -177,7 +180,7 @@ def run_one(name, device):
         out["epoch_s"] = one_epoch_seconds(X_train, y_train, spec["classes"], device)
         start = time.perf_counter()
         report = cnndoctor.diagnose(factory, (X_train, y_train), (X_test, y_test), progress=False,
-                                    budget="standard", device=device)
+                                    budget="standard", device=device, batch_size=spec.get("batch_size"))
         out["diagnosis_s"] = time.perf_counter() - start
         out["diagnosis_over_epoch"] = out["diagnosis_s"] / out["epoch_s"]
         out["findings"] = [f.code for f in report.findings]

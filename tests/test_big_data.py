@@ -87,6 +87,25 @@ def test_chunked_statistics_equal_the_in_memory_ones(shape, axis):
     np.testing.assert_array_equal(whole.hashes, summary.hashes)
 
 
+def test_chunks_in_this_process_give_the_same_summary_on_any_thread_count():
+    from dataclasses import fields
+
+    from cnndoctor.measure.parallel import using_workers
+
+    X = _faulty((400, 3, 64))
+    y = np.random.default_rng(1).integers(0, 4, len(X))
+    runs = {}
+    for n in (1, 2, 3):
+        with using_workers(n):
+            runs[n] = summarize_splits([SplitJob("train", ArraySource(X), y)], chunk_bytes=3000, channel_axis=1,
+                                       scheduler="sync").summaries["train"]
+    for n in (2, 3):
+        for f in fields(runs[1]):
+            a, b = getattr(runs[1], f.name), getattr(runs[n], f.name)
+            assert repr(a) == repr(b) if not isinstance(a, np.ndarray) else np.array_equal(a, b, equal_nan=True), \
+                f.name
+
+
 def test_merge_is_chan_s_parallel_update_and_order_free():
     rng = np.random.default_rng(3)
     X = (rng.standard_normal((300, 2, 40)) * 1e-3 + 1e4).astype(np.float32)  # a large offset: naive sums fail

@@ -2,7 +2,10 @@
 
 ``summarize_splits`` summarises every chunk of each split and merges the summaries in a tree. Where:
 
-- ``"sync"``: one chunk after another in this process (also when dask is not installed);
+- ``"sync"``: in this process (also when dask is not installed), the chunks on the facts' threads
+  (``measure/parallel``: as many as the probes', each reading and summarising its own chunks; the summaries are
+  merged in row order, so they are the same on any thread count), one after another when a preprocess of the
+  user's runs on them;
 - ``None`` / ``"auto"``: a ``dask.distributed.LocalCluster`` of ``LOCAL_WORKERS`` workers when dask
   and distributed are installed and the rows can be read by reference (files, zarr, dask arrays), else ``"sync"``;
 - ``"local"``: such a LocalCluster, always;
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .chunked import ChunkSummary, merge, merge_all, summarize_chunk
+from .parallel import map_parts
 
 __all__ = ["LOCAL_WORKERS", "LOCAL_PROCESSES", "SplitJob", "Run", "summarize_splits", "summarize_range",
            "dask_available"]
@@ -78,9 +82,13 @@ def _sync(jobs, chunk_bytes: int, channel_axis, preprocess) -> tuple[dict, int]:
     for job in jobs:
         ranges = job.source.ranges(chunk_bytes)
         n += len(ranges)
-        out[job.name] = merge_all([summarize_range(job.source, a, b, labels=_slice(job.labels, a, b),
-                                                   groups=_slice(job.groups, a, b), channel_axis=channel_axis,
-                                                   preprocess=preprocess) for a, b in ranges])
+        def one(r, job=job):
+            return summarize_range(job.source, r[0], r[1], labels=_slice(job.labels, *r),
+                                   groups=_slice(job.groups, *r), channel_axis=channel_axis, preprocess=preprocess)
+
+        # chunks read and summarised on the facts' threads (measure/parallel), merged in row order as one by one;
+        # the user's preprocess is never called from two threads at once
+        out[job.name] = merge_all(map_parts(one, ranges) if preprocess is None else [one(r) for r in ranges])
     return out, n
 
 
