@@ -85,3 +85,15 @@ def test_logistic_regression_penalises_weights_not_intercepts():
     fitted = logistic_regression(X, y)
     assert fitted.predict_proba(X)[:, 1].mean() == pytest.approx(y.mean(), abs=0.01)
     assert abs(fitted.coef[0, 1] - fitted.coef[0, 0]) < 0.2
+
+
+@pytest.mark.parametrize("fit", [ridge_classifier, logistic_regression])
+def test_features_with_nan_or_infinity_are_an_error_not_a_constant_guess(fit):
+    # summary features of series holding values near the float64 maximum overflow to inf and NaN
+    a, y, _, _ = _synthetic(200, 10, 3, 0.3, seed=1)
+    a[5, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        fit(a, y)
+    a[5, 2], a[7, 1] = 0.0, np.inf
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        fit(a, y)

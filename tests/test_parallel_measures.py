@@ -130,13 +130,33 @@ def test_a201_settled_needs_the_verdict_to_hold_across_the_margin():
 
 
 def test_l106_whole_split_confident_learning_runs_only_when_read():
+    from contextlib import contextmanager
+
     X, y, Xt, yt = ucr("GunPoint")
-    measured = label_noise(X[:, None].astype(float), y, Xt[:, None].astype(float), yt, seed=0)
-    assert "train" not in measured.__dict__  # the splits' comparison needs no whole-split fits
-    issues = measured.train.issues
-    assert "train" in measured.__dict__ and measured.train.issues is issues
-    again = label_noise(X[:, None].astype(float), y, Xt[:, None].astype(float), yt, seed=0)
+    entered = []
+
+    @contextmanager
+    def within():  # the fact passes its fixed thread count here
+        entered.append(workers())
+        yield
+
+    # GunPoint's 150-series split as the training split: larger than the 50 both splits are compared at, so the
+    # comparison draws from it and never needs confident learning on all of it
+    X, y, Xt, yt = Xt[:, None].astype(float), yt, X[:, None].astype(float), y
+    measured = label_noise(X, y, Xt, yt, seed=0, within=within)
+    assert measured.train_split.draws > 1
+    assert "train" not in measured.__dict__ and entered == []
+    issues = measured.train.issues  # read later, outside any fact: run inside ``within`` all the same
+    assert entered == [1] and "train" in measured.__dict__ and measured.train.issues is issues
+    again = label_noise(X, y, Xt, yt, seed=0)
     assert np.array_equal(again.train.issues, issues) and again.train_split == measured.train_split
+    # a training split of exactly the compared size is its own single draw: confident learning on it runs at once,
+    # inside the fact, and the later read reuses it
+    entered.clear()
+    small = label_noise(Xt, yt, X, y, seed=0, within=within)
+    assert small.train_split.draws == 1 and entered == [1]
+    small.train.issues
+    assert entered == [1]
 
 
 @pytest.mark.parametrize("n_workers", [2])
@@ -146,3 +166,46 @@ def test_conv_features_part_boundaries_do_not_move_numbers(n_workers):
         one = baselines.conv_features(X, 3)
     with using_workers(n_workers):
         assert np.array_equal(baselines.conv_features(X, 3), one)
+
+
+def test_sync_chunks_hold_no_more_than_one_chunk_and_spare_readers_that_cannot_share():
+    import threading
+
+    from cnndoctor.load.big import ArraySource
+    from cnndoctor.measure.cluster import SplitJob, summarize_splits
+    from cnndoctor.measure.parallel import MAX_WORKERS
+
+    X, y = _series(n=600, channels=2, length=100)
+    X = X.astype(np.float32)
+    row = X[0].nbytes
+    chunk = 80 * row
+    counts = {}
+    for n in (1, 2):
+        with using_workers(n):
+            counts[n] = summarize_splits([SplitJob("train", ArraySource(X), y)], chunk_bytes=chunk,
+                                         scheduler="sync").chunks
+    # pieces of a MAX_WORKERS-th of a chunk, whatever the thread count
+    assert counts[1] == counts[2] == -(-600 // (80 // MAX_WORKERS))
+
+    class Reader:  # an array-like of the user's own, which two threads must not read at once
+        def __init__(self, array):
+            self.array, self.shape, self.dtype = array, array.shape, array.dtype
+            self.active, self.most = 0, 0
+            self.lock = threading.Lock()
+
+        def __getitem__(self, index):
+            with self.lock:
+                self.active += 1
+                self.most = max(self.most, self.active)
+            try:
+                return self.array[index].copy()
+            finally:
+                with self.lock:
+                    self.active -= 1
+
+    reader = Reader(X)
+    source = ArraySource(reader)
+    assert not source.concurrent_reads and ArraySource(X).concurrent_reads
+    with using_workers(3):
+        summarize_splits([SplitJob("train", source, y)], chunk_bytes=chunk, scheduler="sync")
+    assert reader.most == 1

@@ -12,6 +12,7 @@ from ..context import fact
 from ..errors import FactUnavailable
 from ..measure.label_noise import LabelNoise, SplitLabels, matched_counts
 from ..measure.label_noise import label_noise as measure_label_noise
+from ..probes.threads import fact_threads
 
 __all__ = ["MIN_MATCHED", "MODEL", "LabelNoiseEstimate"]
 
@@ -94,7 +95,9 @@ def label_noise(ctx) -> LabelNoiseEstimate:
         raise FactUnavailable(f"the splits share {len(counts)} class(es) and {sum(counts.values())} samples of "
                               f"matched class composition: too few (at least 2 classes, {MIN_MATCHED} samples) to "
                               "compare their labels")
-    measured = measure_label_noise(sub.X_train, sub.y_train, sub.X_test, sub.y_test, seed=ctx.subject.seed)
+    # the whole split's confident learning runs when L106 reads it, after this fact: on the same fixed threads
+    measured = measure_label_noise(sub.X_train, sub.y_train, sub.X_test, sub.y_test, seed=ctx.subject.seed,
+                                   within=lambda: fact_threads(ctx.subject.device))
     rows = sub.train_index if sub.train_index is not None else np.arange(len(sub.y_train))
     indexed = "X_train"
     stored = ctx.subject.data.train_rows

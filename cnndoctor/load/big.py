@@ -68,6 +68,10 @@ class RowSource:
     kind = "array"
     shape: tuple
     dtype: np.dtype
+    # whether two threads may read chunks at once (measure/cluster's "sync" runs): files opened per read and arrays
+    # in memory may; a reader of the user's own (an h5py dataset, a custom array-like, a dask array) is read one
+    # chunk at a time
+    concurrent_reads = False
 
     def __len__(self) -> int:
         return int(self.shape[0])
@@ -105,6 +109,7 @@ class NpySource(RowSource):
     """A ``.npy`` file (or a numpy memmap of one): opened with ``mmap_mode="r"``, chunks read with file reads."""
 
     kind = "npy"
+    concurrent_reads = True  # each read opens the file (or gathers through the read-only map)
 
     def __init__(self, path, *, offset: int | None = None, shape=None, dtype=None, fortran: bool = False):
         self.path = str(path)
@@ -161,6 +166,7 @@ class ArraySource(RowSource):
     def __init__(self, array):
         self.array = array
         self.shape, self.dtype = tuple(array.shape), np.dtype(array.dtype)
+        self.concurrent_reads = isinstance(array, np.ndarray)  # numpy arrays and memmaps, not array-likes
 
     def read(self, start: int, stop: int) -> np.ndarray:
         return _float32(self.array[start:stop]).copy()
@@ -176,6 +182,7 @@ class ZarrSource(RowSource):
     """One array of a zarr store, opened read-only by path (each Dask worker opens its own)."""
 
     kind = "zarr"
+    concurrent_reads = True  # zarr reads chunks of a store opened read-only
 
     def __init__(self, store: str, name: str):
         self.store, self.name = str(store), name
@@ -232,7 +239,7 @@ class SubsetSource(RowSource):
 
     def __init__(self, base: RowSource, rows: np.ndarray):
         self.base, self.rows = base, np.asarray(rows, dtype=np.int64)
-        self.kind = base.kind
+        self.kind, self.concurrent_reads = base.kind, base.concurrent_reads
         self.shape, self.dtype = (len(self.rows),) + tuple(base.shape[1:]), base.dtype
 
     def read(self, start: int, stop: int) -> np.ndarray:

@@ -207,7 +207,8 @@ _FEATURES: dict = {}
 def features_of(V: np.ndarray, kind: str, seed: int = 0) -> np.ndarray:
     """``summary_features(V)`` (kind "summary") or ``conv_features(V, seed)`` ("conv"), computed once while ``V``
     lives: the reference baselines (L105) and confident learning (L106) read the features of the same
-    subsample, which cost more than either's classifier. The result is read-only; the entry goes with ``V``."""
+    subsample, which cost more than either's classifier. The result is read-only; the entry goes with ``V``.
+    ``V`` must not be changed in place afterwards (the baselines' subsample never is): its features would not be."""
     key = (id(V), kind, seed)
     hit = _FEATURES.get(key)
     if hit is not None and hit[0]() is V:

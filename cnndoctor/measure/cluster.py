@@ -2,10 +2,11 @@
 
 ``summarize_splits`` summarises every chunk of each split and merges the summaries in a tree. Where:
 
-- ``"sync"``: in this process (also when dask is not installed), the chunks on the facts' threads
-  (``measure/parallel``: as many as the probes', each reading and summarising its own chunks; the summaries are
-  merged in row order, so they are the same on any thread count), one after another when a preprocess of the
-  user's runs on them;
+- ``"sync"``: in this process (also when dask is not installed), each chunk cut into ``MAX_WORKERS`` pieces
+  that run on the facts' threads (``measure/parallel``: as many as the probes', each reading and summarising its
+  own pieces, merged in row order: the same summary on any thread count, and no more memory in flight than one
+  chunk), one after another when a preprocess of the user's runs on them or the rows come from a reader two
+  threads must not share;
 - ``None`` / ``"auto"``: a ``dask.distributed.LocalCluster`` of ``LOCAL_WORKERS`` workers when dask
   and distributed are installed and the rows can be read by reference (files, zarr, dask arrays), else ``"sync"``;
 - ``"local"``: such a LocalCluster, always;
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .chunked import ChunkSummary, merge, merge_all, summarize_chunk
-from .parallel import map_parts
+from .parallel import MAX_WORKERS, map_parts
 
 __all__ = ["LOCAL_WORKERS", "LOCAL_PROCESSES", "SplitJob", "Run", "summarize_splits", "summarize_range",
            "dask_available"]
@@ -80,15 +81,19 @@ def _slice(values, start: int, stop: int):
 def _sync(jobs, chunk_bytes: int, channel_axis, preprocess) -> tuple[dict, int]:
     out, n = {}, 0
     for job in jobs:
-        ranges = job.source.ranges(chunk_bytes)
+        # pieces of a chunk, read and summarised on the facts' threads (measure/parallel) and merged in row order:
+        # MAX_WORKERS pieces together hold no more than one chunk, and the pieces are the same on any thread count
+        ranges = job.source.ranges(max(1, chunk_bytes // MAX_WORKERS))
         n += len(ranges)
+
         def one(r, job=job):
             return summarize_range(job.source, r[0], r[1], labels=_slice(job.labels, *r),
                                    groups=_slice(job.groups, *r), channel_axis=channel_axis, preprocess=preprocess)
 
-        # chunks read and summarised on the facts' threads (measure/parallel), merged in row order as one by one;
-        # the user's preprocess is never called from two threads at once
-        out[job.name] = merge_all(map_parts(one, ranges) if preprocess is None else [one(r) for r in ranges])
+        # one piece at a time when the user's preprocess runs on them, or the rows come from a reader that two
+        # threads must not share
+        concurrent = preprocess is None and getattr(job.source, "concurrent_reads", False)
+        out[job.name] = merge_all(map_parts(one, ranges, concurrent=concurrent))
     return out, n
 
 

@@ -20,6 +20,7 @@ serve as the reference for what the same procedure gives on this data without ex
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 
@@ -210,14 +211,20 @@ def _split_labels(blocks, V, y, counts: dict, *, seed: int,
 
 
 def label_noise(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray, *,
-                seed: int = 0) -> LabelNoise:
+                seed: int = 0, within=nullcontext) -> LabelNoise:
     """Both measurements on both splits at the same class composition (``matched_counts``), and confident
-    learning on the whole training split when ``train`` is first read."""
+    learning on the whole training split when ``train`` is first read, inside ``within()`` (a fact passes its
+    fixed thread count: BLAS sums in another order on another count)."""
     classes = np.unique(np.concatenate([y_train, y_test]))
     train_blocks = features_for_noise(X_train, seed)
     counts = matched_counts(y_train, y_test)
-    whole = cache(lambda: confident_learning(out_of_fold_probabilities(train_blocks, y_train, classes, seed=seed),
-                                             y_train, classes))
+
+    @cache
+    def whole() -> ConfidentLearning:
+        with within():
+            return confident_learning(out_of_fold_probabilities(train_blocks, y_train, classes, seed=seed), y_train,
+                                      classes)
+
     same_classes = np.array_equal(classes, np.array(sorted(counts)))
     return LabelNoise(_split_labels(train_blocks, X_train, y_train, counts, seed=seed,
                                     whole_split=whole if same_classes else None),

@@ -52,10 +52,19 @@ def _softmax(Z: np.ndarray) -> np.ndarray:
     return Z
 
 
+def _finite(X: np.ndarray) -> np.ndarray:
+    """``X`` as float64; a NaN or infinity (features that overflowed) is an error, as in scikit-learn: a fit on it
+    would run every iteration and predict one class."""
+    X = np.asarray(X, dtype=np.float64)
+    if not np.isfinite(X).all():
+        raise ValueError("the features contain NaN or infinity (the series hold values too large to summarise)")
+    return X
+
+
 def ridge_classifier(X: np.ndarray, y: np.ndarray, alphas=ALPHAS) -> LinearClassifier:
     """Fit the ridge classifier whose penalty in ``alphas`` has the least mean squared leave-one-out error (the
     first on ties). Needs two classes in ``y``."""
-    X = np.asarray(X, dtype=np.float64)
+    X = _finite(X)
     classes, codes = np.unique(y, return_inverse=True)
     n, p = X.shape
     Y = np.full((n, len(classes)), -1.0)
@@ -101,7 +110,7 @@ def logistic_regression(X: np.ndarray, y: np.ndarray, *, C: float = 1.0, max_ite
     cross-entropy plus ``||W||^2 / (2 C n)``. Two classes are scikit-learn's binomial model: its one weight
     vector is the difference of the two columns here, whose penalty is half of that vector's, so they are fitted
     with ``C / 2``. Needs two classes in ``y``."""
-    X = np.asarray(X, dtype=np.float64)
+    X = _finite(X)
     classes, codes = np.unique(y, return_inverse=True)
     n, p = X.shape
     K = len(classes)

@@ -7,7 +7,9 @@ Each part computes its own rows or columns with the same operations in the same 
 would, so the numbers do not depend on the thread count (tests hold them equal).
 
 The count is the one the probes use (``probes.threads.using_threads`` sets it around every fact: a
-property of the machine, never of its load); outside a fact it is 1.
+property of the machine, never of its load); outside a fact it is 1. It is at most ``MAX_WORKERS``, so a
+measurement that streams its data in pieces sizes them by that: ``MAX_WORKERS`` pieces in flight together take
+no more memory than the one chunk a single thread would hold, whatever the machine.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-__all__ = ["map_parts", "row_parts", "using_workers", "workers"]
+from ..probes.threads import MAX_PROBE_THREADS
 
+__all__ = ["MAX_WORKERS", "map_parts", "row_parts", "using_workers", "workers"]
+
+MAX_WORKERS = MAX_PROBE_THREADS  # the most threads a fact gets: the probes' own cap
 _WORKERS = [1]
 
 
@@ -36,10 +41,11 @@ def using_workers(n: int | None) -> Iterator[None]:
         _WORKERS.pop()
 
 
-def map_parts(fn: Callable, parts: Iterable) -> list:
-    """``[fn(part) for part in parts]``, on ``workers()`` threads when there are more than one."""
+def map_parts(fn: Callable, parts: Iterable, *, concurrent: bool = True) -> list:
+    """``[fn(part) for part in parts]``, on ``workers()`` threads when there are more than one (and
+    ``concurrent``: one at a time otherwise, e.g. for a reader that is not safe on two threads)."""
     parts = list(parts)
-    n = min(workers(), len(parts))
+    n = min(workers(), len(parts)) if concurrent else 1
     if n <= 1:
         return [fn(part) for part in parts]
     with ThreadPoolExecutor(n) as pool:

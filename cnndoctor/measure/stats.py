@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .parallel import map_parts
+from .parallel import MAX_WORKERS, map_parts
 
 __all__ = ["ArrayStats", "array_stats"]
 
-_CHUNK_BYTES = 32 * 2**20
+# per chunk: up to MAX_WORKERS chunks and their float64 temporaries are in flight at once, together no more than one
+# 32 MiB chunk (the size when they ran one at a time); the same chunks on any thread count, so the same sums
+_CHUNK_BYTES = 32 * 2**20 // MAX_WORKERS
 
 
 @dataclass(frozen=True)
