@@ -101,13 +101,17 @@ def _znorm(V: np.ndarray) -> np.ndarray:
     return (V - m) / np.where(s > 0, s, 1.0)
 
 
-def nn_representation(V: np.ndarray) -> np.ndarray:
-    """The 1-NN baseline's representation: series z-normalised per channel, binned to at most 64 steps, flat
-    (rows in parts on ``parallel.workers()`` threads)."""
+def _by_rows(per_row, V: np.ndarray) -> np.ndarray:
+    """``per_row(V)`` for a function whose rows depend on their own series only, computed in parts of rows on
+    ``parallel.workers()`` threads and stacked (the same numbers on any thread count)."""
     if not len(V):
-        return _bins(_znorm(V), _MAX_STEPS).reshape(0, -1)
-    return np.concatenate(map_parts(lambda rows: _bins(_znorm(V[rows]), _MAX_STEPS).reshape(rows.stop - rows.start, -1),
-                                    row_parts(len(V))), axis=0)
+        return per_row(V)
+    return np.concatenate(map_parts(lambda rows: per_row(V[rows]), row_parts(len(V))), axis=0)
+
+
+def nn_representation(V: np.ndarray) -> np.ndarray:
+    """The 1-NN baseline's representation: series z-normalised per channel, binned to at most 64 steps, flat."""
+    return _by_rows(lambda W: _bins(_znorm(W), _MAX_STEPS).reshape(len(W), -1), V)
 
 
 def nearest_labels(a: np.ndarray, y: np.ndarray, b: np.ndarray, *, leave_one_out: bool = False) -> np.ndarray:
@@ -129,9 +133,8 @@ def _one_nn(tr, ytr, te) -> np.ndarray:
 
 def summary_features(V: np.ndarray) -> np.ndarray:
     """Per channel: moments, extremes, quantiles, roughness, autocorrelations and log band powers (one row per
-    series; the rows are computed in parts on ``parallel.workers()`` threads)."""
-    return np.concatenate(map_parts(lambda rows: _summary_rows(V[rows]), row_parts(len(V))), axis=0) if len(V) \
-        else _summary_rows(V)
+    series)."""
+    return _by_rows(_summary_rows, V)
 
 
 def _summary_rows(V: np.ndarray) -> np.ndarray:
