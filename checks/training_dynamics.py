@@ -479,6 +479,13 @@ def train_eval_gap(train_eval_gap, trained_weights, *, max_discrepancy: float = 
                             lambda: _probe_gap(train_eval_gap, max_discrepancy, min_batches))
 
 
+def _mode_gap_evidence(gap) -> dict:
+    """What T207 measured in both modes, the same on trained weights and on the probe's."""
+    return {"train_mode_accuracy": gap.train_mode_accuracy, "eval_mode_accuracy": gap.eval_mode_accuracy,
+            "recalibrated_eval_accuracy": gap.recalibrated_accuracy, "train_mode_loss": gap.train_mode_loss,
+            "eval_mode_loss": gap.eval_mode_loss, "batch_size": gap.batch_size, "batchnorm_layers": gap.layers}
+
+
 def _trained_gap(trained, max_discrepancy: float, min_batches: int):
     """T207 on the trained weights: train mode (batch statistics) vs eval mode with their own running statistics."""
     gap = trained.mode_gap
@@ -497,10 +504,7 @@ def _trained_gap(trained, max_discrepancy: float, min_batches: int):
                   "discrepancy": round(gap.lag_discrepancy, 4), "max_discrepancy": max_discrepancy,
                   "discrepancy_with_recalibrated_stats": None if gap.discrepancy is None
                   else round(gap.discrepancy, 4),
-                  "train_mode_accuracy": gap.train_mode_accuracy, "eval_mode_accuracy": gap.eval_mode_accuracy,
-                  "recalibrated_eval_accuracy": gap.recalibrated_accuracy, "train_mode_loss": gap.train_mode_loss,
-                  "eval_mode_loss": gap.eval_mode_loss, "batch_size": gap.batch_size, "batchnorm_layers": gap.layers,
-                  "min_batches": min_batches},
+                  **_mode_gap_evidence(gap), "min_batches": min_batches},
         fix="If the running statistics do not match the data (T301), re-estimate them on data preprocessed as in "
             "training; if the gap stays after re-estimating, train with larger batches or GroupNorm/LayerNorm.")
 
@@ -524,9 +528,7 @@ def _probe_gap(gap, max_discrepancy: float, min_batches: int):
         evidence={"discrepancy": round(gap.discrepancy, 4), "max_discrepancy": max_discrepancy,
                   "discrepancy_with_current_running_stats": None if gap.lag_discrepancy is None
                   else round(gap.lag_discrepancy, 4),
-                  "train_mode_accuracy": gap.train_mode_accuracy, "eval_mode_accuracy": gap.eval_mode_accuracy,
-                  "recalibrated_eval_accuracy": gap.recalibrated_accuracy, "train_mode_loss": gap.train_mode_loss,
-                  "eval_mode_loss": gap.eval_mode_loss, "batch_size": gap.batch_size, "batchnorm_layers": gap.layers,
+                  **_mode_gap_evidence(gap),
                   "batchnorm_momentum": [m if m is None else float(m) for m in gap.momentum]},
         fix="Train with batches of at least 16-32 (accumulate gradients if memory is short), or replace BatchNorm "
             "with GroupNorm/LayerNorm.",
